@@ -1,0 +1,235 @@
+"""Text to speech through libespeak-ng's C API (ctypes), with per-phoneme timing.
+
+The library and its data come from the ``espeakng-loader`` wheel, so no system package
+is needed. espeak keeps process-global state and is not reentrant, so every use of it
+holds one module lock.
+"""
+from __future__ import annotations
+
+import _ctypes
+import ctypes as C
+import os
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError, PhototalkError
+
+# Values from espeak-ng's speak_lib.h (API revision 12, libespeak-ng 1.52).
+_AUDIO_OUTPUT_SYNCHRONOUS = 2  # callback runs on the calling thread; espeak_Synth returns when done
+_INIT_PHONEME_EVENTS = 0x0001
+_INIT_DONT_EXIT = 0x8000  # without it a missing data dir makes espeak call exit()
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+_RATE = 1  # espeak_PARAMETER espeakRATE
+_EV_WORD, _EV_END, _EV_PHONEME = 1, 5, 7
+_EE_OK = 0
+RATE_MIN_WPM, RATE_MAX_WPM = 80, 450  # espeak silently clamps outside this; we refuse instead
+
+
+class _EventId(C.Union):
+    _fields_ = [("number", C.c_int), ("name", C.c_char_p), ("string", C.c_char * 8)]
+
+
+class _Event(C.Structure):  # espeak_EVENT: 40 bytes on x86_64 (6 ints, pointer, 8-byte union)
+    _fields_ = [
+        ("type", C.c_int),
+        ("unique_identifier", C.c_uint),
+        ("text_position", C.c_int),  # characters, 1-based
+        ("length", C.c_int),
+        ("audio_position", C.c_int),  # ms from the start of this espeak_Synth call
+        ("sample", C.c_int),
+        ("user_data", C.c_void_p),
+        ("id", _EventId),
+    ]
+
+
+class _Voice(C.Structure):  # espeak_VOICE
+    _fields_ = [
+        ("name", C.c_char_p),
+        ("languages", C.c_void_p),  # packed (priority byte, NUL-terminated code)*, then a 0 byte
+        ("identifier", C.c_char_p),
+        ("gender", C.c_ubyte),
+        ("age", C.c_ubyte),
+        ("variant", C.c_ubyte),
+        ("xx1", C.c_ubyte),
+        ("score", C.c_int),
+        ("spare", C.c_void_p),
+    ]
+
+
+_Callback = C.CFUNCTYPE(C.c_int, C.POINTER(C.c_short), C.c_int, C.POINTER(_Event))
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """Speech audio plus the timing espeak reported while producing it.
+
+    samples: (n,) float32 in [-1, 1], mono, at ``sr`` Hz.
+    sr: sample rate in Hz (espeak's native rate, 22050).
+    phones: (mnemonic, start_s, end_s) in time order, contiguous from 0 s to the end of
+        the audio. Mnemonics are espeak's ASCII phoneme names, stress marks included
+        (``'oU``); ``_`` and ``_:`` are pauses. Zero-length events are dropped and a
+        leading ``_`` covers any silence before the first phoneme.
+    words: (text fragment, start_s) for each word espeak spoke, in time order.
+    """
+
+    samples: np.ndarray
+    sr: int
+    phones: list[tuple[str, float, float]]
+    words: list[tuple[str, float]]
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sr
+
+
+class _Espeak:
+    """One freshly loaded, initialised copy of libespeak-ng, plus the buffers its callback fills.
+
+    espeak's wave generator keeps state that no API call resets (a pitch-flutter phase and a
+    glottal-cycle counter, both function statics), so a library that stays loaded makes the
+    same text sound slightly different on every call. Loading it per synthesis costs ~6 ms
+    and makes the output a pure function of the input.
+    """
+
+    def __init__(self) -> None:
+        try:
+            import espeakng_loader
+
+            lib = C.CDLL(espeakng_loader.get_library_path())
+            data = espeakng_loader.get_data_path()
+        except (ImportError, OSError, RuntimeError) as e:
+            raise PhototalkError(f"cannot load libespeak-ng (reinstall espeakng-loader): {e}") from None
+        lib.espeak_Initialize.argtypes = [C.c_int, C.c_int, C.c_char_p, C.c_int]
+        lib.espeak_SetSynthCallback.argtypes = [_Callback]
+        lib.espeak_SetVoiceByName.argtypes = [C.c_char_p]
+        lib.espeak_SetParameter.argtypes = [C.c_int, C.c_int, C.c_int]
+        lib.espeak_Synth.argtypes = [C.c_char_p, C.c_size_t, C.c_uint, C.c_int, C.c_uint,
+                                     C.c_uint, C.c_void_p, C.c_void_p]
+        lib.espeak_ListVoices.argtypes = [C.c_void_p]
+        lib.espeak_ListVoices.restype = C.POINTER(C.POINTER(_Voice))
+        self.lib = lib
+        self.sr = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, os.fsencode(data),
+                                        _INIT_PHONEME_EVENTS | _INIT_DONT_EXIT)
+        if self.sr <= 0:
+            self.close()
+            raise PhototalkError(f"libespeak-ng failed to initialise with data at {data}")
+        self._callback = _Callback(self._on_synth)  # kept referenced: espeak holds the raw pointer
+        lib.espeak_SetSynthCallback(self._callback)
+        self.chunks: list[np.ndarray] = []
+        self.events: list[tuple[int, int, int, int, str]] = []
+
+    def close(self) -> None:
+        if self.sr > 0:
+            self.lib.espeak_Terminate()
+        _ctypes.dlclose(self.lib._handle)  # unloads it, so the next load starts from clean statics
+
+    def __enter__(self) -> _Espeak:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _on_synth(self, wav, n, events) -> int:
+        if wav and n > 0:
+            self.chunks.append(np.ctypeslib.as_array(wav, (n,)).copy())  # espeak reuses the buffer
+        i = 0
+        while events[i].type != 0:  # list ends with espeakEVENT_LIST_TERMINATED
+            e = events[i]
+            name = e.id.string.decode("utf-8", "replace") if e.type == _EV_PHONEME else ""
+            self.events.append((e.type, e.audio_position, e.text_position, e.length, name))
+            i += 1
+        return 0  # 0 = keep synthesising
+
+    def voices(self) -> list[tuple[str, list[tuple[int, str]]]]:
+        """(identifier, [(priority, language)]) for every installed voice; lower priority wins."""
+        out = []
+        table = self.lib.espeak_ListVoices(None)
+        for i in range(10_000):
+            if not table[i]:
+                break
+            v, langs = table[i].contents, []
+            p = v.languages
+            while p and (prio := C.c_ubyte.from_address(p).value):
+                code = C.string_at(p + 1)
+                langs.append((prio, code.decode()))
+                p += len(code) + 2
+            out.append((v.identifier.decode(), langs))
+        return out
+
+
+_lock = threading.Lock()  # espeak is process-global and not reentrant
+_voice_table: list[tuple[str, list[tuple[int, str]]]] | None = None
+
+
+def _voices() -> list[tuple[str, list[tuple[int, str]]]]:  # caller holds _lock
+    global _voice_table
+    if _voice_table is None:
+        with _Espeak() as es:
+            _voice_table = es.voices()
+    return _voice_table
+
+
+def _resolve(voice: str) -> str:  # caller holds _lock
+    """Map an identifier ("gmw/en-US"), its file name ("en-US") or a language code
+    ("en-gb", "zh") to an installed voice identifier; SetVoiceByName alone misses
+    language codes that are not file names, such as "en-gb"."""
+    want, table = voice.strip().lower(), _voices()
+    for ident, _ in table:
+        if want in (ident.lower(), ident.rsplit("/", 1)[-1].lower()):
+            return ident
+    best = min(((prio, k) for k, (_, langs) in enumerate(table)
+                for prio, code in langs if code == want), default=None)
+    if best is None:
+        raise InputError(f"unknown voice '{voice}'; run `phototalk voices` to list them")
+    return table[best[1]][0]
+
+
+def list_voices() -> list[tuple[str, str]]:
+    """Installed voices as (identifier usable as ``voice``, main language code)."""
+    with _lock:
+        return [(ident, langs[0][1] if langs else "") for ident, langs in _voices()]
+
+
+def synthesize(text: str, *, voice: str = "en-us", rate_wpm: int = 175) -> Synthesis:
+    """Speak ``text`` with espeak-ng.
+
+    voice: a language code ("en-us", "cmn", "fr"), or an identifier from list_voices().
+    rate_wpm: speaking rate in words per minute, 80..450.
+    Returns a Synthesis; raises InputError for unspeakable text, an unknown voice or a
+    bad rate.
+    """
+    if not any(ch.isalnum() for ch in text):
+        raise InputError("text has nothing to speak")
+    if not RATE_MIN_WPM <= rate_wpm <= RATE_MAX_WPM:
+        raise InputError(f"rate must be {RATE_MIN_WPM}..{RATE_MAX_WPM} words per minute, got {rate_wpm}")
+    data = text.encode("utf-8")
+    with _lock:
+        ident = _resolve(voice)
+        with _Espeak() as es:
+            if es.lib.espeak_SetVoiceByName(ident.encode()) != _EE_OK:
+                raise PhototalkError(f"espeak could not load voice '{ident}'")
+            es.lib.espeak_SetParameter(_RATE, int(rate_wpm), 0)
+            err = es.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+            chunks, events, sr = es.chunks, es.events, es.sr
+    if err != _EE_OK:
+        raise PhototalkError(f"espeak synthesis failed (error {err})")
+    samples = (np.concatenate(chunks) if chunks else np.zeros(0, np.int16)).astype(np.float32) / 32768.0
+    if not samples.size or not np.any(samples):
+        raise InputError(f"espeak produced no audio for the text with voice '{voice}'")
+    duration = len(samples) / sr
+
+    starts = [(name, ms / 1000.0) for typ, ms, _, _, name in events if typ == _EV_PHONEME and name]
+    if not starts or starts[0][1] > 0:
+        starts.insert(0, ("_", 0.0))
+    phones = []
+    for k, (name, t0) in enumerate(starts):
+        t1 = starts[k + 1][1] if k + 1 < len(starts) else duration
+        t1 = min(t1, duration)
+        if t1 > t0:  # espeak emits zero-length pauses at clause boundaries; they carry no timing
+            phones.append((name, t0, t1))
+    # text_position counts characters (not UTF-8 bytes) from 1
+    words = [(text[pos - 1:pos - 1 + n], ms / 1000.0) for typ, ms, pos, n, _ in events if typ == _EV_WORD]
+    return Synthesis(samples=samples, sr=sr, phones=phones, words=words)

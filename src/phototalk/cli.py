@@ -1,0 +1,105 @@
+"""Command line: `phototalk generate --image IMG --audio SPEECH -o OUT.mp4`.
+
+The only module that prints. Errors a user can fix are one line on stderr and exit 2;
+anything else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+from .errors import PhototalkError
+from .options import option_fields
+
+EXIT_USER_ERROR = 2
+
+
+class _Progress:
+    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if done < total and now - self.last < 0.1:
+            return
+        self.last = now
+        frac = done / max(total, 1)
+        bar = "#" * int(frac * 30)
+        fps = done / max(now - self.t0, 1e-6)
+        sys.stderr.write(f"\rrendering [{bar:<30}] {done}/{total} frames  {fps:5.1f} fps")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _add_options(p: argparse.ArgumentParser) -> None:
+    for name, default, typ, meta in option_fields():
+        flag = meta.get("flag") or "--" + name.replace("_", "-")
+        shown = "" if default is None else f" (default: {default:g})" if isinstance(default, float) else \
+            f" (default: {default})"
+        p.add_argument(flag, dest=name, type=typ, default=default, metavar=meta.get("metavar"),
+                       help=meta["help"] + shown)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="phototalk", description="Make a portrait talk: one image + speech -> MP4.")
+    p.add_argument("--version", action="version", version=f"phototalk {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    g = sub.add_parser("generate", help="portrait + speech audio -> talking-head MP4",
+                       description="Animate the face in IMAGE to speak AUDIO; writes an H.264/AAC MP4.")
+    g.add_argument("--image", "-i", required=True, help="portrait (jpg, png, webp, bmp, ...)")
+    g.add_argument("--audio", "-a", required=True, help="speech (wav, mp3, m4a, ogg, opus, flac, or a video)")
+    g.add_argument("--output", "-o", required=True, help="output MP4 path")
+    _add_options(g)
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    g.add_argument("--verbose", "-v", action="store_true", help="log what each stage does")
+    return p
+
+
+def _generate(a: argparse.Namespace) -> int:
+    from .pipeline import generate
+
+    opts = {name: getattr(a, name) for name, *_ in option_fields()}
+    progress = _Progress(enabled=not a.quiet and sys.stderr.isatty())
+    res = generate(a.image, a.audio, a.output, progress=progress, **opts)
+    if not a.quiet:
+        t = res.timings_s
+        print(f"wrote {os.path.relpath(res.path)}: {res.width}x{res.height}, {res.n_frames} frames at "
+              f"{res.fps:g} fps ({res.n_frames / res.fps:.2f} s) in {t['total']:.1f} s "
+              f"({res.n_frames / max(t['render'] + t['encode'], 1e-9):.0f} fps render+encode)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if a.command is None:
+        parser.print_help()
+        return EXIT_USER_ERROR
+    logging.basicConfig(level=logging.INFO if getattr(a, "verbose", False) else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("GLOG_minloglevel", "2")  # silence MediaPipe's C++ INFO lines
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return _generate(a)
+    except PhototalkError as e:
+        print(f"phototalk: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("phototalk: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""One root exception for every user-facing error (STYLE.md: librosa's single root).
+
+Front ends print ``str(err)`` as one line and exit non-zero; anything that is not a
+``PhototalkError`` is a bug and keeps its traceback.
+"""
+
+
+class PhototalkError(Exception):
+    """Root of all errors a user can cause and fix."""
+
+
+class InputError(PhototalkError):
+    """A user-supplied file or value is missing, unreadable or unsupported."""
+
+
+class FaceError(InputError):
+    """No usable face, or an ambiguous choice between several faces."""
+
+
+class OutputError(PhototalkError):
+    """The output cannot be written where the user asked."""

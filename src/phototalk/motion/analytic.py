@@ -1,0 +1,96 @@
+"""Stage 1, analytic: speech -> MotionTrack, with every random draw from one seeded generator.
+
+First version (DESIGN.md stage 1 will refine it with phones/visemes): the mouth follows
+speech loudness with a fricative cue, relaxes to closed in silence; blinks are a
+quasi-periodic process with refractory time; the head drifts smoothly and is livelier
+while speaking.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..audio.features import high_band_ratio, loudness_db, n_frames
+from ..audio.io import Speech
+from .track import MotionTrack
+
+MOUTH_OPEN_MAX = 0.36  # iod; the widest loud-vowel gap (real speakers measure 0.25-0.45)
+SPEECH_RANGE_DB = 30.0  # dB below the loud-speech level where the mouth is considered shut
+SILENCE_DBFS = -55.0  # dBFS; quieter than this is silence whatever the recording level
+BLINK_INTERVAL_S = (2.6, 4.2)  # s; uniform draw between blinks, ~17 blinks/min (real: 7-22)
+BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = 0.08, 0.07, 0.15  # s; lids fall fast, rise slower
+HEAD_STD_RAD = np.radians([3.0, 2.2, 1.0])  # yaw, pitch, roll at rest-to-speech average
+
+
+def _smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
+    """Gaussian smoothing with reflected ends; (n,) -> (n,)."""
+    if sigma_frames <= 0 or len(x) < 2:
+        return x.astype(np.float32)
+    r = int(np.ceil(3 * sigma_frames))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma_frames) ** 2)
+    k /= k.sum()
+    xp = np.pad(x, r, mode="reflect" if len(x) > r else "edge")
+    return np.convolve(xp, k, mode="valid").astype(np.float32)
+
+
+def mouth_from_loudness(speech: Speech, fps: float, n: int) -> np.ndarray:
+    """(n,) float32 mouth opening in iod from loudness, gated to 0 in silence."""
+    db = loudness_db(speech.samples, speech.sr, fps, n)
+    voiced = db > SILENCE_DBFS
+    if not voiced.any():
+        return np.zeros(n, np.float32)
+    loud_db = float(np.percentile(db[voiced], 95))
+    floor_db = float(np.percentile(db, 10))
+    # The gate sits above the recording's noise floor and within SPEECH_RANGE_DB of
+    # loud speech, so a noisy background does not keep the mouth ajar.
+    gate_db = max(floor_db + 6.0, loud_db - SPEECH_RANGE_DB, SILENCE_DBFS)
+    level = np.clip((db - gate_db) / max(loud_db - gate_db, 6.0), 0.0, 1.0)
+    openness = MOUTH_OPEN_MAX * level ** 0.7
+    # Fricatives are loud but made nearly closed: shrink where high frequencies dominate.
+    hf = high_band_ratio(speech.samples, speech.sr, fps, n)
+    openness *= 1.0 - 0.55 * np.clip((hf - 0.35) / 0.4, 0.0, 1.0)
+    openness = _smooth(openness, 0.03 * fps)  # ~30 ms: lips are fast but not instantaneous
+    openness[_smooth(level, 0.02 * fps) <= 1e-3] = 0.0  # true silence stays exactly closed
+    return openness.astype(np.float32)
+
+
+def blink_curve(n: int, fps: float, rng: np.random.Generator) -> np.ndarray:
+    """(n,) float32 eyelid closure 0..1 with blinks every BLINK_INTERVAL_S."""
+    out = np.zeros(n, np.float32)
+    t = np.arange(n) / fps
+    start = rng.uniform(0.4, 1.6)
+    dur = BLINK_CLOSE_S + BLINK_HOLD_S + BLINK_OPEN_S
+    while start < n / fps - 0.2:
+        x = t - start
+        close = np.clip(x / BLINK_CLOSE_S, 0, 1)
+        reopen = np.clip((x - BLINK_CLOSE_S - BLINK_HOLD_S) / BLINK_OPEN_S, 0, 1)
+        shape = np.where(x < 0, 0.0, np.where(x > dur, 0.0, np.sin(0.5 * np.pi * close) * (1 - reopen ** 2)))
+        out = np.maximum(out, shape.astype(np.float32))
+        start += rng.uniform(*BLINK_INTERVAL_S)
+    return out
+
+
+def head_motion(n: int, fps: float, activity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(3, n) float32 yaw, pitch, roll in radians: slow smooth drift whose amplitude
+    rises while speaking (activity (n,) in [0, 1])."""
+    out = np.zeros((3, n), np.float32)
+    act = _smooth(activity.astype(np.float32), 0.5 * fps)
+    for k, (sigma_s, std) in enumerate(zip((1.1, 0.7, 1.4), HEAD_STD_RAD)):
+        slow = _smooth(rng.standard_normal(n + 1).astype(np.float32)[:n], sigma_s * fps)
+        slow /= max(float(slow.std()), 1e-6) if n > 1 else 1.0
+        out[k] = std * slow * (0.6 + 0.6 * act)
+    # Small nods follow the loudness rhythm while talking (a prosody cue, refined later).
+    out[1] += np.radians(1.2) * _smooth(activity - _smooth(activity, 0.3 * fps), 0.08 * fps)
+    return out
+
+
+def analytic_motion(speech: Speech, fps: float, *, seed: int = 0) -> MotionTrack:
+    """MotionTrack covering ``speech`` at ``fps``; same seed -> identical track."""
+    rng = np.random.default_rng(seed)
+    n = n_frames(speech.duration_s, fps)
+    mouth = mouth_from_loudness(speech, fps, n)
+    activity = np.clip(mouth / (0.5 * MOUTH_OPEN_MAX), 0, 1)
+    blink = blink_curve(n, fps, rng)
+    yaw, pitch, roll = head_motion(n, fps, activity, rng)
+    wide = 0.06 * _smooth(activity, 0.1 * fps) - 0.03 * (mouth / MOUTH_OPEN_MAX)
+    return MotionTrack(fps=fps, mouth_open=mouth, mouth_wide=wide.astype(np.float32), blink=blink,
+                       head_yaw=yaw, head_pitch=pitch, head_roll=roll)

@@ -1,0 +1,123 @@
+"""The pipeline: image + speech -> MP4, as numbered steps over injected stages."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .audio.io import Speech, load_speech
+from .errors import InputError
+from .face.analyze import FaceRig, analyze_face
+from .face.image import load_image, output_size, resize_to
+from .motion.analytic import analytic_motion
+from .motion.track import MotionTrack
+from .options import GenerateOptions
+from .render.warp import MeshWarpRenderer
+from .video.atomic import check_writable
+from .video.encode import VideoWriter
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (frames done, frames total)
+
+
+@dataclass
+class GenerateResult:
+    """What `generate` produced. timings_s: seconds per stage (analysis, motion, render,
+    encode, total); first_frame_s: seconds from the call until frame 0 was encoded."""
+
+    path: str
+    n_frames: int
+    fps: float
+    width: int
+    height: int
+    duration_s: float
+    timings_s: dict = field(default_factory=dict)
+    first_frame_s: float = 0.0
+
+
+def prepare_rig(image_path: str | os.PathLike, *, size: int | None = None, face_index: int | None = None) -> FaceRig:
+    """Load, resize to the output size and analyse the portrait."""
+    img = load_image(image_path)
+    w, h = output_size(img.shape[1], img.shape[0], size)
+    return analyze_face(resize_to(img, w, h), face_index=face_index)
+
+
+def render_video(rig: FaceRig, track: MotionTrack, speech: Speech | None, out: str | os.PathLike, *,
+                 crf: int = 20, progress: Progress | None = None, timings: dict | None = None) -> tuple[int, float]:
+    """Render ``track`` on ``rig`` and stream it with the speech's audio into ``out``.
+    Returns (frames written, perf_counter() time when the first frame was encoded)."""
+    t0 = time.perf_counter()
+    timings = {} if timings is None else timings
+    renderer = MeshWarpRenderer(rig)
+    timings["render_setup"] = time.perf_counter() - t0
+    h, w = rig.image.shape[:2]
+    audio = None
+    if speech is not None:
+        audio = speech.path if speech.path else (speech.samples, speech.sr)
+    t_render = t_encode = 0.0
+    first = 0.0
+    n = track.n_frames
+    with VideoWriter(out, w, h, track.fps, audio=audio, crf=crf) as writer:
+        for i in range(n):
+            ta = time.perf_counter()
+            frame = renderer.render(track.mouth_open[i], track.mouth_wide[i], track.blink[i],
+                                    track.head_yaw[i], track.head_pitch[i], track.head_roll[i])
+            tb = time.perf_counter()
+            writer.write(frame)
+            tc = time.perf_counter()
+            t_render += tb - ta
+            t_encode += tc - tb
+            if i == 0:
+                first = tc
+            if progress is not None:
+                progress(i + 1, n)
+        te = time.perf_counter()
+    t_encode += time.perf_counter() - te  # flushing the encoder and the rest of the audio
+    timings["render"] = t_render
+    timings["encode"] = t_encode
+    return n, first
+
+
+def generate(image: str | os.PathLike, audio: str | os.PathLike, out: str | os.PathLike, *,
+             progress: Progress | None = None, **options) -> GenerateResult:
+    """Make ``out`` (MP4) of the portrait in ``image`` speaking ``audio``.
+
+    options: see ``GenerateOptions`` (fps, size, seed, face_index, crf, save_track).
+    Raises ``PhototalkError`` subclasses with one-line messages on bad input.
+    """
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    # 1. check inputs before any expensive work
+    try:
+        opts = GenerateOptions(**options).validate()
+    except TypeError as e:
+        raise InputError(str(e)) from None
+    out = check_writable(out)
+    if opts.save_track:
+        check_writable(opts.save_track)
+    # 2. audio (cheap, and a bad file should fail before face analysis)
+    ta = time.perf_counter()
+    speech = load_speech(audio)
+    timings["audio"] = time.perf_counter() - ta
+    # 3. face analysis
+    ta = time.perf_counter()
+    rig = prepare_rig(image, size=opts.size, face_index=opts.face_index)
+    timings["analysis"] = time.perf_counter() - ta
+    # 4. motion
+    ta = time.perf_counter()
+    track = analytic_motion(speech, opts.fps, seed=opts.seed)
+    if opts.save_track:
+        track.save_json(opts.save_track)
+    timings["motion"] = time.perf_counter() - ta
+    # 5. render + encode, streamed
+    n, first = render_video(rig, track, speech, out, crf=opts.crf, progress=progress, timings=timings)
+    timings["total"] = time.perf_counter() - t0
+    h, w = rig.image.shape[:2]
+    log.info("wrote %s: %d frames, %dx%d, %.2f s", out, n, w, h, n / opts.fps)
+    return GenerateResult(path=out, n_frames=n, fps=opts.fps, width=w, height=h, duration_s=speech.duration_s,
+                          timings_s=timings, first_frame_s=first - t0)

@@ -1,0 +1,147 @@
+"""Mouth interior drawn into the gap between the warped lips: cavity, tongue, teeth.
+
+Everything is laid out in the mouth's own frame (u along the corner-to-corner axis,
+v perpendicular, pointing down), so the interior turns and scales with the lips and
+the teeth keep one size from frame to frame (no "swimming").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..face import landmarks as L
+
+# Tooth boundaries from the midline, in half-mouth-widths (central incisors widest).
+UPPER_TOOTH_EDGES = np.cumsum([0.17, 0.13, 0.12, 0.11, 0.11, 0.11])
+LOWER_TOOTH_EDGES = np.cumsum([0.10, 0.10, 0.10, 0.10, 0.10])
+UPPER_TEETH_H = 0.115  # upper incisor height / mouth width
+LOWER_TEETH_H = 0.075  # visible lower incisor height / mouth width
+
+
+@dataclass(frozen=True)
+class MouthPalette:
+    """RGB float32 colours (0..255) sampled from the portrait, so a black-and-white
+    photo gets grey teeth and a dark-skinned face a matching cavity."""
+
+    cavity: np.ndarray
+    tongue: np.ndarray
+    teeth: np.ndarray
+
+    @classmethod
+    def from_image(cls, image: np.ndarray, lm: np.ndarray) -> "MouthPalette":
+        h, w = image.shape[:2]
+
+        def sample(idx):
+            p = np.round(lm[idx, :2]).astype(int)
+            p[:, 0] = np.clip(p[:, 0], 0, w - 1)
+            p[:, 1] = np.clip(p[:, 1], 0, h - 1)
+            return np.median(image[p[:, 1], p[:, 0]].astype(np.float32), axis=0)
+
+        lip = sample(np.r_[L.UPPER_SEMI_OUTER[2:9], L.LOWER_SEMI_OUTER[2:9]])
+        skin = sample(np.array([50, 280, 4, 5, 195, 117, 346]))  # cheeks and nose bridge
+        luma = float(skin @ np.array([0.299, 0.587, 0.114]))
+        sat = float(np.ptp(skin) / max(skin.max(), 1.0))
+        gray = sat < 0.06
+        bright = np.clip(luma / 175.0, 0.5, 1.08)
+        teeth = np.array([222, 212, 192], np.float32) * bright
+        cavity = lip * 0.22 + np.array([14, 2, 3], np.float32)
+        tongue = lip * 0.62 + np.array([22, 0, 2], np.float32)
+        if gray:
+            teeth, cavity, tongue = (np.full(3, v.mean(), np.float32) for v in (teeth, cavity, tongue))
+        return cls(cavity.astype(np.float32), tongue.astype(np.float32), np.clip(teeth, 0, 255).astype(np.float32))
+
+
+def _smoothstep(e0, e1, x):
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def _tooth_pattern(u: np.ndarray, edges: np.ndarray, half_w_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel: darkening of the gaps between teeth (0..1) and the position inside
+    the current tooth (-1..1), given u in half-mouth-widths."""
+    a = np.abs(u)
+    all_edges = np.r_[0.0, edges]
+    j = np.clip(np.searchsorted(all_edges, a) - 1, 0, len(edges) - 1)
+    lo, hi = all_edges[j], all_edges[j + 1]
+    dist_px = np.minimum(a - lo, hi - a) * half_w_px
+    gap = np.exp(-(dist_px / 0.6) ** 2)
+    pos = 2 * (a - lo) / (hi - lo) - 1
+    return gap, pos
+
+
+def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: MouthPalette) -> None:
+    """Paint the interior into ``frame`` ((H, W, 3) uint8, modified in place) inside the
+    polygon of the warped inner lips. upper, lower: (11, 2) float pixel positions of the
+    inner lip contours, corner to corner."""
+    n = upper.shape[0]
+    left, right = upper[0], upper[-1]
+    mid = (left + right) / 2
+    width = float(np.linalg.norm(right - left))
+    if width < 4:
+        return
+    ex = (right - left) / width
+    ey = np.array([-ex[1], ex[0]])
+    vu = (upper - mid) @ ey
+    vl = (lower - mid) @ ey
+    if float(np.max(vl - vu)) < 0.6:
+        return  # lips touch everywhere: nothing to show
+    poly = np.concatenate([upper, lower[::-1][1:-1]])
+    h, w = frame.shape[:2]
+    x0, y0 = np.floor(poly.min(0)).astype(int) - 2
+    x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    sub = frame[y0:y1, x0:x1]
+    mask = np.zeros(sub.shape[:2], np.uint8)
+    pts = np.round((poly - [x0, y0]) * 4).astype(np.int32)
+    cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_AA, shift=2)
+    alpha = mask.astype(np.float32) / 255.0
+
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    px, py = xx - mid[0], yy - mid[1]
+    half = width / 2
+    u = (px * ex[0] + py * ex[1]) / half  # -1 .. 1 corner to corner
+    v = px * ey[0] + py * ey[1]  # px below the mouth axis
+    tu = ((upper - mid) @ ex) / half
+    order = np.argsort(tu)
+    v_up = np.interp(u, tu[order], vu[order])
+    tl = ((lower - mid) @ ex) / half
+    order = np.argsort(tl)
+    v_lo = np.interp(u, tl[order], vl[order])
+    gap = np.maximum(v_lo - v_up, 1e-3)
+    edge = np.minimum(v - v_up, v_lo - v)  # px from the nearest lip edge
+
+    # Cavity: darker towards the back (centre) and right under the lips.
+    depth = np.clip(edge / np.maximum(gap * 0.5, 1.0), 0, 1)
+    col = pal.cavity[None, None, :] * (1.0 - 0.45 * depth * (1 - 0.5 * np.abs(u)))[..., None]
+
+    # Tongue: a low rounded bulge resting behind the lower teeth.
+    tv = (v - (v_lo - 0.30 * gap)) / np.maximum(0.42 * gap, 1.0)
+    tongue_a = (1 - _smoothstep(0.7, 1.0, np.sqrt((u / 0.62) ** 2 + tv ** 2))) * _smoothstep(3, 14, gap)
+    tshade = 0.75 + 0.25 * np.clip(-tv, 0, 1)
+    col = col * (1 - tongue_a[..., None]) + (pal.tongue * 1.0)[None, None, :] * (tshade * tongue_a)[..., None]
+
+    # Lower incisors: hang from the lower lip, narrower arch, shaded.
+    lh = LOWER_TEETH_H * width
+    lgap, lpos = _tooth_pattern(u, LOWER_TOOTH_EDGES, half)
+    ltop = v_lo - lh * (1 - 0.12 * lpos ** 2)
+    la = _smoothstep(ltop - 0.6, ltop + 0.6, v) * (1 - _smoothstep(0.45, 0.55, np.abs(u))) * _smoothstep(0.12, 0.2, gap / width)
+    lcol = 0.62 * (1 - 0.5 * np.abs(u)) * (1 - 0.3 * lgap)
+    col = col * (1 - la[..., None]) + pal.teeth[None, None, :] * (lcol * la)[..., None]
+
+    # Upper teeth: fixed to the upper jaw, so sized from the mouth width, not the gap.
+    uh = UPPER_TEETH_H * width * (1 - 0.35 * u ** 2)
+    ugap, upos = _tooth_pattern(u, UPPER_TOOTH_EDGES, half)
+    ubot = v_up + uh * (1 - 0.10 * upos ** 2)
+    ua = (1 - _smoothstep(ubot - 0.6, ubot + 0.6, v)) * (1 - _smoothstep(0.72, 0.82, np.abs(u)))
+    ucol = (0.92 - 0.55 * np.abs(u) ** 1.5) * (1 - 0.3 * ugap)
+    ucol = ucol * (0.78 + 0.22 * _smoothstep(0, 0.35 * np.maximum(uh, 1), v - v_up))  # lip shadow
+    ucol = ucol * (1 - 0.12 * _smoothstep(ubot - 0.25 * uh, ubot, v))  # translucent incisal edge
+    col = col * (1 - ua[..., None]) + pal.teeth[None, None, :] * (ucol * ua)[..., None]
+
+    col *= (0.6 + 0.4 * _smoothstep(0.0, 2.0, edge))[..., None]  # soft shadow at the lip line
+    out = sub.astype(np.float32) * (1 - alpha[..., None]) + col * alpha[..., None]
+    frame[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,216 @@
+"""Stage 2, default backend: 3-D mesh deformation -> dense warp of the whole frame.
+
+Precomputed once per portrait (DESIGN.md, "speed comes from precomputation"):
+  * a triangulation of the 468 face-mesh points plus rings of control points around
+    the head and fixed points on the frame border;
+  * each region-of-interest pixel's barycentric weights in that triangulation
+    (a sparse (n_pixels, n_points) matrix);
+  * a "head weight" map: 1 on the face, hair and head, falling smoothly through
+    the neck and the background to 0, and 0 on the frame border.
+Per frame only the vertex positions change. The forward displacement of every source
+pixel is  d(x) = w_head(x) * (A x + b) + B @ r , where A x + b is the head's rigid
+motion (rotation about a neck pivot, seen on the plane of the head's silhouette) and
+r holds each vertex's residual: its expression offsets plus 3-D parallax. d is then
+inverted by fixed-point iteration and the frame is resampled with one cv2.remap.
+Pixels outside the region of interest are copied, so the background stays bit-exact.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy import sparse
+from scipy.spatial import Delaunay
+
+from ..face import landmarks as L
+from ..face.analyze import FaceRig
+from .mouth import MouthPalette, draw_mouth
+
+RING_SCALES = (1.3, 1.7, 2.3)  # control rings around the face oval (residual 0 there)
+HEAD_FULL, HEAD_ZERO = 1.35, 2.2  # elliptic radii where head weight starts to fall / reaches 0
+BORDER_TAPER = 0.06  # fraction of the short side over which motion fades out at the frame edge
+INVERT_ITERS = 4  # fixed-point iterations of the displacement inversion
+
+
+def _smoothstep(e0, e1, x):
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """3x3 rotation in image axes (x right, y down, z away from the viewer).
+    yaw > 0 turns the nose to the image's right, pitch > 0 tips the chin down,
+    roll > 0 tilts clockwise."""
+    cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
+    ry = np.array([[cy, 0, -sy], [0, 1, 0], [sy, 0, cy]])
+    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
+    return rz @ rx @ ry
+
+
+class MeshWarpRenderer:
+    """Renders frames of one portrait from per-frame controls (see ``MotionTrack``)."""
+
+    def __init__(self, rig: FaceRig):
+        self.image = np.ascontiguousarray(rig.image)
+        h, w = self.image.shape[:2]
+        lm = rig.landmarks.astype(np.float64)
+        self.verts = lm[:L.N_SURFACE]  # (468, 3); iris points stay out of the mesh
+        s = rig.iod_px
+        self.iod = s
+        ex = lm[L.EYE_OUTER_R, :2] - lm[L.EYE_OUTER_L, :2]
+        self.ex = ex / np.linalg.norm(ex)
+        self.ey = np.array([-self.ex[1], self.ex[0]])  # face "down" in the image
+        oval = lm[L.FACE_OVAL]
+        c = oval[:, :2].mean(0)
+        self.pivot = np.array([*(lm[L.CHIN, :2] + 0.3 * s * self.ey), oval[:, 2].mean() + 0.7 * s])
+        self.z_plane = float(oval[:, 2].mean())
+
+        # --- control points: face mesh + rings + frame border --------------------------
+        rings = [c + k * (oval[:, :2] - c) for k in RING_SCALES]
+        border = []
+        nb = 8
+        for t in np.linspace(0, 1, nb + 1):
+            border += [(t * (w - 1), 0), (t * (w - 1), h - 1), (0, t * (h - 1)), (w - 1, t * (h - 1))]
+        ring = np.concatenate(rings)
+        inside = (ring[:, 0] > 1) & (ring[:, 0] < w - 2) & (ring[:, 1] > 1) & (ring[:, 1] < h - 2)
+        pts = np.concatenate([self.verts[:, :2], ring[inside], np.unique(np.array(border), axis=0)])
+        self.n_pts = len(pts)
+        self.n_mesh = L.N_SURFACE
+
+        # --- head weight: ellipse around the face oval, shaped by the person mask -------
+        rel = oval[:, :2] - c
+        a = np.abs(rel @ self.ex).max()
+        b = np.abs(rel @ self.ey).max()
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        px, py = xx - c[0], yy - c[1]
+        r = np.sqrt(((px * self.ex[0] + py * self.ex[1]) / a) ** 2 + ((px * self.ey[0] + py * self.ey[1]) / b) ** 2)
+        geom = 1 - _smoothstep(HEAD_FULL, HEAD_ZERO, r)
+        sig = max(1.0, 0.08 * s)
+        person = cv2.GaussianBlur(rig.person.astype(np.float32), (0, 0), sig)
+        face_core = np.zeros((h, w), np.float32)
+        cv2.fillPoly(face_core, [np.round(oval[:, :2]).astype(np.int32)], 1.0)
+        face_core = cv2.GaussianBlur(cv2.dilate(face_core, np.ones((3, 3), np.uint8), iterations=max(1, int(0.1 * s))),
+                                     (0, 0), sig)
+        whead = np.maximum(geom * (0.35 + 0.65 * person), np.minimum(face_core * 1.5, 1.0))
+        edge = np.minimum(np.minimum(xx, w - 1 - xx), np.minimum(yy, h - 1 - yy))
+        whead *= _smoothstep(0, BORDER_TAPER * min(h, w), edge)
+        whead[whead < 1e-3] = 0.0
+
+        # --- region of interest: where anything can move -------------------------------
+        ys, xs = np.nonzero(whead > 0)
+        hull = np.concatenate([ring[inside], self.verts[:, :2]])
+        rx0 = int(max(0, min(xs.min() if len(xs) else w, hull[:, 0].min()) - 2))
+        ry0 = int(max(0, min(ys.min() if len(ys) else h, hull[:, 1].min()) - 2))
+        rx1 = int(min(w, max(xs.max() + 1 if len(xs) else 0, hull[:, 0].max()) + 3))
+        ry1 = int(min(h, max(ys.max() + 1 if len(ys) else 0, hull[:, 1].max()) + 3))
+        self.roi = (rx0, ry0, rx1, ry1)
+        rh, rw = ry1 - ry0, rx1 - rx0
+        self.w_roi = np.ascontiguousarray(whead[ry0:ry1, rx0:rx1])
+        gx, gy = np.meshgrid(np.arange(rx0, rx1, dtype=np.float32), np.arange(ry0, ry1, dtype=np.float32))
+        self.gx, self.gy = gx, gy
+        self.w_verts = whead[np.clip(np.round(self.verts[:, 1]).astype(int), 0, h - 1),
+                             np.clip(np.round(self.verts[:, 0]).astype(int), 0, w - 1)]
+
+        # --- barycentric weights of every ROI pixel -------------------------------------
+        tri = Delaunay(pts)
+        q = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)
+        simplex = tri.find_simplex(q)
+        ok = simplex >= 0
+        T = tri.transform[simplex[ok]]
+        bary2 = np.einsum("nij,nj->ni", T[:, :2], q[ok] - T[:, 2])
+        bary = np.concatenate([bary2, 1 - bary2.sum(1, keepdims=True)], 1)
+        rows = np.repeat(np.nonzero(ok)[0], 3)
+        cols = tri.simplices[simplex[ok]].ravel()
+        self.B = sparse.csr_matrix((bary.ravel().astype(np.float32), (rows, cols)), shape=(rh * rw, self.n_pts))
+        self.roi_shape = (rh, rw)
+
+        self._setup_expressions(lm)
+        self.palette = MouthPalette.from_image(self.image, lm)
+
+    # ------------------------------------------------------------------ expressions
+    def _setup_expressions(self, lm: np.ndarray) -> None:
+        v2 = self.verts[:, :2]
+        s = self.iod
+        up, lo = lm[L.UPPER_INNER, :2], lm[L.LOWER_INNER, :2]
+        self.mouth_mid = (up[0] + up[-1]) / 2
+        self.mouth_w = float(np.linalg.norm(up[-1] - up[0]))
+        t = ((up - self.mouth_mid) @ self.ex) / (self.mouth_w / 2)
+        self.lip_profile = np.clip(1 - np.abs(t) ** 2.2, 0, 1) ** 0.6  # (11,) elliptic opening
+        self.lip_gap0 = (lo - up) @ self.ey  # (11,) source gap along "down", px
+        rel = v2 - self.mouth_mid
+        xv, yv = rel @ self.ex, rel @ self.ey
+        jaw = _smoothstep(0.0, 0.22 * s, yv) * (1 - 0.7 * np.clip(np.abs(xv) / (1.0 * s), 0, 1) ** 2)
+        self.jaw_w = jaw
+        self.wide_field = np.exp(-(xv ** 2 + yv ** 2) / (2 * (0.7 * self.mouth_w) ** 2)) * xv  # px per unit wide
+        self.lip_set = np.zeros(L.N_SURFACE, bool)
+        self.lip_set[L.UPPER_LIP.ravel()] = True
+        self.lip_set[L.LOWER_LIP.ravel()] = True
+        self.eyes = []
+        for u0, l0, u1, u2 in ((L.EYE_L_UPPER0, L.EYE_L_LOWER0, L.EYE_L_UPPER1, L.EYE_L_UPPER2),
+                               (L.EYE_R_UPPER0, L.EYE_R_LOWER0, L.EYE_R_UPPER1, L.EYE_R_UPPER2)):
+            gap = np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ self.ey, 0.0)  # (7,) px
+            self.eyes.append((u0[1:-1], l0[1:-1], u1, u2, gap))
+
+    def expression_offsets(self, mouth_open: float, mouth_wide: float, blink: float) -> np.ndarray:
+        """(468, 2) image-plane offsets of the surface vertices before head rotation."""
+        s, ey = self.iod, self.ey
+        off = np.zeros((L.N_SURFACE, 2))
+        off += (mouth_wide * self.wide_field)[:, None] * self.ex[None, :]
+        # Lips: every column of the lower lip moves so the inner gap becomes the target
+        # gap (closing an open source mouth too); the upper lip lifts a little.
+        target = mouth_open * s * self.lip_profile
+        up_lift = -0.12 * target
+        low = target - self.lip_gap0 + up_lift
+        corner_drop = 0.18 * mouth_open * s
+        low[[0, -1]] = up_lift[[0, -1]] = corner_drop
+        jaw = self.jaw_w[:, None] * (low[5] * ey)[None, :]
+        off += np.where(self.lip_set[:, None], 0.0, jaw)
+        for row in L.UPPER_LIP:
+            off[row] += up_lift[:, None] * ey[None, :]
+        for row in L.LOWER_LIP:
+            off[row[1:-1]] += low[1:-1, None] * ey[None, :]
+        if blink > 0:
+            for u0, l0, u1, u2, gap in self.eyes:
+                down = (0.8 * blink * gap)[:, None] * ey[None, :]
+                off[u0] += down
+                off[u1] += 0.85 * down
+                off[u2] += 0.3 * down
+                off[l0] -= 0.25 * down
+        return off
+
+    # ------------------------------------------------------------------ per frame
+    def vertex_positions(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0):
+        """(468, 2) output positions of the surface vertices and the rigid affine (A, b)."""
+        v = self.verts.copy()
+        v[:, :2] += self.expression_offsets(mouth_open, mouth_wide, blink)
+        R = rotation(yaw, pitch, roll)
+        p = self.pivot
+        moved = (v - p) @ R.T + p
+        A = R[:2, :2] - np.eye(2)
+        b = -A @ p[:2] + R[:2, 2] * (self.z_plane - p[2])
+        return moved[:, :2], A, b
+
+    def render(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0) -> np.ndarray:
+        """One (H, W, 3) uint8 RGB frame for the given controls (units as in MotionTrack)."""
+        pos, A, b = self.vertex_positions(mouth_open, mouth_wide, blink, yaw, pitch, roll)
+        v2 = self.verts[:, :2]
+        rigid_v = v2 @ A.T + b
+        res = np.zeros((self.n_pts, 2), np.float32)
+        res[:self.n_mesh] = (pos - v2) - self.w_verts[:, None] * rigid_v
+        rh, rw = self.roi_shape
+        d = np.asarray(self.B @ res).reshape(rh, rw, 2)
+        wr = self.w_roi
+        d[..., 0] += wr * (A[0, 0] * self.gx + A[0, 1] * self.gy + b[0])
+        d[..., 1] += wr * (A[1, 0] * self.gx + A[1, 1] * self.gy + b[1])
+        x0, y0, x1, y1 = self.roi
+        # Invert x = q + d(q) by q <- x - d(q): d is sampled at q (ROI coordinates).
+        lx, ly = self.gx - x0, self.gy - y0
+        qx, qy = lx - d[..., 0], ly - d[..., 1]
+        for _ in range(INVERT_ITERS - 1):
+            dq = cv2.remap(d, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            qx, qy = lx - dq[..., 0], ly - dq[..., 1]
+        frame = self.image.copy()
+        frame[y0:y1, x0:x1] = cv2.remap(self.image, qx + x0, qy + y0, cv2.INTER_LINEAR,
+                                        borderMode=cv2.BORDER_REPLICATE)
+        draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette)
+        return frame

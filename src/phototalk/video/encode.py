@@ -1,0 +1,138 @@
+"""Streaming MP4 writer: H.264 yuv420p video + AAC audio through PyAV, written atomically.
+
+Frames are encoded as they arrive and the soundtrack is decoded and re-encoded in
+step with them, so memory does not grow with the length of the video.
+"""
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import OutputError
+from .atomic import atomic_path
+
+AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)  # Hz
+
+
+def _audio_frames_from_file(path: str) -> Iterator:
+    import av
+
+    with av.open(path) as c:
+        yield from c.decode(c.streams.audio[0])
+
+
+def _audio_frames_from_array(samples: np.ndarray, sr: int, block: int = 4096) -> Iterator:
+    import av
+
+    for i in range(0, len(samples), block):
+        chunk = np.ascontiguousarray(samples[i:i + block], np.float32)[None, :]
+        f = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+        f.sample_rate = sr
+        f.pts = i
+        yield f
+
+
+class VideoWriter:
+    """Write frames to ``path`` (MP4). Use as a context manager; on an exception the
+    partial file is removed and ``path`` is left untouched.
+
+    audio: a file path (its first audio stream is muxed) or a (samples (n,) float32, sr)
+    tuple, or None for a silent video.
+    """
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float, *, audio=None,
+                 crf: int = 20, preset: str = "veryfast"):
+        self.path = os.fspath(path)
+        self.width, self.height, self.fps = width, height, fps
+        self.audio, self.crf, self.preset = audio, crf, preset
+        self.frames_written = 0
+
+    def __enter__(self) -> "VideoWriter":
+        import av
+
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        try:
+            self._c = av.open(tmp, "w", format="mp4")
+            rate = Fraction(self.fps).limit_denominator(1001)
+            vs = self._c.add_stream("libx264", rate=rate)
+            vs.width, vs.height, vs.pix_fmt = self.width, self.height, "yuv420p"
+            vs.options = {"crf": str(self.crf), "preset": self.preset, "movflags": "+faststart"}
+            vs.codec_context.time_base = 1 / rate
+            self._vs = vs
+            self._setup_audio()
+        except BaseException as e:
+            self._atomic.__exit__(type(e), e, e.__traceback__)
+            if isinstance(e, OSError):
+                raise OutputError(f"cannot write {self.path}: {e}") from None
+            raise
+        return self
+
+    def _setup_audio(self) -> None:
+        import av
+
+        self._as = None
+        if self.audio is None:
+            return
+        if isinstance(self.audio, (str, os.PathLike)):
+            with av.open(os.fspath(self.audio)) as c:
+                src = c.streams.audio[0]
+                rate, channels = src.rate, min(src.channels or 1, 2)
+            self._audio_iter = _audio_frames_from_file(os.fspath(self.audio))
+        else:
+            samples, rate = self.audio
+            channels = 1
+            self._audio_iter = _audio_frames_from_array(samples, rate)
+        rate = rate if rate in AAC_RATES else 48000
+        layout = "stereo" if channels == 2 else "mono"
+        self._as = self._c.add_stream("aac", rate=rate, layout=layout)
+        self._as.bit_rate = 128000 if channels == 2 else 96000
+        self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        self._audio_t = 0.0  # seconds of audio already sent to the encoder
+        self._audio_samples = 0
+
+    def _pump_audio(self, until_s: float | None) -> None:
+        """Encode soundtrack up to ``until_s`` (None: all of it), keeping A/V interleaved."""
+        if self._as is None:
+            return
+        while until_s is None or self._audio_t < until_s:
+            frame = next(self._audio_iter, None)
+            frames = self._resampler.resample(frame)
+            for f in frames:
+                f.pts = self._audio_samples
+                f.time_base = Fraction(1, f.sample_rate)
+                self._audio_samples += f.samples
+                self._audio_t = self._audio_samples / f.sample_rate
+                for p in self._as.encode(f):
+                    self._c.mux(p)
+            if frame is None:
+                for p in self._as.encode(None):
+                    self._c.mux(p)
+                self._as = None
+                return
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one (height, width, 3) uint8 RGB frame."""
+        import av
+
+        vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        vf.pts = self.frames_written
+        for p in self._vs.encode(vf):
+            self._c.mux(p)
+        self.frames_written += 1
+        self._pump_audio(self.frames_written / self.fps + 0.5)
+
+    def __exit__(self, et, e, tb):
+        try:
+            if et is None:
+                for p in self._vs.encode(None):
+                    self._c.mux(p)
+                self._pump_audio(None)
+            self._c.close()
+        except BaseException as err:
+            self._atomic.__exit__(type(err), err, err.__traceback__)
+            raise
+        return self._atomic.__exit__(et, e, tb)
