@@ -40,9 +40,11 @@ class GenerateResult:
     first_frame_s: float = 0.0
 
 
-def prepare_rig(image_path: str | os.PathLike, *, size: int | None = None, face_index: int | None = None) -> FaceRig:
-    """Load, resize to the output size and analyse the portrait."""
-    img = load_image(image_path)
+def prepare_rig(image: str | os.PathLike | np.ndarray, *, size: int | None = None,
+                face_index: int | None = None) -> FaceRig:
+    """Load (a path, or an (H, W, 3) uint8 RGB array), resize to the output size and
+    analyse the portrait."""
+    img = np.ascontiguousarray(image[..., :3]) if isinstance(image, np.ndarray) else load_image(image)
     w, h = output_size(img.shape[1], img.shape[0], size)
     return analyze_face(resize_to(img, w, h), face_index=face_index)
 
@@ -83,10 +85,12 @@ def render_video(rig: FaceRig, track: MotionTrack, speech: Speech | None, out: s
     return n, first
 
 
-def generate(image: str | os.PathLike, audio: str | os.PathLike, out: str | os.PathLike, *,
+def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | Speech, out: str | os.PathLike, *,
              progress: Progress | None = None, **options) -> GenerateResult:
     """Make ``out`` (MP4) of the portrait in ``image`` speaking ``audio``.
 
+    image: a path or an (H, W, 3) uint8 RGB array. audio: a path (any format FFmpeg
+    decodes) or a ``Speech`` (e.g. synthesised).
     options: see ``GenerateOptions`` (fps, size, seed, face_index, crf, save_track).
     Raises ``PhototalkError`` subclasses with one-line messages on bad input.
     """
@@ -102,7 +106,7 @@ def generate(image: str | os.PathLike, audio: str | os.PathLike, out: str | os.P
         check_writable(opts.save_track)
     # 2. audio (cheap, and a bad file should fail before face analysis)
     ta = time.perf_counter()
-    speech = load_speech(audio)
+    speech = audio if isinstance(audio, Speech) else load_speech(audio)
     timings["audio"] = time.perf_counter() - ta
     # 3. face analysis
     ta = time.perf_counter()

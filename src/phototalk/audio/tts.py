@@ -23,7 +23,7 @@ _INIT_DONT_EXIT = 0x8000  # without it a missing data dir makes espeak call exit
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _RATE = 1  # espeak_PARAMETER espeakRATE
-_EV_WORD, _EV_END, _EV_PHONEME = 1, 5, 7
+_EV_WORD, _EV_PHONEME = 1, 7
 _EE_OK = 0
 RATE_MIN_WPM, RATE_MAX_WPM = 80, 450  # espeak silently clamps outside this; we refuse instead
 
@@ -70,9 +70,11 @@ class Synthesis:
     sr: sample rate in Hz (espeak's native rate, 22050).
     phones: (mnemonic, start_s, end_s) in time order, contiguous from 0 s to the end of
         the audio. Mnemonics are espeak's ASCII phoneme names, stress marks included
-        (``'oU``); ``_`` and ``_:`` are pauses. Zero-length events are dropped and a
+        (``'oU``); names starting with ``_`` (``_``, ``_:``, ``_|``) are pauses. Times are
+        whole ms as espeak reports them. Zero-length events are dropped and a
         leading ``_`` covers any silence before the first phoneme.
-    words: (text fragment, start_s) for each word espeak spoke, in time order.
+    words: (text fragment, start_s) for each word espeak spoke, in time order; coarse for
+        unsegmented scripts (Japanese reports the whole run for each word).
     """
 
     samples: np.ndarray
@@ -226,10 +228,12 @@ def synthesize(text: str, *, voice: str = "en-us", rate_wpm: int = 175) -> Synth
         starts.insert(0, ("_", 0.0))
     phones = []
     for k, (name, t0) in enumerate(starts):
-        t1 = starts[k + 1][1] if k + 1 < len(starts) else duration
-        t1 = min(t1, duration)
+        t1 = min(starts[k + 1][1] if k + 1 < len(starts) else duration, duration)
         if t1 > t0:  # espeak emits zero-length pauses at clause boundaries; they carry no timing
             phones.append((name, t0, t1))
+    if len(phones) > 1 and phones[-1][2] - phones[-1][1] < 0.001:
+        # events are truncated to whole ms, which leaves a sub-ms sliver at the very end
+        phones[-2:] = [(phones[-2][0], phones[-2][1], duration)]
     # text_position counts characters (not UTF-8 bytes) from 1
     words = [(text[pos - 1:pos - 1 + n], ms / 1000.0) for typ, ms, pos, n, _ in events if typ == _EV_WORD]
     return Synthesis(samples=samples, sr=sr, phones=phones, words=words)

@@ -7,8 +7,10 @@ landmarks are as precise for a 6 %-of-the-frame face as for a close-up.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -24,13 +26,33 @@ CROP_SCALE = 2.0  # crop side / detected face-box side
 MIN_RELATIVE_FACE_AREA = 0.15  # a face smaller than this fraction of the largest one is ignored
 DETECT_CONFIDENCE = 0.5
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _models: dict[str, object] = {}
+
+
+@contextlib.contextmanager
+def _native_stderr_muted():
+    """MediaPipe's C++ side writes INFO/WARNING lines straight to file descriptor 2,
+    which no Python logging setting reaches; mute fd 2 around its calls so the CLI's
+    output stays one clean line per message. Python exceptions are unaffected."""
+    if os.environ.get("PHOTOTALK_NATIVE_LOGS"):
+        yield
+        return
+    with _lock:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _model(name: str):
     """MediaPipe graphs are expensive to build: one per process, created lazily."""
-    with _lock:
+    with _native_stderr_muted():
         if name not in _models:
             import mediapipe as mp
 
@@ -85,7 +107,8 @@ class FaceRig:
 def detect_faces(image: np.ndarray) -> list[tuple[float, float, float, float]]:
     """Face boxes (x, y, w, h) in pixels, left to right. image: (H, W, 3) uint8 RGB."""
     h, w = image.shape[:2]
-    res = _model("detect").process(image)
+    with _native_stderr_muted():
+        res = _model("detect").process(image)
     boxes = []
     for det in res.detections or []:
         bb = det.location_data.relative_bounding_box
@@ -93,7 +116,8 @@ def detect_faces(image: np.ndarray) -> list[tuple[float, float, float, float]]:
     if not boxes:
         # Full-range detection misses some stylised faces (cartoons, paintings) that the
         # face mesh's own detector finds; ask it before giving up.
-        res = _model("mesh_multi").process(image)
+        with _native_stderr_muted():
+            res = _model("mesh_multi").process(image)
         for face in res.multi_face_landmarks or []:
             p = np.array([(q.x * w, q.y * h) for q in face.landmark])
             x0, y0 = p.min(0)
@@ -117,7 +141,8 @@ def _mesh_in_box(image: np.ndarray, box) -> np.ndarray | None:
     M = np.array([[s, 0, MESH_CROP_PX / 2 - s * cx], [0, s, MESH_CROP_PX / 2 - s * cy]], np.float64)
     crop = cv2.warpAffine(image, M, (MESH_CROP_PX, MESH_CROP_PX), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
-    res = _model("mesh").process(crop)
+    with _native_stderr_muted():
+        res = _model("mesh").process(crop)
     if not res.multi_face_landmarks:
         return None
     p = np.array([(q.x, q.y, q.z) for q in res.multi_face_landmarks[0].landmark], np.float64) * MESH_CROP_PX
@@ -130,7 +155,8 @@ def _mesh_in_box(image: np.ndarray, box) -> np.ndarray | None:
 
 def person_mask(image: np.ndarray) -> np.ndarray:
     """(H, W) float32 soft person mask from MediaPipe selfie segmentation."""
-    res = _model("segment").process(image)
+    with _native_stderr_muted():
+        res = _model("segment").process(image)
     m = res.segmentation_mask
     if m is None:
         return np.zeros(image.shape[:2], np.float32)

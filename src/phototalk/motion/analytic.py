@@ -13,11 +13,11 @@ from ..audio.features import high_band_ratio, loudness_db, n_frames
 from ..audio.io import Speech
 from .track import MotionTrack
 
-MOUTH_OPEN_MAX = 0.36  # iod; the widest loud-vowel gap (real speakers measure 0.25-0.45)
+MOUTH_OPEN_MAX = 0.26  # iod; the widest loud-vowel gap (real speakers measure 0.25-0.45)
 SPEECH_RANGE_DB = 30.0  # dB below the loud-speech level where the mouth is considered shut
 SILENCE_DBFS = -55.0  # dBFS; quieter than this is silence whatever the recording level
 BLINK_INTERVAL_S = (2.6, 4.2)  # s; uniform draw between blinks, ~17 blinks/min (real: 7-22)
-BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = 0.08, 0.07, 0.15  # s; lids fall fast, rise slower
+BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = 0.08, 0.10, 0.15  # s; lids fall fast, rise slower
 HEAD_STD_RAD = np.radians([3.0, 2.2, 1.0])  # yaw, pitch, roll at rest-to-speech average
 
 
@@ -42,9 +42,11 @@ def mouth_from_loudness(speech: Speech, fps: float, n: int) -> np.ndarray:
     floor_db = float(np.percentile(db, 10))
     # The gate sits above the recording's noise floor and within SPEECH_RANGE_DB of
     # loud speech, so a noisy background does not keep the mouth ajar.
-    gate_db = max(floor_db + 6.0, loud_db - SPEECH_RANGE_DB, SILENCE_DBFS)
+    gate_db = max(min(floor_db + 6.0, loud_db - 12.0), loud_db - SPEECH_RANGE_DB, SILENCE_DBFS)
     level = np.clip((db - gate_db) / max(loud_db - gate_db, 6.0), 0.0, 1.0)
-    openness = MOUTH_OPEN_MAX * level ** 0.7
+    # Lips part fully early in a syllable and stay apart through quieter voiced stretches,
+    # hence the concave curve (real speakers' mouths are open most of the speaking time).
+    openness = MOUTH_OPEN_MAX * level ** 0.6
     # Fricatives are loud but made nearly closed: shrink where high frequencies dominate.
     hf = high_band_ratio(speech.samples, speech.sr, fps, n)
     openness *= 1.0 - 0.55 * np.clip((hf - 0.35) / 0.4, 0.0, 1.0)

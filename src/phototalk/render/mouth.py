@@ -16,8 +16,8 @@ from ..face import landmarks as L
 # Tooth boundaries from the midline, in half-mouth-widths (central incisors widest).
 UPPER_TOOTH_EDGES = np.cumsum([0.17, 0.13, 0.12, 0.11, 0.11, 0.11])
 LOWER_TOOTH_EDGES = np.cumsum([0.10, 0.10, 0.10, 0.10, 0.10])
-UPPER_TEETH_H = 0.115  # upper incisor height / mouth width
-LOWER_TEETH_H = 0.075  # visible lower incisor height / mouth width
+UPPER_TEETH_H = 0.10  # visible upper incisor height / inter-ocular distance (~9 mm of ~90 mm)
+LOWER_TEETH_H = 0.06  # visible lower incisor height / inter-ocular distance
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class MouthPalette:
         gray = sat < 0.06
         bright = np.clip(luma / 175.0, 0.5, 1.08)
         teeth = np.array([222, 212, 192], np.float32) * bright
-        cavity = lip * 0.22 + np.array([14, 2, 3], np.float32)
+        cavity = lip * 0.3 + np.array([12, 2, 3], np.float32)
         tongue = lip * 0.62 + np.array([22, 0, 2], np.float32)
         if gray:
             teeth, cavity, tongue = (np.full(3, v.mean(), np.float32) for v in (teeth, cavity, tongue))
@@ -66,15 +66,16 @@ def _tooth_pattern(u: np.ndarray, edges: np.ndarray, half_w_px: float) -> tuple[
     j = np.clip(np.searchsorted(all_edges, a) - 1, 0, len(edges) - 1)
     lo, hi = all_edges[j], all_edges[j + 1]
     dist_px = np.minimum(a - lo, hi - a) * half_w_px
-    gap = np.exp(-(dist_px / 0.6) ** 2)
+    gap = np.exp(-(dist_px / 0.8) ** 2)
     pos = 2 * (a - lo) / (hi - lo) - 1
     return gap, pos
 
 
-def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: MouthPalette) -> None:
+def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: MouthPalette, iod_px: float) -> None:
     """Paint the interior into ``frame`` ((H, W, 3) uint8, modified in place) inside the
     polygon of the warped inner lips. upper, lower: (11, 2) float pixel positions of the
-    inner lip contours, corner to corner."""
+    inner lip contours, corner to corner; iod_px sizes the teeth, which belong to the
+    skull and so do not scale with how wide the lips are stretched."""
     n = upper.shape[0]
     left, right = upper[0], upper[-1]
     mid = (left + right) / 2
@@ -114,30 +115,31 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     gap = np.maximum(v_lo - v_up, 1e-3)
     edge = np.minimum(v - v_up, v_lo - v)  # px from the nearest lip edge
 
-    # Cavity: darker towards the back (centre) and right under the lips.
+    # Cavity: darker towards the back (centre), lighter cheeks near the corners.
     depth = np.clip(edge / np.maximum(gap * 0.5, 1.0), 0, 1)
-    col = pal.cavity[None, None, :] * (1.0 - 0.45 * depth * (1 - 0.5 * np.abs(u)))[..., None]
+    col = pal.cavity[None, None, :] * (1.15 - 0.4 * depth * (1 - 0.6 * np.abs(u)))[..., None]
 
-    # Tongue: a low rounded bulge resting behind the lower teeth.
-    tv = (v - (v_lo - 0.30 * gap)) / np.maximum(0.42 * gap, 1.0)
-    tongue_a = (1 - _smoothstep(0.7, 1.0, np.sqrt((u / 0.62) ** 2 + tv ** 2))) * _smoothstep(3, 14, gap)
-    tshade = 0.75 + 0.25 * np.clip(-tv, 0, 1)
-    col = col * (1 - tongue_a[..., None]) + (pal.tongue * 1.0)[None, None, :] * (tshade * tongue_a)[..., None]
+    # Tongue: a broad rounded bulge filling the floor of the mouth.
+    tv = (v - (v_lo - 0.18 * gap)) / np.maximum(0.5 * gap, 1.0)
+    tongue_a = (1 - _smoothstep(0.6, 1.0, np.sqrt((u / 0.72) ** 2 + tv ** 2))) * _smoothstep(2, 10, gap)
+    tshade = 0.7 + 0.3 * np.clip(-tv, 0, 1)
+    col = col * (1 - tongue_a[..., None]) + pal.tongue[None, None, :] * (tshade * tongue_a)[..., None]
 
-    # Lower incisors: hang from the lower lip, narrower arch, shaded.
-    lh = LOWER_TEETH_H * width
+    # Lower incisors: mostly hidden behind the lower lip; they show only in a wide opening.
+    lh = LOWER_TEETH_H * iod_px
     lgap, lpos = _tooth_pattern(u, LOWER_TOOTH_EDGES, half)
-    ltop = v_lo - lh * (1 - 0.12 * lpos ** 2)
-    la = _smoothstep(ltop - 0.6, ltop + 0.6, v) * (1 - _smoothstep(0.45, 0.55, np.abs(u))) * _smoothstep(0.12, 0.2, gap / width)
-    lcol = 0.62 * (1 - 0.5 * np.abs(u)) * (1 - 0.3 * lgap)
+    ltop = v_lo - lh * (1 - 0.15 * lpos ** 2)
+    la = _smoothstep(ltop - 0.7, ltop + 0.7, v) * (1 - _smoothstep(0.38, 0.5, np.abs(u)))
+    la *= _smoothstep(1.2, 2.2, gap / max(UPPER_TEETH_H * iod_px, 1.0))
+    lcol = 0.6 * (1 - 0.5 * np.abs(u)) * (1 - 0.12 * lgap)
     col = col * (1 - la[..., None]) + pal.teeth[None, None, :] * (lcol * la)[..., None]
 
-    # Upper teeth: fixed to the upper jaw, so sized from the mouth width, not the gap.
-    uh = UPPER_TEETH_H * width * (1 - 0.35 * u ** 2)
+    # Upper teeth: fixed to the upper jaw, so sized from the face, not from the gap.
+    uh = UPPER_TEETH_H * iod_px * (1 - 0.3 * u ** 2)
     ugap, upos = _tooth_pattern(u, UPPER_TOOTH_EDGES, half)
     ubot = v_up + uh * (1 - 0.10 * upos ** 2)
-    ua = (1 - _smoothstep(ubot - 0.6, ubot + 0.6, v)) * (1 - _smoothstep(0.72, 0.82, np.abs(u)))
-    ucol = (0.92 - 0.55 * np.abs(u) ** 1.5) * (1 - 0.3 * ugap)
+    ua = (1 - _smoothstep(ubot - 0.7, ubot + 0.7, v)) * (1 - _smoothstep(0.62, 0.8, np.abs(u)))
+    ucol = (0.9 - 0.5 * np.abs(u) ** 1.5) * (1 - 0.18 * ugap)
     ucol = ucol * (0.78 + 0.22 * _smoothstep(0, 0.35 * np.maximum(uh, 1), v - v_up))  # lip shadow
     ucol = ucol * (1 - 0.12 * _smoothstep(ubot - 0.25 * uh, ubot, v))  # translucent incisal edge
     col = col * (1 - ua[..., None]) + pal.teeth[None, None, :] * (ucol * ua)[..., None]

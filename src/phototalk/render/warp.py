@@ -27,7 +27,7 @@ from .mouth import MouthPalette, draw_mouth
 
 RING_SCALES = (1.3, 1.7, 2.3)  # control rings around the face oval (residual 0 there)
 HEAD_FULL, HEAD_ZERO = 1.35, 2.2  # elliptic radii where head weight starts to fall / reaches 0
-BORDER_TAPER = 0.06  # fraction of the short side over which motion fades out at the frame edge
+BORDER_STILL, BORDER_TAPER = 0.03, 0.09  # fractions of the short side: no motion within the first, fading in up to the second
 INVERT_ITERS = 4  # fixed-point iterations of the displacement inversion
 
 
@@ -93,7 +93,7 @@ class MeshWarpRenderer:
                                      (0, 0), sig)
         whead = np.maximum(geom * (0.35 + 0.65 * person), np.minimum(face_core * 1.5, 1.0))
         edge = np.minimum(np.minimum(xx, w - 1 - xx), np.minimum(yy, h - 1 - yy))
-        whead *= _smoothstep(0, BORDER_TAPER * min(h, w), edge)
+        whead *= _smoothstep(BORDER_STILL * min(h, w), BORDER_TAPER * min(h, w), edge)
         whead[whead < 1e-3] = 0.0
 
         # --- region of interest: where anything can move -------------------------------
@@ -123,6 +123,17 @@ class MeshWarpRenderer:
         cols = tri.simplices[simplex[ok]].ravel()
         self.B = sparse.csr_matrix((bary.ravel().astype(np.float32), (rows, cols)), shape=(rh * rw, self.n_pts))
         self.roi_shape = (rh, rw)
+        # Blinks collapse the eye's triangles, where the fixed-point inversion cannot
+        # converge; those triangles are inverted exactly (see _exact_inverse).
+        eye_set = np.zeros(self.n_pts, bool)
+        for idx in (L.EYE_L_UPPER0, L.EYE_L_LOWER0, L.EYE_L_UPPER1, L.EYE_L_UPPER2,
+                    L.EYE_R_UPPER0, L.EYE_R_LOWER0, L.EYE_R_UPPER1, L.EYE_R_UPPER2):
+            eye_set[idx] = True
+        simp = tri.simplices
+        self.eye_tris = simp[eye_set[simp].any(1) & (simp < self.n_mesh).all(1)]
+        upper_lid = np.zeros(self.n_pts, bool)
+        upper_lid[np.r_[L.EYE_L_UPPER0[1:-1], L.EYE_L_UPPER1, L.EYE_R_UPPER0[1:-1], L.EYE_R_UPPER1]] = True
+        self.eye_tri_on_top = upper_lid[self.eye_tris].any(1)  # the closing lid covers what it overlaps
 
         self._setup_expressions(lm)
         self.palette = MouthPalette.from_image(self.image, lm)
@@ -171,11 +182,13 @@ class MeshWarpRenderer:
             off[row[1:-1]] += low[1:-1, None] * ey[None, :]
         if blink > 0:
             for u0, l0, u1, u2, gap in self.eyes:
-                down = (0.8 * blink * gap)[:, None] * ey[None, :]
+                # The lid margin falls 92 % of the way and the lower lid rises 15 % to tuck under it;
+                # the skin above the margin stretches to cover the eyeball.
+                down = (0.92 * blink * gap)[:, None] * ey[None, :]
                 off[u0] += down
-                off[u1] += 0.85 * down
-                off[u2] += 0.3 * down
-                off[l0] -= 0.25 * down
+                off[u1] += 0.5 * down
+                off[u2] += 0.15 * down
+                off[l0] -= (0.15 / 0.92) * down
         return off
 
     # ------------------------------------------------------------------ per frame
@@ -189,6 +202,47 @@ class MeshWarpRenderer:
         A = R[:2, :2] - np.eye(2)
         b = -A @ p[:2] + R[:2, 2] * (self.z_plane - p[2])
         return moved[:, :2], A, b
+
+    def _exact_inverse(self, pos: np.ndarray, tris: np.ndarray, on_top: np.ndarray,
+                       qx: np.ndarray, qy: np.ndarray) -> None:
+        """Overwrite the inverse map (qx, qy: ROI coordinates, in place) with the exact
+        piecewise-affine inverse over ``tris`` ((K, 3) vertex indices): each deformed
+        triangle is rasterised with its index, and its pixels take the triangle's
+        output->source affine map. Where triangles overlap, those flagged ``on_top``
+        ((K,) bool) win; flipped or collapsed triangles are hidden surfaces and dropped."""
+        x0, y0, x1, y1 = self.roi
+        dst = pos[tris]  # (K, 3, 2) output positions
+        src = self.verts[:, :2][tris]
+        area = np.cross(dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0])
+        area0 = np.cross(src[:, 1] - src[:, 0], src[:, 2] - src[:, 0])
+        keep = (area * np.sign(area0) > 0.25)  # px², same orientation as in the source
+        dst, src, area, on_top = dst[keep], src[keep], np.abs(area[keep]), on_top[keep]
+        if not len(dst):
+            return
+        bx0 = int(max(x0, np.floor(dst[..., 0].min()) - 1))
+        by0 = int(max(y0, np.floor(dst[..., 1].min()) - 1))
+        bx1 = int(min(x1, np.ceil(dst[..., 0].max()) + 2))
+        by1 = int(min(y1, np.ceil(dst[..., 1].max()) + 2))
+        if bx1 <= bx0 or by1 <= by0:
+            return
+        label = np.full((by1 - by0, bx1 - bx0), -1, np.int32)
+        pts = np.round((dst - [bx0, by0]) * 16).astype(np.int32)
+        order = np.lexsort((-area, on_top))  # lids last; among equals, small triangles last
+        # Outlines first: pixels on shared edges belong to some triangle, then the
+        # interiors overwrite them; no pixel falls through a crack between triangles.
+        for k in order:
+            cv2.polylines(label, [pts[k]], True, int(k), thickness=1, lineType=cv2.LINE_8, shift=4)
+        for k in order:
+            cv2.fillConvexPoly(label, pts[k], int(k), lineType=cv2.LINE_8, shift=4)
+        D = np.concatenate([dst, np.ones((len(dst), 3, 1))], 2)  # (K, 3, 3) rows [x y 1]
+        M = np.linalg.solve(D, src)  # (K, 3, 2): [x y 1] @ M = source xy
+        yy, xx = np.nonzero(label >= 0)
+        k = label[yy, xx]
+        X, Y = xx + bx0, yy + by0
+        sx = X * M[k, 0, 0] + Y * M[k, 1, 0] + M[k, 2, 0]
+        sy = X * M[k, 0, 1] + Y * M[k, 1, 1] + M[k, 2, 1]
+        qx[Y - y0, X - x0] = sx - x0
+        qy[Y - y0, X - x0] = sy - y0
 
     def render(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0) -> np.ndarray:
         """One (H, W, 3) uint8 RGB frame for the given controls (units as in MotionTrack)."""
@@ -209,8 +263,10 @@ class MeshWarpRenderer:
         for _ in range(INVERT_ITERS - 1):
             dq = cv2.remap(d, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             qx, qy = lx - dq[..., 0], ly - dq[..., 1]
+        if blink > 0.02:
+            self._exact_inverse(pos, self.eye_tris, self.eye_tri_on_top, qx, qy)
         frame = self.image.copy()
         frame[y0:y1, x0:x1] = cv2.remap(self.image, qx + x0, qy + y0, cv2.INTER_LINEAR,
                                         borderMode=cv2.BORDER_REPLICATE)
-        draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette)
+        draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette, self.iod)
         return frame

@@ -1,0 +1,69 @@
+"""The mesh-warp renderer on a real portrait (skimage's astronaut), measured on pixels."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from phototalk.pipeline import prepare_rig
+from phototalk.render.warp import MeshWarpRenderer
+
+import pixels
+
+
+@pytest.fixture(scope="module")
+def renderer(astronaut_path):
+    return MeshWarpRenderer(prepare_rig(astronaut_path))
+
+
+def one(frame):
+    return pixels.landmarks([frame])[0]
+
+
+def test_rest_frame_keeps_face_and_closes_mouth(renderer):
+    lm = one(renderer.render())
+    assert lm is not None
+    assert pixels.aperture(lm) < 0.04
+
+
+@pytest.mark.parametrize("target", [0.12, 0.25])
+def test_mouth_opens_by_the_requested_amount(renderer, target):
+    lm = one(renderer.render(mouth_open=target))
+    assert lm is not None
+    # The re-detected gap is within 40 % of the request (MediaPipe sees lips, not our mesh).
+    assert 0.6 * target < pixels.aperture(lm) < 1.4 * target + 0.02
+
+
+def test_blink_closes_the_eyes(renderer):
+    open_ = pixels.eye_open(one(renderer.render()))
+    closed = pixels.eye_open(one(renderer.render(blink=1.0)))
+    assert closed < 0.5 * open_
+
+
+def test_head_turn_moves_the_face_but_not_the_background(renderer):
+    base = renderer.render()
+    turned = renderer.render(yaw=0.12, pitch=0.05, roll=0.04)
+    a, b = one(base), one(turned)
+    assert b is not None
+    shift = np.abs(b[1] - a[1]).max()  # nose tip
+    assert shift > 0.05 * renderer.iod
+    x0, y0, x1, y1 = renderer.roi
+    outside = np.ones(base.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    assert outside.any()
+    assert np.array_equal(base[outside], renderer.image[outside])
+    assert np.array_equal(turned[outside], renderer.image[outside])
+    # The frame border stays still even inside the region of interest.
+    bw = max(2, int(0.03 * min(base.shape[:2])))
+    border = np.ones(base.shape[:2], bool)
+    border[bw:-bw, bw:-bw] = False
+    assert np.abs(turned[border].astype(int) - renderer.image[border].astype(int)).max() <= 2
+
+
+def test_open_mouth_shows_teeth_and_a_dark_cavity(renderer):
+    frame = renderer.render(mouth_open=0.3)
+    lm = one(frame)
+    up, lo = lm[13], lm[14]
+    col = frame[int(up[1]):int(lo[1]), int(up[0]) - 1:int(up[0]) + 2].astype(float).mean(2).mean(1)
+    assert col.max() - col.min() > 60  # bright teeth above a dark cavity
+    skin = renderer.image[int(lm[1][1]), int(lm[1][0])].astype(float).mean()
+    assert col.min() < 0.5 * skin
