@@ -17,7 +17,7 @@ MOUTH_OPEN_MAX = 0.26  # iod; the widest loud-vowel gap (real speakers measure 0
 SPEECH_RANGE_DB = 30.0  # dB below the loud-speech level where the mouth is considered shut
 SILENCE_DBFS = -55.0  # dBFS; quieter than this is silence whatever the recording level
 BLINK_INTERVAL_S = (2.6, 4.2)  # s; uniform draw between blinks, ~17 blinks/min (real: 7-22)
-BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = 0.08, 0.10, 0.15  # s; lids fall fast, rise slower
+BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = 0.08, 0.12, 0.15  # s; lids fall fast, rise slower
 HEAD_STD_RAD = np.radians([3.0, 2.2, 1.0])  # yaw, pitch, roll at rest-to-speech average
 
 

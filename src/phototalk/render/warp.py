@@ -133,7 +133,12 @@ class MeshWarpRenderer:
         self.eye_tris = simp[eye_set[simp].any(1) & (simp < self.n_mesh).all(1)]
         upper_lid = np.zeros(self.n_pts, bool)
         upper_lid[np.r_[L.EYE_L_UPPER0[1:-1], L.EYE_L_UPPER1, L.EYE_R_UPPER0[1:-1], L.EYE_R_UPPER1]] = True
-        self.eye_tri_on_top = upper_lid[self.eye_tris].any(1)  # the closing lid covers what it overlaps
+        lower_lid = np.zeros(self.n_pts, bool)
+        lower_lid[np.r_[L.EYE_L_LOWER0, L.EYE_R_LOWER0]] = True
+        up, lo = upper_lid[self.eye_tris].any(1), lower_lid[self.eye_tris].any(1)
+        # Drawing priority where triangles overlap: the closing lid's skin covers the
+        # lower lid, which covers the (vanishing) eyeball triangles between the lids.
+        self.eye_tri_priority = np.where(up & ~lo, 2, np.where(up & lo, 0, 1))
 
         self._setup_expressions(lm)
         self.palette = MouthPalette.from_image(self.image, lm)
@@ -160,7 +165,30 @@ class MeshWarpRenderer:
         for u0, l0, u1, u2 in ((L.EYE_L_UPPER0, L.EYE_L_LOWER0, L.EYE_L_UPPER1, L.EYE_L_UPPER2),
                                (L.EYE_R_UPPER0, L.EYE_R_LOWER0, L.EYE_R_UPPER1, L.EYE_R_UPPER2)):
             gap = np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ self.ey, 0.0)  # (7,) px
-            self.eyes.append((u0[1:-1], l0[1:-1], u1, u2, gap))
+            reach = gap + self._eye_below_lid(lm[l0[1:-1], :2], gap)
+            self.eyes.append((u0[1:-1], l0[1:-1], u1, u2, reach))
+
+    def _eye_below_lid(self, lower: np.ndarray, gap: np.ndarray) -> np.ndarray:
+        """(7,) px of visible eye (white or iris) below the lower-lid landmarks, per column.
+
+        MediaPipe's lid points can sit inside the visible eye (large stylised eyes above
+        all); a closing lid that stops at them leaves a strip of eye showing. Along each
+        column we walk down from the landmark until the colour matches the skin under
+        the eye (sampled 0.8 eye-heights below), within 60 % of the eye's height."""
+        extra = np.zeros(len(gap))
+        img = self.image.astype(np.float32)
+        for k, (p, g) in enumerate(zip(lower, gap)):
+            n = int(0.6 * g)
+            if n < 3:
+                continue
+            t = np.append(np.arange(n, dtype=np.float32), np.float32(0.8 * g))
+            xs = (p[0] + t * self.ey[0]).reshape(1, -1).astype(np.float32)
+            ys = (p[1] + t * self.ey[1]).reshape(1, -1).astype(np.float32)
+            prof = cv2.remap(img, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0]
+            dist = np.linalg.norm(prof[:-1] - prof[-1], axis=1)
+            skin = np.nonzero(dist < 30)[0]
+            extra[k] = skin[0] if len(skin) else n
+        return np.convolve(np.pad(extra, 1, mode="edge"), np.ones(3) / 3, mode="valid")
 
     def expression_offsets(self, mouth_open: float, mouth_wide: float, blink: float) -> np.ndarray:
         """(468, 2) image-plane offsets of the surface vertices before head rotation."""
@@ -182,13 +210,15 @@ class MeshWarpRenderer:
             off[row[1:-1]] += low[1:-1, None] * ey[None, :]
         if blink > 0:
             for u0, l0, u1, u2, gap in self.eyes:
-                # The lid margin falls 92 % of the way and the lower lid rises 15 % to tuck under it;
-                # the skin above the margin stretches to cover the eyeball.
-                down = (0.92 * blink * gap)[:, None] * ey[None, :]
+                # The lid margin falls past the lower lid's landmarks and the lower lid rises
+                # to tuck under it (landmarks sit inside the visible eye, most of all on
+                # stylised faces, so stopping at them leaves a strip of eye white); the
+                # skin above the margin stretches to cover the eyeball.
+                down = (1.05 * blink * gap)[:, None] * ey[None, :]
                 off[u0] += down
                 off[u1] += 0.5 * down
                 off[u2] += 0.15 * down
-                off[l0] -= (0.15 / 0.92) * down
+                off[l0] -= (0.05 / 1.05) * down
         return off
 
     # ------------------------------------------------------------------ per frame
@@ -203,20 +233,20 @@ class MeshWarpRenderer:
         b = -A @ p[:2] + R[:2, 2] * (self.z_plane - p[2])
         return moved[:, :2], A, b
 
-    def _exact_inverse(self, pos: np.ndarray, tris: np.ndarray, on_top: np.ndarray,
+    def _exact_inverse(self, pos: np.ndarray, tris: np.ndarray, priority: np.ndarray,
                        qx: np.ndarray, qy: np.ndarray) -> None:
         """Overwrite the inverse map (qx, qy: ROI coordinates, in place) with the exact
         piecewise-affine inverse over ``tris`` ((K, 3) vertex indices): each deformed
         triangle is rasterised with its index, and its pixels take the triangle's
-        output->source affine map. Where triangles overlap, those flagged ``on_top``
-        ((K,) bool) win; flipped or collapsed triangles are hidden surfaces and dropped."""
+        output->source affine map. Where triangles overlap, higher ``priority`` ((K,)
+        int) wins; flipped or collapsed triangles are hidden surfaces and dropped."""
         x0, y0, x1, y1 = self.roi
         dst = pos[tris]  # (K, 3, 2) output positions
         src = self.verts[:, :2][tris]
         area = np.cross(dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0])
         area0 = np.cross(src[:, 1] - src[:, 0], src[:, 2] - src[:, 0])
         keep = (area * np.sign(area0) > 0.25)  # px², same orientation as in the source
-        dst, src, area, on_top = dst[keep], src[keep], np.abs(area[keep]), on_top[keep]
+        dst, src, area, priority = dst[keep], src[keep], np.abs(area[keep]), priority[keep]
         if not len(dst):
             return
         bx0 = int(max(x0, np.floor(dst[..., 0].min()) - 1))
@@ -227,7 +257,7 @@ class MeshWarpRenderer:
             return
         label = np.full((by1 - by0, bx1 - bx0), -1, np.int32)
         pts = np.round((dst - [bx0, by0]) * 16).astype(np.int32)
-        order = np.lexsort((-area, on_top))  # lids last; among equals, small triangles last
+        order = np.lexsort((-area, priority))  # lids last; among equals, small triangles last
         # Outlines first: pixels on shared edges belong to some triangle, then the
         # interiors overwrite them; no pixel falls through a crack between triangles.
         for k in order:
@@ -264,7 +294,7 @@ class MeshWarpRenderer:
             dq = cv2.remap(d, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             qx, qy = lx - dq[..., 0], ly - dq[..., 1]
         if blink > 0.02:
-            self._exact_inverse(pos, self.eye_tris, self.eye_tri_on_top, qx, qy)
+            self._exact_inverse(pos, self.eye_tris, self.eye_tri_priority, qx, qy)
         frame = self.image.copy()
         frame[y0:y1, x0:x1] = cv2.remap(self.image, qx + x0, qy + y0, cv2.INTER_LINEAR,
                                         borderMode=cv2.BORDER_REPLICATE)
