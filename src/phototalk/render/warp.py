@@ -165,30 +165,7 @@ class MeshWarpRenderer:
         for u0, l0, u1, u2 in ((L.EYE_L_UPPER0, L.EYE_L_LOWER0, L.EYE_L_UPPER1, L.EYE_L_UPPER2),
                                (L.EYE_R_UPPER0, L.EYE_R_LOWER0, L.EYE_R_UPPER1, L.EYE_R_UPPER2)):
             gap = np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ self.ey, 0.0)  # (7,) px
-            reach = gap + self._eye_below_lid(lm[l0[1:-1], :2], gap)
-            self.eyes.append((u0[1:-1], l0[1:-1], u1, u2, reach))
-
-    def _eye_below_lid(self, lower: np.ndarray, gap: np.ndarray) -> np.ndarray:
-        """(7,) px of visible eye (white or iris) below the lower-lid landmarks, per column.
-
-        MediaPipe's lid points can sit inside the visible eye (large stylised eyes above
-        all); a closing lid that stops at them leaves a strip of eye showing. Along each
-        column we walk down from the landmark until the colour matches the skin under
-        the eye (sampled 0.8 eye-heights below), within 60 % of the eye's height."""
-        extra = np.zeros(len(gap))
-        img = self.image.astype(np.float32)
-        for k, (p, g) in enumerate(zip(lower, gap)):
-            n = int(0.6 * g)
-            if n < 3:
-                continue
-            t = np.append(np.arange(n, dtype=np.float32), np.float32(0.8 * g))
-            xs = (p[0] + t * self.ey[0]).reshape(1, -1).astype(np.float32)
-            ys = (p[1] + t * self.ey[1]).reshape(1, -1).astype(np.float32)
-            prof = cv2.remap(img, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0]
-            dist = np.linalg.norm(prof[:-1] - prof[-1], axis=1)
-            skin = np.nonzero(dist < 30)[0]
-            extra[k] = skin[0] if len(skin) else n
-        return np.convolve(np.pad(extra, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+            self.eyes.append((u0[1:-1], l0[1:-1], u1, u2, gap))
 
     def expression_offsets(self, mouth_open: float, mouth_wide: float, blink: float) -> np.ndarray:
         """(468, 2) image-plane offsets of the surface vertices before head rotation."""
@@ -210,14 +187,13 @@ class MeshWarpRenderer:
             off[row[1:-1]] += low[1:-1, None] * ey[None, :]
         if blink > 0:
             for u0, l0, u1, u2, gap in self.eyes:
-                # The lid margin falls past the lower lid's landmarks and the lower lid rises
-                # to tuck under it (landmarks sit inside the visible eye, most of all on
-                # stylised faces, so stopping at them leaves a strip of eye white); the
+                # The lid margin falls just past the lower lid's landmarks (they sit a little
+                # inside the visible eye) and the lower lid rises to tuck under it; the
                 # skin above the margin stretches to cover the eyeball.
                 down = (1.05 * blink * gap)[:, None] * ey[None, :]
                 off[u0] += down
-                off[u1] += 0.5 * down
-                off[u2] += 0.15 * down
+                off[u1] += 0.9 * down
+                off[u2] += 0.3 * down
                 off[l0] -= (0.05 / 1.05) * down
         return off
 
