@@ -29,6 +29,8 @@ RING_SCALES = (1.3, 1.7, 2.3)  # control rings around the face oval (residual 0 
 HEAD_FULL, HEAD_ZERO = 1.35, 2.2  # elliptic radii where head weight starts to fall / reaches 0
 BORDER_STILL, BORDER_TAPER = 0.03, 0.09  # fractions of the short side: no motion within the first, fading in up to the second
 INVERT_ITERS = 4  # fixed-point iterations of the displacement inversion
+LID_DROP, LOWER_LID_RISE = 1.05, 0.05  # eye heights the lid margins travel in a full blink
+LID_FOLD, LID_CREASE = 1.05, 0.5  # how far the skin rings above the lid margin follow it
 
 
 def _smoothstep(e0, e1, x):
@@ -190,11 +192,11 @@ class MeshWarpRenderer:
                 # The lid margin falls just past the lower lid's landmarks (they sit a little
                 # inside the visible eye) and the lower lid rises to tuck under it; the
                 # skin above the margin stretches to cover the eyeball.
-                down = (1.05 * blink * gap)[:, None] * ey[None, :]
+                down = (LID_DROP * blink * gap)[:, None] * ey[None, :]
                 off[u0] += down
-                off[u1] += 0.9 * down
-                off[u2] += 0.3 * down
-                off[l0] -= (0.05 / 1.05) * down
+                off[u1] += LID_FOLD * down
+                off[u2] += LID_CREASE * down
+                off[l0] -= (LOWER_LID_RISE / LID_DROP) * down
         return off
 
     # ------------------------------------------------------------------ per frame
@@ -249,6 +251,11 @@ class MeshWarpRenderer:
         sy = X * M[k, 0, 1] + Y * M[k, 1, 1] + M[k, 2, 1]
         qx[Y - y0, X - x0] = sx - x0
         qy[Y - y0, X - x0] = sy - y0
+        # Where the lid overlaps the lower lid the map jumps; a light blur of the map
+        # turns the pixel staircase along that fold into a smooth lash line.
+        box = (slice(by0 - y0, by1 - y0), slice(bx0 - x0, bx1 - x0))
+        for q in (qx, qy):
+            q[box] = cv2.GaussianBlur(q[box], (0, 0), 0.8)
 
     def render(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0) -> np.ndarray:
         """One (H, W, 3) uint8 RGB frame for the given controls (units as in MotionTrack)."""
