@@ -67,3 +67,15 @@ def test_open_mouth_shows_teeth_and_a_dark_cavity(renderer):
     assert col.max() - col.min() > 60  # bright teeth above a dark cavity
     skin = renderer.image[int(lm[1][1]), int(lm[1][0])].astype(float).mean()
     assert col.min() < 0.5 * skin
+
+
+def mouth_width(lm):
+    return np.linalg.norm(lm[61] - lm[291]) / np.linalg.norm(lm[33] - lm[263])
+
+
+def test_rounded_and_spread_lips_change_the_mouth_width(renderer):
+    neutral = mouth_width(one(renderer.render(mouth_open=0.1)))
+    pucker = mouth_width(one(renderer.render(mouth_open=0.1, mouth_wide=-0.2, mouth_round=1.0)))
+    spread = mouth_width(one(renderer.render(mouth_open=0.1, mouth_wide=0.16)))
+    assert pucker < 0.9 * neutral
+    assert spread > 1.04 * neutral

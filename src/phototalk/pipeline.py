@@ -68,7 +68,8 @@ def render_video(rig: FaceRig, track: MotionTrack, speech: Speech | None, out: s
         for i in range(n):
             ta = time.perf_counter()
             frame = renderer.render(track.mouth_open[i], track.mouth_wide[i], track.blink[i],
-                                    track.head_yaw[i], track.head_pitch[i], track.head_roll[i])
+                                    track.head_yaw[i], track.head_pitch[i], track.head_roll[i],
+                                    track.mouth_round[i], track.lip_tuck[i])
             tb = time.perf_counter()
             writer.write(frame)
             tc = time.perf_counter()

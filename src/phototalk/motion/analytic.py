@@ -12,6 +12,7 @@ import numpy as np
 from ..audio.features import high_band_ratio, loudness_db, n_frames
 from ..audio.io import Speech
 from .track import MotionTrack
+from .visemes import Viseme, coarticulate, viseme_of
 
 MOUTH_OPEN_MAX = 0.26  # iod; the widest loud-vowel gap (real speakers measure 0.25-0.45)
 SPEECH_RANGE_DB = 30.0  # dB below the loud-speech level where the mouth is considered shut
@@ -85,14 +86,44 @@ def head_motion(n: int, fps: float, activity: np.ndarray, rng: np.random.Generat
     return out
 
 
-def analytic_motion(speech: Speech, fps: float, *, seed: int = 0) -> MotionTrack:
-    """MotionTrack covering ``speech`` at ``fps``; same seed -> identical track."""
+def mouth_from_phones(speech: Speech, fps: float, n: int, phones) -> dict[str, np.ndarray]:
+    """Mouth controls from timed phones ([(label, start_s, end_s)]), scaled by loudness
+    (louder speech opens wider). Stretches the phones call silence but that are plainly
+    voiced (a language or a song the phone model does not know) fall back to loudness."""
+    ctl = coarticulate(phones, fps, n)
+    loud = mouth_from_loudness(speech, fps, n)
+    level = np.clip(loud / MOUTH_OPEN_MAX, 0, 1)
+    gain = 0.7 + 0.45 * _smooth(level, 0.05 * fps)
+    ctl["mouth_open"] = ctl["mouth_open"] * gain
+    t = np.arange(n) / fps
+    unlabelled = np.ones(n, bool)
+    for label, a, b in phones:
+        if viseme_of(label) is not Viseme.SIL:
+            unlabelled[(t >= a) & (t < b)] = False
+    fallback = unlabelled & (level > 0.25)
+    ctl["mouth_open"][fallback] = np.maximum(ctl["mouth_open"][fallback], loud[fallback])
+    ctl["mouth_open"][loud <= 0] = np.minimum(ctl["mouth_open"][loud <= 0], 0.02)  # digital silence
+    return ctl
+
+
+def analytic_motion(speech: Speech, fps: float, *, seed: int = 0, phones=None) -> MotionTrack:
+    """MotionTrack covering ``speech`` at ``fps``; same seed -> identical track.
+
+    phones: optional [(ARPAbet label, start_s, end_s)]; with them the mouth articulates
+    visemes (coarticulated), without them it follows loudness."""
     rng = np.random.default_rng(seed)
     n = n_frames(speech.duration_s, fps)
-    mouth = mouth_from_loudness(speech, fps, n)
+    if phones is not None:
+        ctl = mouth_from_phones(speech, fps, n, phones)
+        mouth, wide = ctl["mouth_open"], ctl["mouth_wide"]
+        rnd, tuck = ctl["mouth_round"], ctl["lip_tuck"]
+    else:
+        mouth = mouth_from_loudness(speech, fps, n)
+        rnd = tuck = None
     activity = np.clip(mouth / (0.5 * MOUTH_OPEN_MAX), 0, 1)
     blink = blink_curve(n, fps, rng)
     yaw, pitch, roll = head_motion(n, fps, activity, rng)
-    wide = 0.06 * _smooth(activity, 0.1 * fps) - 0.03 * (mouth / MOUTH_OPEN_MAX)
+    if phones is None:
+        wide = 0.06 * _smooth(activity, 0.1 * fps) - 0.03 * (mouth / MOUTH_OPEN_MAX)
     return MotionTrack(fps=fps, mouth_open=mouth, mouth_wide=wide.astype(np.float32), blink=blink,
-                       head_yaw=yaw, head_pitch=pitch, head_roll=roll)
+                       head_yaw=yaw, head_pitch=pitch, head_roll=roll, mouth_round=rnd, lip_tuck=tuck)

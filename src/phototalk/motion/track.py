@@ -23,7 +23,10 @@ CHANNELS = {
     "head_yaw": ("rad", "head turn, positive = towards the image's right"),
     "head_pitch": ("rad", "head nod, positive = chin down"),
     "head_roll": ("rad", "head tilt in the image plane, positive = clockwise"),
+    "mouth_round": ("0..1", "lip rounding / pucker (/uw/, /ow/, /w/)"),
+    "lip_tuck": ("0..1", "lower lip drawn up under the upper teeth (/f/, /v/)"),
 }
+OPTIONAL = ("mouth_round", "lip_tuck")  # may be absent from a track file: then 0
 
 
 @dataclass
@@ -37,10 +40,15 @@ class MotionTrack:
     head_yaw: np.ndarray
     head_pitch: np.ndarray
     head_roll: np.ndarray
+    mouth_round: np.ndarray | None = None
+    lip_tuck: np.ndarray | None = None
 
     def __post_init__(self):
         if not (np.isfinite(self.fps) and self.fps > 0):
             raise InputError(f"MotionTrack fps must be positive, got {self.fps}")
+        for name in OPTIONAL:
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(len(np.asarray(self.mouth_open).reshape(-1)), np.float32))
         n = None
         for name in CHANNELS:
             a = np.asarray(getattr(self, name), dtype=np.float32).reshape(-1)
@@ -70,10 +78,10 @@ class MotionTrack:
         if d.get("format") != FORMAT:
             raise InputError(f"not a {FORMAT} file (format={d.get('format')!r})")
         ch = d.get("channels", {})
-        missing = [k for k in CHANNELS if k not in ch]
+        missing = [k for k in CHANNELS if k not in ch and k not in OPTIONAL]
         if missing:
             raise InputError(f"MotionTrack file lacks channels: {', '.join(missing)}")
-        return cls(fps=float(d["fps"]), **{k: np.asarray(ch[k], np.float32) for k in CHANNELS})
+        return cls(fps=float(d["fps"]), **{k: np.asarray(ch[k], np.float32) for k in CHANNELS if k in ch})
 
     def save_json(self, path: str | os.PathLike) -> None:
         from ..video.atomic import atomic_path

@@ -139,11 +139,14 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     ugap, upos = _tooth_pattern(u, UPPER_TOOTH_EDGES, half)
     ubot = v_up + uh * (1 - 0.10 * upos ** 2)
     ua = (1 - _smoothstep(ubot - 0.7, ubot + 0.7, v)) * (1 - _smoothstep(0.62, 0.8, np.abs(u)))
-    ucol = (0.9 - 0.5 * np.abs(u) ** 1.5) * (1 - 0.18 * ugap)
+    ucol = (0.88 - 0.5 * np.abs(u) ** 1.5) * (1 - 0.12 * ugap)
     ucol = ucol * (0.78 + 0.22 * _smoothstep(0, 0.35 * np.maximum(uh, 1), v - v_up))  # lip shadow
     ucol = ucol * (1 - 0.12 * _smoothstep(ubot - 0.25 * uh, ubot, v))  # translucent incisal edge
     col = col * (1 - ua[..., None]) + pal.teeth[None, None, :] * (ucol * ua)[..., None]
 
     col *= (0.6 + 0.4 * _smoothstep(0.0, 2.0, edge))[..., None]  # soft shadow at the lip line
+    # The inside of a mouth is out of focus and in shadow next to the lips: no edge in it
+    # should be crisper than the photo's own detail at that scale.
+    col = cv2.GaussianBlur(col, (0, 0), max(0.6, 0.006 * iod_px))
     out = sub.astype(np.float32) * (1 - alpha[..., None]) + col * alpha[..., None]
     frame[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)

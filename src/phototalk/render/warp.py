@@ -141,6 +141,16 @@ class MeshWarpRenderer:
         # Drawing priority where triangles overlap: the closing lid's skin covers the
         # lower lid, which covers the (vanishing) eyeball triangles between the lids.
         self.eye_tri_priority = np.where(up & ~lo, 2, np.where(up & lo, 0, 1))
+        # The lips and the jaw stretch strongly around the mouth corners when the mouth
+        # opens; there too the fixed-point inverse would saw-tooth, so invert exactly.
+        rel = self.verts[:, :2] - (lm[L.UPPER_INNER[0], :2] + lm[L.UPPER_INNER[-1], :2]) / 2
+        near_mouth = np.zeros(self.n_pts, bool)
+        near_mouth[:self.n_mesh] = np.linalg.norm(rel, axis=1) < 0.75 * self.iod
+        self.mouth_tris = simp[near_mouth[simp].any(1) & (simp < self.n_mesh).all(1)]
+        gap_pts = np.zeros(self.n_pts, bool)
+        gap_pts[np.r_[L.UPPER_INNER, L.LOWER_INNER]] = True
+        # Triangles spanning the lip gap are painted over by the mouth interior: lowest.
+        self.mouth_tri_priority = np.where(gap_pts[self.mouth_tris].all(1), 0, 1)
 
         self._setup_expressions(lm)
         self.palette = MouthPalette.from_image(self.image, lm)
@@ -153,7 +163,9 @@ class MeshWarpRenderer:
         self.mouth_mid = (up[0] + up[-1]) / 2
         self.mouth_w = float(np.linalg.norm(up[-1] - up[0]))
         t = ((up - self.mouth_mid) @ self.ex) / (self.mouth_w / 2)
-        self.lip_profile = np.clip(1 - np.abs(t) ** 2.2, 0, 1) ** 0.6  # (11,) elliptic opening
+        self.lip_t = t  # (11,) column position, -1 (image-left corner) .. 1
+        self.lip_profile = np.clip(1 - np.abs(t) ** 2.2, 0, 1) ** 0.6  # (11,) wide, flat opening
+        self.round_profile = np.sqrt(np.clip(1 - t ** 2, 0, 1))  # (11,) rounded opening
         self.lip_gap0 = (lo - up) @ self.ey  # (11,) source gap along "down", px
         rel = v2 - self.mouth_mid
         xv, yv = rel @ self.ex, rel @ self.ey
@@ -169,24 +181,29 @@ class MeshWarpRenderer:
             gap = np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ self.ey, 0.0)  # (7,) px
             self.eyes.append((u0[1:-1], l0[1:-1], u1, u2, gap))
 
-    def expression_offsets(self, mouth_open: float, mouth_wide: float, blink: float) -> np.ndarray:
+    def expression_offsets(self, mouth_open: float, mouth_wide: float, blink: float,
+                           mouth_round: float = 0.0, lip_tuck: float = 0.0) -> np.ndarray:
         """(468, 2) image-plane offsets of the surface vertices before head rotation."""
         s, ey = self.iod, self.ey
         off = np.zeros((L.N_SURFACE, 2))
-        off += (mouth_wide * self.wide_field)[:, None] * self.ex[None, :]
+        # Rounding draws the corners in (on top of any widening) and pushes the lips out.
+        off += ((mouth_wide - 0.24 * mouth_round) * self.wide_field)[:, None] * self.ex[None, :]
         # Lips: every column of the lower lip moves so the inner gap becomes the target
         # gap (closing an open source mouth too); the upper lip lifts a little.
-        target = mouth_open * s * self.lip_profile
+        profile = (1 - mouth_round) * self.lip_profile + mouth_round * self.round_profile
+        target = mouth_open * s * profile
         up_lift = -0.12 * target
         low = target - self.lip_gap0 + up_lift
         corner_drop = 0.18 * mouth_open * s
         low[[0, -1]] = up_lift[[0, -1]] = corner_drop
         jaw = self.jaw_w[:, None] * (low[5] * ey)[None, :]
         off += np.where(self.lip_set[:, None], 0.0, jaw)
-        for row in L.UPPER_LIP:
-            off[row] += up_lift[:, None] * ey[None, :]
-        for row in L.LOWER_LIP:
-            off[row[1:-1]] += low[1:-1, None] * ey[None, :]
+        pout = 0.035 * s * mouth_round * self.round_profile  # (11,) px the outer lip edges bulge
+        tuck = 0.045 * s * lip_tuck * self.lip_profile  # (11,) px the lower lip rolls in (thins)
+        for r, row in enumerate(L.UPPER_LIP):
+            off[row] += (up_lift - pout * r / 3)[:, None] * ey[None, :]
+        for r, row in enumerate(L.LOWER_LIP):
+            off[row[1:-1]] += (low + (pout - tuck) * r / 3)[1:-1, None] * ey[None, :]
         if blink > 0:
             for u0, l0, u1, u2, gap in self.eyes:
                 # The lid margin falls just past the lower lid's landmarks (they sit a little
@@ -200,10 +217,11 @@ class MeshWarpRenderer:
         return off
 
     # ------------------------------------------------------------------ per frame
-    def vertex_positions(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0):
+    def vertex_positions(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0,
+                         mouth_round=0.0, lip_tuck=0.0):
         """(468, 2) output positions of the surface vertices and the rigid affine (A, b)."""
         v = self.verts.copy()
-        v[:, :2] += self.expression_offsets(mouth_open, mouth_wide, blink)
+        v[:, :2] += self.expression_offsets(mouth_open, mouth_wide, blink, mouth_round, lip_tuck)
         R = rotation(yaw, pitch, roll)
         p = self.pivot
         moved = (v - p) @ R.T + p
@@ -212,7 +230,7 @@ class MeshWarpRenderer:
         return moved[:, :2], A, b
 
     def _exact_inverse(self, pos: np.ndarray, tris: np.ndarray, priority: np.ndarray,
-                       qx: np.ndarray, qy: np.ndarray) -> None:
+                       qx: np.ndarray, qy: np.ndarray, *, seam_blur: float = 0.0) -> None:
         """Overwrite the inverse map (qx, qy: ROI coordinates, in place) with the exact
         piecewise-affine inverse over ``tris`` ((K, 3) vertex indices): each deformed
         triangle is rasterised with its index, and its pixels take the triangle's
@@ -251,15 +269,17 @@ class MeshWarpRenderer:
         sy = X * M[k, 0, 1] + Y * M[k, 1, 1] + M[k, 2, 1]
         qx[Y - y0, X - x0] = sx - x0
         qy[Y - y0, X - x0] = sy - y0
-        # Where the lid overlaps the lower lid the map jumps; a light blur of the map
-        # turns the pixel staircase along that fold into a smooth lash line.
-        box = (slice(by0 - y0, by1 - y0), slice(bx0 - x0, bx1 - x0))
-        for q in (qx, qy):
-            q[box] = cv2.GaussianBlur(q[box], (0, 0), 0.8)
+        if seam_blur > 0:
+            # Where one surface overlaps another the map jumps; a light blur of the map
+            # turns the pixel staircase along that fold into a smooth edge.
+            box = (slice(by0 - y0, by1 - y0), slice(bx0 - x0, bx1 - x0))
+            for q in (qx, qy):
+                q[box] = cv2.GaussianBlur(q[box], (0, 0), seam_blur)
 
-    def render(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0) -> np.ndarray:
+    def render(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0,
+               mouth_round=0.0, lip_tuck=0.0) -> np.ndarray:
         """One (H, W, 3) uint8 RGB frame for the given controls (units as in MotionTrack)."""
-        pos, A, b = self.vertex_positions(mouth_open, mouth_wide, blink, yaw, pitch, roll)
+        pos, A, b = self.vertex_positions(mouth_open, mouth_wide, blink, yaw, pitch, roll, mouth_round, lip_tuck)
         v2 = self.verts[:, :2]
         rigid_v = v2 @ A.T + b
         res = np.zeros((self.n_pts, 2), np.float32)
@@ -277,7 +297,8 @@ class MeshWarpRenderer:
             dq = cv2.remap(d, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             qx, qy = lx - dq[..., 0], ly - dq[..., 1]
         if blink > 0.02:
-            self._exact_inverse(pos, self.eye_tris, self.eye_tri_priority, qx, qy)
+            self._exact_inverse(pos, self.eye_tris, self.eye_tri_priority, qx, qy, seam_blur=0.8)
+        self._exact_inverse(pos, self.mouth_tris, self.mouth_tri_priority, qx, qy)
         frame = self.image.copy()
         frame[y0:y1, x0:x1] = cv2.remap(self.image, qx + x0, qy + y0, cv2.INTER_LINEAR,
                                         borderMode=cv2.BORDER_REPLICATE)

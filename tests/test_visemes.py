@@ -1,0 +1,50 @@
+"""Phones -> visemes -> coarticulated controls, on synthetic phone sequences."""
+from __future__ import annotations
+
+import numpy as np
+
+from phototalk.motion.visemes import TARGETS, Viseme, coarticulate, viseme_of
+
+FPS = 25
+
+
+def frame(t):
+    return int(round(t * FPS))
+
+
+def test_phone_to_viseme_classes():
+    assert viseme_of("M") is viseme_of("b") is viseme_of("P") is Viseme.PP
+    assert viseme_of("AA1") is Viseme.AA and viseme_of("UW") is Viseme.U and viseme_of("F") is Viseme.FF
+    assert viseme_of("???") is Viseme.SIL
+
+
+def test_bilabials_close_and_vowels_open_even_when_short():
+    # "ma-ma-pa": 60 ms consonants between 90 ms vowels
+    phones, t = [("SIL", 0.0, 0.3)], 0.3
+    for c in ("M", "M", "P"):
+        phones += [(c, t, t + 0.06), ("AA", t + 0.06, t + 0.15)]
+        t += 0.15
+    phones.append(("SIL", t, t + 0.4))
+    ctl = coarticulate(phones, FPS, frame(t + 0.4))
+    for label, a, b in phones:
+        mid = ctl["mouth_open"][frame((a + b) / 2)]
+        if label in ("M", "P"):
+            assert mid == 0.0
+        elif label == "AA":
+            assert mid > 0.12
+    assert ctl["mouth_open"][:frame(0.15)].max() < 0.02  # leading silence: closed
+    assert ctl["mouth_open"][-3:].max() < 0.02
+
+
+def test_rounding_is_anticipated():
+    phones = [("SIL", 0.0, 0.3), ("T", 0.3, 0.4), ("UW", 0.4, 0.6), ("SIL", 0.6, 1.0)]
+    ctl = coarticulate(phones, FPS, 25)
+    r = ctl["mouth_round"]
+    assert r[frame(0.5)] > 0.7  # rounded vowel: puckered
+    assert r[frame(0.36)] > 0.3  # already rounding during the /t/ before it
+
+
+def test_shapes_differ_between_visemes():
+    assert TARGETS[Viseme.I].wide > TARGETS[Viseme.AA].wide > TARGETS[Viseme.U].wide
+    assert TARGETS[Viseme.AA].open > TARGETS[Viseme.E].open > TARGETS[Viseme.I].open > TARGETS[Viseme.PP].open
+    assert TARGETS[Viseme.FF].tuck == 1.0
