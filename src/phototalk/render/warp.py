@@ -31,6 +31,7 @@ BORDER_STILL, BORDER_TAPER = 0.03, 0.09  # fractions of the short side: no motio
 INVERT_ITERS = 4  # fixed-point iterations of the displacement inversion
 LID_DROP, LOWER_LID_RISE = 1.05, 0.05  # eye heights the lid margins travel in a full blink
 LID_FOLD, LID_CREASE = 1.05, 0.5  # how far the skin rings above the lid margin follow it
+LID_PAINT = 1.0  # opacity of the lid skin laid over a closed lid band
 
 
 def _smoothstep(e0, e1, x):
@@ -180,6 +181,51 @@ class MeshWarpRenderer:
                                (L.EYE_R_UPPER0, L.EYE_R_LOWER0, L.EYE_R_UPPER1, L.EYE_R_UPPER2)):
             gap = np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ self.ey, 0.0)  # (7,) px
             self.eyes.append((u0[1:-1], l0[1:-1], u1, u2, gap))
+        self.lid_colors = [self._lid_color(lm, u1, u2) for _, _, u1, u2, _ in self.eyes]
+
+    def _lid_color(self, lm: np.ndarray, u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+        """(3,) float32 RGB of the lid skin above the crease (between rings Upper1 and
+        Upper2): the colour a closed lid shows, lighter than the shadowed lash band."""
+        h, w = self.image.shape[:2]
+        p = (lm[u1, :2] * 0.4 + lm[u2, :2] * 0.6).round().astype(int)
+        p[:, 0] = np.clip(p[:, 0], 0, w - 1)
+        p[:, 1] = np.clip(p[:, 1], 0, h - 1)
+        return np.median(self.image[p[:, 1], p[:, 0]].astype(np.float32), axis=0)
+
+    def _paint_lids(self, frame: np.ndarray, pos: np.ndarray, blink: float) -> None:
+        """Lay lid skin over the closing lid band (fold ring to lid margin), fading out
+        just above the margin so a thin lash line stays. Stretching the photo's own band
+        alone keeps its shadowed socket and lashes, which reads as a slit of open eye."""
+        alpha_max = LID_PAINT * _smoothstep(0.3, 1.0, blink)
+        if alpha_max <= 0:
+            return
+        h, w = frame.shape[:2]
+        for (u0, _, u1, _, gap), color in zip(self.eyes, self.lid_colors):
+            top, bottom = pos[u1], pos[u0]
+            poly = np.concatenate([top, bottom[::-1]])
+            x0, y0 = np.floor(poly.min(0)).astype(int) - 3
+            x1, y1 = np.ceil(poly.max(0)).astype(int) + 4
+            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+            if x1 - x0 < 3 or y1 - y0 < 3:
+                continue
+            mask = np.zeros((y1 - y0, x1 - x0), np.float32)
+            cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=2)
+            # Fade towards the lid margin: distance below the fold over the band height.
+            yy = np.arange(y0, y1, dtype=np.float32)[:, None]
+            xx = np.arange(x0, x1, dtype=np.float32)[None, :]
+            top_y = np.interp(xx, top[:, 0], top[:, 1]) if np.all(np.diff(top[:, 0]) > 0) else \
+                np.interp(xx, top[::-1, 0], top[::-1, 1])
+            bot_y = np.interp(xx, bottom[:, 0], bottom[:, 1]) if np.all(np.diff(bottom[:, 0]) > 0) else \
+                np.interp(xx, bottom[::-1, 0], bottom[::-1, 1])
+            frac = (yy - top_y) / np.maximum(bot_y - top_y, 1.0)
+            ramp = 1 - _smoothstep(0.55, 0.9, frac)
+            sig = max(0.7, 0.06 * float(gap.max()))
+            a = cv2.GaussianBlur(mask * ramp, (0, 0), sig) * alpha_max
+            sub = frame[y0:y1, x0:x1].astype(np.float32)
+            # Keep the skin's own texture: shift the band's local mean to the lid colour.
+            local = cv2.GaussianBlur(sub, (0, 0), max(1.0, 0.25 * float(gap.max())))
+            lid = np.clip(sub - local + color, 0, 255)
+            frame[y0:y1, x0:x1] = np.clip(sub * (1 - a[..., None]) + lid * a[..., None] + 0.5, 0, 255).astype(np.uint8)
 
     def expression_offsets(self, mouth_open: float, mouth_wide: float, blink: float,
                            mouth_round: float = 0.0, lip_tuck: float = 0.0) -> np.ndarray:
@@ -230,7 +276,7 @@ class MeshWarpRenderer:
         return moved[:, :2], A, b
 
     def _exact_inverse(self, pos: np.ndarray, tris: np.ndarray, priority: np.ndarray,
-                       qx: np.ndarray, qy: np.ndarray, *, seam_blur: float = 0.0) -> None:
+                       qx: np.ndarray, qy: np.ndarray) -> None:
         """Overwrite the inverse map (qx, qy: ROI coordinates, in place) with the exact
         piecewise-affine inverse over ``tris`` ((K, 3) vertex indices): each deformed
         triangle is rasterised with its index, and its pixels take the triangle's
@@ -269,12 +315,6 @@ class MeshWarpRenderer:
         sy = X * M[k, 0, 1] + Y * M[k, 1, 1] + M[k, 2, 1]
         qx[Y - y0, X - x0] = sx - x0
         qy[Y - y0, X - x0] = sy - y0
-        if seam_blur > 0:
-            # Where one surface overlaps another the map jumps; a light blur of the map
-            # turns the pixel staircase along that fold into a smooth edge.
-            box = (slice(by0 - y0, by1 - y0), slice(bx0 - x0, bx1 - x0))
-            for q in (qx, qy):
-                q[box] = cv2.GaussianBlur(q[box], (0, 0), seam_blur)
 
     def render(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0,
                mouth_round=0.0, lip_tuck=0.0) -> np.ndarray:
@@ -297,10 +337,12 @@ class MeshWarpRenderer:
             dq = cv2.remap(d, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             qx, qy = lx - dq[..., 0], ly - dq[..., 1]
         if blink > 0.02:
-            self._exact_inverse(pos, self.eye_tris, self.eye_tri_priority, qx, qy, seam_blur=0.8)
+            self._exact_inverse(pos, self.eye_tris, self.eye_tri_priority, qx, qy)
         self._exact_inverse(pos, self.mouth_tris, self.mouth_tri_priority, qx, qy)
         frame = self.image.copy()
         frame[y0:y1, x0:x1] = cv2.remap(self.image, qx + x0, qy + y0, cv2.INTER_LINEAR,
                                         borderMode=cv2.BORDER_REPLICATE)
         draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette, self.iod)
+        if blink > 0.3:
+            self._paint_lids(frame, pos, blink)
         return frame
