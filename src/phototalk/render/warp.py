@@ -181,16 +181,20 @@ class MeshWarpRenderer:
                                (L.EYE_R_UPPER0, L.EYE_R_LOWER0, L.EYE_R_UPPER1, L.EYE_R_UPPER2)):
             gap = np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ self.ey, 0.0)  # (7,) px
             self.eyes.append((u0[1:-1], l0[1:-1], u1, u2, gap))
-        self.lid_colors = [self._lid_color(lm, u1, u2) for _, _, u1, u2, _ in self.eyes]
+        self.lid_colors = [self._lid_color(lm, u1, u2, l0, gap) for _, l0, u1, u2, gap in self.eyes]
 
-    def _lid_color(self, lm: np.ndarray, u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
-        """(3,) float32 RGB of the lid skin above the crease (between rings Upper1 and
-        Upper2): the colour a closed lid shows, lighter than the shadowed lash band."""
+    def _lid_color(self, lm, u1, u2, l0, gap) -> np.ndarray:
+        """(3,) float32 RGB a closed lid shows: the mean of the skin above the crease
+        (between rings Upper1 and Upper2) and under the eye, since the lid that covers
+        the eyeball catches more light than the shadowed socket around an open eye."""
         h, w = self.image.shape[:2]
-        p = (lm[u1, :2] * 0.4 + lm[u2, :2] * 0.6).round().astype(int)
+        above = lm[u1, :2] * 0.4 + lm[u2, :2] * 0.6
+        below = lm[l0, :2] + (0.6 * gap)[:, None] * self.ey[None, :]
+        p = np.concatenate([above, below]).round().astype(int)
         p[:, 0] = np.clip(p[:, 0], 0, w - 1)
         p[:, 1] = np.clip(p[:, 1], 0, h - 1)
-        return np.median(self.image[p[:, 1], p[:, 0]].astype(np.float32), axis=0)
+        c = self.image[p[:, 1], p[:, 0]].astype(np.float32)
+        return 0.5 * (np.median(c[:len(above)], axis=0) + np.median(c[len(above):], axis=0))
 
     def _paint_lids(self, frame: np.ndarray, pos: np.ndarray, blink: float) -> None:
         """Lay lid skin over the closing lid band (fold ring to lid margin), fading out
