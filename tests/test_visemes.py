@@ -48,3 +48,24 @@ def test_shapes_differ_between_visemes():
     assert TARGETS[Viseme.I].wide > TARGETS[Viseme.AA].wide > TARGETS[Viseme.U].wide
     assert TARGETS[Viseme.AA].open > TARGETS[Viseme.E].open > TARGETS[Viseme.I].open > TARGETS[Viseme.PP].open
     assert TARGETS[Viseme.FF].tuck == 1.0
+
+
+def test_espeak_mnemonics_map_to_arpabet():
+    from phototalk.motion.visemes import espeak_to_arpabet as e2a
+
+    cases = {"'oU": "OW", "m": "M", "b": "B", "p": "P", "f": "F", "tS": "CH", "'aI": "AY", "u:": "UW",
+             "_:": "SIL", "'0": "AO", "@L": "L", "a#": "AA", "3:": "ER", "'E": "EH", "i:": "IY", "N": "NG"}
+    for m, want in cases.items():
+        assert e2a(m) == want, m
+
+
+def test_espeak_speech_gets_visemes_in_time():
+    from phototalk.audio.tts import synthesize
+    from phototalk.motion.visemes import espeak_to_arpabet
+
+    s = synthesize("Bob may map a movie.")
+    labels = [espeak_to_arpabet(p) for p, _, _ in s.phones]
+    assert labels.count("B") + labels.count("M") + labels.count("P") >= 5
+    ctl = coarticulate([(espeak_to_arpabet(p), a, b) for p, a, b in s.phones], FPS, int(s.duration_s * FPS))
+    closed = [ctl["mouth_open"][frame((a + b) / 2)] for p, a, b in s.phones if espeak_to_arpabet(p) in "PBM"]
+    assert max(closed) == 0.0

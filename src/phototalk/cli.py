@@ -93,8 +93,11 @@ def _generate(a: argparse.Namespace) -> int:
         from .audio.io import Speech
         from .audio.tts import synthesize
 
+        from .motion.visemes import espeak_to_arpabet
+
         syn = synthesize(a.text)
         image, audio = data.astronaut(), Speech(syn.samples, syn.sr)
+        opts["phones"] = [(espeak_to_arpabet(p), t0, t1) for p, t0, t1 in syn.phones]
     else:
         image, audio = a.image, a.audio
     res = generate(image, audio, a.output, progress=progress, **opts)

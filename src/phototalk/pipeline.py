@@ -87,11 +87,13 @@ def render_video(rig: FaceRig, track: MotionTrack, speech: Speech | None, out: s
 
 
 def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | Speech, out: str | os.PathLike, *,
-             progress: Progress | None = None, **options) -> GenerateResult:
+             progress: Progress | None = None, phones=None, **options) -> GenerateResult:
     """Make ``out`` (MP4) of the portrait in ``image`` speaking ``audio``.
 
     image: a path or an (H, W, 3) uint8 RGB array. audio: a path (any format FFmpeg
-    decodes) or a ``Speech`` (e.g. synthesised).
+    decodes) or a ``Speech`` (e.g. synthesised). phones: optional timed ARPAbet phones
+    [(label, start_s, end_s)] for the audio (e.g. from the TTS); with them the mouth
+    articulates visemes instead of following loudness.
     options: see ``GenerateOptions`` (fps, size, seed, face_index, crf, save_track).
     Raises ``PhototalkError`` subclasses with one-line messages on bad input.
     """
@@ -115,7 +117,7 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     timings["analysis"] = time.perf_counter() - ta
     # 4. motion
     ta = time.perf_counter()
-    track = analytic_motion(speech, opts.fps, seed=opts.seed)
+    track = analytic_motion(speech, opts.fps, seed=opts.seed, phones=phones)
     if opts.save_track:
         track.save_json(opts.save_track)
     timings["motion"] = time.perf_counter() - ta

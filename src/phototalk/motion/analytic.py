@@ -12,13 +12,14 @@ import numpy as np
 from ..audio.features import high_band_ratio, loudness_db, n_frames
 from ..audio.io import Speech
 from .track import MotionTrack
-from .visemes import Viseme, coarticulate, viseme_of
+from .visemes import Viseme, coarticulate, extend_stop_closures, viseme_of
 
 MOUTH_OPEN_MAX = 0.26  # iod; the widest loud-vowel gap (real speakers measure 0.25-0.45)
 SPEECH_RANGE_DB = 30.0  # dB below the loud-speech level where the mouth is considered shut
 SILENCE_DBFS = -55.0  # dBFS; quieter than this is silence whatever the recording level
 BLINK_INTERVAL_S = (2.6, 4.2)  # s; uniform draw between blinks, ~17 blinks/min (real: 7-22)
 BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = 0.08, 0.12, 0.15  # s; lids fall fast, rise slower
+FALLBACK_MIN_S = 0.3  # s; a "silence" this long that is loud is unrecognised speech
 HEAD_STD_RAD = np.radians([3.0, 2.2, 1.0])  # yaw, pitch, roll at rest-to-speech average
 
 
@@ -88,19 +89,22 @@ def head_motion(n: int, fps: float, activity: np.ndarray, rng: np.random.Generat
 
 def mouth_from_phones(speech: Speech, fps: float, n: int, phones) -> dict[str, np.ndarray]:
     """Mouth controls from timed phones ([(label, start_s, end_s)]), scaled by loudness
-    (louder speech opens wider). Stretches the phones call silence but that are plainly
-    voiced (a language or a song the phone model does not know) fall back to loudness."""
+    (louder speech opens wider). Long stretches the phones call silence but that are
+    plainly voiced (a language or a song the phone model does not know) fall back to
+    loudness; bilabial closures always win."""
+    phones = extend_stop_closures(phones, speech.samples, speech.sr)
     ctl = coarticulate(phones, fps, n)
+    closed = ctl.pop("closed")
     loud = mouth_from_loudness(speech, fps, n)
     level = np.clip(loud / MOUTH_OPEN_MAX, 0, 1)
     gain = 0.7 + 0.45 * _smooth(level, 0.05 * fps)
     ctl["mouth_open"] = ctl["mouth_open"] * gain
     t = np.arange(n) / fps
-    unlabelled = np.ones(n, bool)
+    unlabelled = np.zeros(n, bool)
     for label, a, b in phones:
-        if viseme_of(label) is not Viseme.SIL:
-            unlabelled[(t >= a) & (t < b)] = False
-    fallback = unlabelled & (level > 0.25)
+        if viseme_of(label) is Viseme.SIL and b - a >= FALLBACK_MIN_S:
+            unlabelled[(t >= a) & (t < b)] = True
+    fallback = unlabelled & (level > 0.25) & ~closed
     ctl["mouth_open"][fallback] = np.maximum(ctl["mouth_open"][fallback], loud[fallback])
     ctl["mouth_open"][loud <= 0] = np.minimum(ctl["mouth_open"][loud <= 0], 0.02)  # digital silence
     return ctl

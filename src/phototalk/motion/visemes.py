@@ -86,6 +86,9 @@ WEAK = {"HH": 0.15}  # dominance override: /h/ barely constrains the lips
 
 ANTICIPATION = 1.6  # dominance reaches this much further before a phone's centre than after
 REACH_S = 0.5  # s; a phone's influence is ignored beyond this distance
+# s; extra closure before a bilabial's start and after its end (stops get their silent
+# closure from extend_stop_closures; margins here would eat short neighbouring vowels).
+CLOSURE_LEAD_S, CLOSURE_LAG_S = 0.0, 0.0
 SHORT_PAUSE_S = 0.18  # s; pauses shorter than this inside speech do not close the mouth
 
 
@@ -94,11 +97,49 @@ def viseme_of(label: str) -> Viseme:
     return PHONE_TO_VISEME.get(label.upper().rstrip("012"), Viseme.SIL)
 
 
+STOP_LOOKBACK_S = 0.12  # s; longest silent closure searched for before a stop's timestamp
+
+
+def extend_stop_closures(phones, y: np.ndarray, sr: int) -> list[tuple[str, float, float]]:
+    """Move the start of each /p b/ back over the silent closure that precedes its
+    release. Timings from synthesis (and often from alignment) mark the burst, but the
+    lips shut when the sound stops: that is the moment a viewer checks.
+
+    phones: [(label, start_s, end_s)]; y: (n,) float mono samples at sr Hz.
+    """
+    hop = max(1, int(0.005 * sr))  # 5 ms envelope
+    n = len(y) // hop
+    if n < 4:
+        return list(phones)
+    env = np.sqrt(np.mean(y[:n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1))
+    out = []
+    for k, (label, a, b) in enumerate(phones):
+        if label.upper().rstrip("012") in ("P", "B") and k > 0:
+            i = min(int(a * sr / hop), n - 1)
+            lo = max(0, i - int(STOP_LOOKBACK_S * sr / hop))
+            before = env[lo:i]
+            if len(before):
+                peak = max(float(env[max(0, lo - 10):i].max()), 1e-6)
+                quiet = before < 0.12 * peak
+                j = len(before)
+                while j > 0 and quiet[j - 1]:
+                    j -= 1
+                start = (lo + j) * hop / sr
+                prev_label, pa, pb = out[-1]
+                start = max(start, pa + 0.5 * (pb - pa))  # never swallow the previous sound
+                if start < a:
+                    out[-1] = (prev_label, pa, start)
+                    a = start
+        out.append((label, a, b))
+    return out
+
+
 def coarticulate(phones, fps: float, n: int) -> dict[str, np.ndarray]:
     """Blend viseme targets of ``phones`` ([(label, start_s, end_s)], sorted) into
     per-frame controls for frames at t = i / fps, i < n.
 
-    Returns {'mouth_open', 'mouth_wide', 'mouth_round', 'lip_tuck'}: (n,) float32 each.
+    Returns {'mouth_open', 'mouth_wide', 'mouth_round', 'lip_tuck'}: (n,) float32 each,
+    and 'closed': (n,) bool, the frames held shut for bilabials.
     """
     t = np.arange(n) / fps
     keys = ("open", "wide", "round", "tuck")
@@ -129,13 +170,52 @@ def coarticulate(phones, fps: float, n: int) -> dict[str, np.ndarray]:
             acc[j, i0:i1] += d * getattr(tg, key)
     out = {name: (acc[j] / wsum).astype(np.float32)
            for j, name in enumerate(("mouth_open", "mouth_wide", "mouth_round", "lip_tuck"))}
-    # Hard constraint: lips meet through the middle of every bilabial.
+    # Hard constraint: lips stay shut through every bilabial (the acoustic segment of a
+    # stop is its closure plus the burst, of a nasal its whole length), and at least
+    # through the frame nearest its centre.
+    closed = np.zeros(n, bool)
     for label, a, b in phones:
         if viseme_of(label) is Viseme.PP:
-            dur = b - a
-            i0 = int(np.ceil((a + 0.2 * dur) * fps))
-            i1 = int(np.floor((b - 0.2 * dur) * fps))
+            i0 = int(np.ceil((a - CLOSURE_LEAD_S) * fps))
+            i1 = int(np.floor((b + CLOSURE_LAG_S) * fps))
             ic = int(round((a + b) / 2 * fps))
             lo, hi = min(i0, ic), max(i1, ic)
-            out["mouth_open"][max(lo, 0):min(hi + 1, n)] = 0.0
+            closed[max(lo, 0):min(hi + 1, n)] = True
+    out["mouth_open"][closed] = 0.0
+    out["closed"] = closed
     return out
+
+
+# espeak-ng phoneme mnemonics (stress marks stripped) -> ARPAbet, for speech we
+# synthesise ourselves: its timings are exact, so lip sync needs no recognition.
+_ESPEAK_CONSONANTS = {
+    "p": "P", "b": "B", "t": "T", "d": "D", "k": "K", "g": "G", "m": "M", "n": "N", "N": "NG",
+    "f": "F", "v": "V", "T": "TH", "D": "DH", "s": "S", "z": "Z", "S": "SH", "Z": "ZH", "h": "HH",
+    "l": "L", "r": "R", "j": "Y", "w": "W", "tS": "CH", "dZ": "JH", "x": "HH", "C": "HH", "ts": "S",
+    "dz": "Z", "c": "K", "J": "Y", "L": "L", "R": "R", "Q": "HH", "?": "SIL", "B": "B", "F": "F",
+}
+_ESPEAK_VOWELS = [  # longest prefix first
+    ("aI", "AY"), ("aU", "AW"), ("eI", "EY"), ("oU", "OW"), ("OI", "OY"), ("@L", "L"), ("3", "ER"),
+    ("e@", "EH"), ("i@", "IY"), ("U@", "UH"), ("A", "AA"), ("a", "AA"), ("V", "AH"), ("@", "AH"),
+    ("E", "EH"), ("e", "EH"), ("I", "IH"), ("i", "IY"), ("0", "AO"), ("O", "AO"), ("o", "OW"),
+    ("U", "UH"), ("u", "UW"), ("y", "UW"), ("Y", "UW"), ("W", "UH"),
+]
+
+
+def espeak_to_arpabet(mnemonic: str) -> str:
+    """ARPAbet label for an espeak-ng phoneme mnemonic ("'oU" -> "OW", "tS" -> "CH");
+    pauses ("_", "_:") -> "SIL"; anything unrecognised -> "AH" (a neutral vowel)."""
+    m = mnemonic.lstrip("',%=")
+    if not m or m.startswith("_"):
+        return "SIL"
+    core = m.rstrip(":#;-/!^2345")
+    if core in _ESPEAK_CONSONANTS:
+        return _ESPEAK_CONSONANTS[core]
+    for prefix, arpa in _ESPEAK_VOWELS:
+        if m.startswith(prefix):
+            return arpa
+    if m[:2] in _ESPEAK_CONSONANTS:
+        return _ESPEAK_CONSONANTS[m[:2]]
+    if m[:1] in _ESPEAK_CONSONANTS:
+        return _ESPEAK_CONSONANTS[m[:1]]
+    return "AH"

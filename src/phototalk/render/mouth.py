@@ -45,7 +45,7 @@ class MouthPalette:
         sat = float(np.ptp(skin) / max(skin.max(), 1.0))
         gray = sat < 0.06
         bright = np.clip(luma / 175.0, 0.5, 1.08)
-        teeth = np.array([222, 212, 192], np.float32) * bright
+        teeth = np.array([205, 195, 174], np.float32) * bright  # in the shade of the lips
         cavity = lip * 0.3 + np.array([12, 2, 3], np.float32)
         tongue = lip * 0.62 + np.array([22, 0, 2], np.float32)
         if gray:
