@@ -47,7 +47,7 @@ def _add_options(p: argparse.ArgumentParser) -> None:
         shown = "" if default is None else f" (default: {default:g})" if isinstance(default, float) else \
             f" (default: {default})"
         p.add_argument(flag, dest=name, type=typ, default=default, metavar=meta.get("metavar"),
-                       help=meta["help"] + shown)
+                       choices=meta.get("choices"), help=meta["help"] + shown)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,12 @@ class GenerateOptions:
     crf: int = _opt(20, "H.264 quality, 0 (lossless) .. 51 (worst); 18-23 is visually transparent", metavar="Q")
     save_track: str | None = _opt(None, "also write the MotionTrack (per-frame controls) as JSON here",
                                   metavar="PATH.json")
+    transcript: str | None = _opt(None, "the words spoken (English): phones are then aligned to them, "
+                                        "which gives the most exact lip sync", metavar="TEXT")
+    transcript_file: str | None = _opt(None, "read --transcript from this text file", metavar="PATH")
+    lipsync: str = _opt("phones", "mouth driver: 'phones' (visemes from recognised or aligned phones) or "
+                                  "'loudness' (opening follows the volume; for any language or sound)",
+                        metavar="MODE", choices=("phones", "loudness"))
 
     def validate(self) -> "GenerateOptions":
         if not 1 <= self.fps <= 120:
@@ -30,10 +36,25 @@ class GenerateOptions:
             raise InputError(f"--face-index must be 0 or more, got {self.face_index}")
         if not 0 <= self.crf <= 51:
             raise InputError(f"--crf must be between 0 and 51, got {self.crf}")
+        if self.lipsync not in ("phones", "loudness"):
+            raise InputError(f"--lipsync must be 'phones' or 'loudness', got {self.lipsync!r}")
+        if self.transcript and self.transcript_file:
+            raise InputError("give either --transcript or --transcript-file, not both")
         return self
+
+    def transcript_text(self) -> str | None:
+        """The transcript, read from --transcript-file when that is given."""
+        if not self.transcript_file:
+            return self.transcript
+        try:
+            with open(self.transcript_file, encoding="utf-8") as f:
+                return f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"cannot read transcript file {self.transcript_file}: {e}") from None
 
 
 def option_fields():
     """(name, default, type, metadata) of every option, in definition order."""
-    hints = {"fps": float, "size": int, "seed": int, "face_index": int, "crf": int, "save_track": str}
+    hints = {"fps": float, "size": int, "seed": int, "face_index": int, "crf": int, "save_track": str,
+             "transcript": str, "transcript_file": str, "lipsync": str}
     return [(f.name, f.default, hints[f.name], f.metadata) for f in fields(GenerateOptions)]

@@ -107,6 +107,7 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     out = check_writable(out)
     if opts.save_track:
         check_writable(opts.save_track)
+    transcript = opts.transcript_text()
     # 2. audio (cheap, and a bad file should fail before face analysis)
     ta = time.perf_counter()
     speech = audio if isinstance(audio, Speech) else load_speech(audio)
@@ -115,9 +116,15 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     ta = time.perf_counter()
     rig = prepare_rig(image, size=opts.size, face_index=opts.face_index)
     timings["analysis"] = time.perf_counter() - ta
-    # 4. motion
+    # 4. motion: phones (given, aligned to the transcript, or recognised) -> visemes
     ta = time.perf_counter()
-    track = analytic_motion(speech, opts.fps, seed=opts.seed, phones=phones)
+    if phones is None and opts.lipsync == "phones":
+        from .audio.phones import phones_for
+
+        phones = [(p.label, p.start_s, p.end_s) for p in phones_for(speech, transcript)]
+    timings["phones"] = time.perf_counter() - ta
+    ta = time.perf_counter()
+    track = analytic_motion(speech, opts.fps, seed=opts.seed, phones=phones if opts.lipsync == "phones" else None)
     if opts.save_track:
         track.save_json(opts.save_track)
     timings["motion"] = time.perf_counter() - ta
