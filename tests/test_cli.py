@@ -135,3 +135,20 @@ def test_help_lists_every_option():
     for flag in ("--image", "--audio", "--output", "--fps", "--size", "--seed", "--face-index", "--crf",
                  "--save-track"):
         assert flag in res.stdout
+
+
+def test_phones_command_prints_timed_visemes(tmp_path):
+    from phototalk.audio.tts import synthesize
+
+    s = synthesize("Mama bought a map.")
+    wav = write_wav(tmp_path / "m.wav", s.samples, s.sr)
+    res = run("phones", wav, "--transcript", "Mama bought a map.")
+    assert res.returncode == 0, res.stderr
+    rows = [r.split("\t") for r in res.stdout.strip().splitlines()]
+    assert rows[0] == ["start_s", "end_s", "phone", "viseme"]
+    phones = [r[2] for r in rows[1:]]
+    assert phones.count("M") == 3 and "AO" in phones
+    assert all(r[3] == "PP" for r in rows[1:] if r[2] in ("M", "B", "P"))
+    assert float(rows[-1][1]) == pytest.approx(s.duration_s, abs=0.01)
+    res = run("phones", tmp_path / "missing.wav")
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1

@@ -70,7 +70,36 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--text", default=DEMO_TEXT, help="what the portrait says")
     _add_options(d)
     _add_common(d)
+    ph = sub.add_parser("phones", help="print the timed phones and visemes phototalk hears in AUDIO",
+                        description="Print the phones (ARPAbet) and visemes of AUDIO with start and end times "
+                                    "in seconds: aligned to --transcript when given, else recognised.")
+    ph.add_argument("audio", help="speech (any format FFmpeg decodes)")
+    ph.add_argument("--transcript", help="the words spoken (English), for exact alignment")
+    ph.add_argument("--transcript-file", help="read the transcript from this file")
+    ph.add_argument("--format", choices=("tsv", "json"), default="tsv", help="output format (default: tsv)")
+    ph.add_argument("--verbose", "-v", action="store_true", help="log what happens")
     return p
+
+
+def _phones(a: argparse.Namespace) -> int:
+    import json
+
+    from .audio.io import load_speech
+    from .audio.phones import phones_for
+    from .motion.visemes import viseme_of
+    from .options import GenerateOptions
+
+    transcript = GenerateOptions(transcript=a.transcript, transcript_file=a.transcript_file).validate() \
+        .transcript_text()
+    rows = [(p.start_s, p.end_s, p.label, viseme_of(p.label).value) for p in phones_for(load_speech(a.audio), transcript)]
+    if a.format == "json":
+        print(json.dumps([{"start_s": round(t0, 3), "end_s": round(t1, 3), "phone": ph, "viseme": v}
+                          for t0, t1, ph, v in rows], indent=1))
+    else:
+        print("start_s\tend_s\tphone\tviseme")
+        for t0, t1, ph, v in rows:
+            print(f"{t0:.3f}\t{t1:.3f}\t{ph}\t{v}")
+    return 0
 
 
 DEMO_TEXT = ("Hello! I am a photograph, and now I can talk. Phototalk moves my lips, my eyes and my head "
@@ -120,13 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GLOG_minloglevel", "2")  # silence MediaPipe's C++ INFO lines
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        return _generate(a)
+        return _phones(a) if a.command == "phones" else _generate(a)
     except PhototalkError as e:
         print(f"phototalk: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("phototalk: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from .io import SAMPLE_RATE, Speech
 log = logging.getLogger(__name__)
 
 FRAME_S = 0.01  # s; pocketsphinx's frame period
+PAD_S = 0.2  # s of silence added around audio before alignment
 CHUNK_S = 20.0  # s; recognition runs on pieces of about this length, split at quiet points
 # Alignment beams: the first is 2-3x faster; the wider second one rescues noisy
 # recordings that the first cannot fit.
@@ -108,9 +109,9 @@ def _spell(word: str) -> str | None:
     return " ".join(phones) if phones else None
 
 
-def _align_once(raw: bytes, words: list[str], beams: dict):
-    """pocketsphinx's two-pass alignment (words, then their phones); RuntimeError if
-    the words do not fit the audio within the beams."""
+def _align_once(raw: bytes, words: list[str], beams: dict) -> list[Phone]:
+    """pocketsphinx's two-pass alignment (words, then their phones, via set_alignment),
+    times relative to ``raw``. RuntimeError if the words do not fit the audio."""
     from pocketsphinx import Decoder
 
     with _lock:
@@ -128,7 +129,8 @@ def _align_once(raw: bytes, words: list[str], beams: dict):
         d.end_utt()
         if k == 0:
             d.set_alignment()
-    return d.get_alignment()
+    return [Phone(_label(p.name), p.start * FRAME_S, (p.start + p.duration) * FRAME_S)
+            for w in d.get_alignment() for p in w]
 
 
 def align(speech: Speech, transcript: str) -> list[Phone]:
@@ -139,18 +141,20 @@ def align(speech: Speech, transcript: str) -> list[Phone]:
     words = _words(transcript)
     if not words:
         raise AlignmentError("the transcript has no words to align")
-    raw = _pcm16(speech)
-    al, err = None, None
+    # Silence on both sides: pocketsphinx's phone alignment fails on audio that starts or
+    # ends mid-phone (synthesised speech often does); times are shifted back below.
+    pad = b"\x00\x00" * int(PAD_S * SAMPLE_RATE)
+    raw = pad + _pcm16(speech) + pad
+    phones, err = None, None
     for beams in BEAMS:
         try:
-            al = _align_once(raw, words, beams)
+            phones = _align_once(raw, words, beams)
             break
         except RuntimeError as e:
             err = e
-    if al is None:
+    if phones is None:
         raise AlignmentError(f"the transcript does not match the audio ({err})".splitlines()[0])
-    phones = [Phone(_label(p.name), p.start * FRAME_S, (p.start + p.duration) * FRAME_S)
-              for w in al for p in w]
+    phones = [Phone(p.label, p.start_s - PAD_S, p.end_s - PAD_S) for p in phones]
     if not any(p.label != "SIL" for p in phones):
         raise AlignmentError("the transcript could not be aligned with the audio")
     return _cover(phones, speech.duration_s)

@@ -106,7 +106,7 @@ def mouth_from_phones(speech: Speech, fps: float, n: int, phones) -> dict[str, n
             unlabelled[(t >= a) & (t < b)] = True
     fallback = unlabelled & (level > 0.25) & ~closed
     ctl["mouth_open"][fallback] = np.maximum(ctl["mouth_open"][fallback], loud[fallback])
-    ctl["mouth_open"][loud <= 0] = np.minimum(ctl["mouth_open"][loud <= 0], 0.02)  # digital silence
+    ctl["mouth_open"][loud <= 0] = 0.0  # silence (or a stop's silent closure): lips rest shut
     return ctl
 
 
