@@ -45,7 +45,7 @@ class MouthPalette:
         sat = float(np.ptp(skin) / max(skin.max(), 1.0))
         gray = sat < 0.06
         bright = np.clip(luma / 175.0, 0.5, 1.08)
-        teeth = np.array([205, 195, 174], np.float32) * bright  # in the shade of the lips
+        teeth = np.array([226, 218, 198], np.float32) * bright
         cavity = lip * 0.3 + np.array([12, 2, 3], np.float32)
         tongue = lip * 0.62 + np.array([22, 0, 2], np.float32)
         if gray:
@@ -139,7 +139,7 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     ugap, upos = _tooth_pattern(u, UPPER_TOOTH_EDGES, half)
     ubot = v_up + uh * (1 - 0.10 * upos ** 2)
     ua = (1 - _smoothstep(ubot - 0.7, ubot + 0.7, v)) * (1 - _smoothstep(0.62, 0.8, np.abs(u)))
-    ucol = (0.88 - 0.5 * np.abs(u) ** 1.5) * (1 - 0.12 * ugap)
+    ucol = (0.95 - 0.45 * np.abs(u) ** 1.5) * (1 - 0.12 * ugap)
     ucol = ucol * (0.78 + 0.22 * _smoothstep(0, 0.35 * np.maximum(uh, 1), v - v_up))  # lip shadow
     ucol = ucol * (1 - 0.12 * _smoothstep(ubot - 0.25 * uh, ubot, v))  # translucent incisal edge
     col = col * (1 - ua[..., None]) + pal.teeth[None, None, :] * (ucol * ua)[..., None]
