@@ -3,7 +3,8 @@
     .venv/bin/python bench/run.py [--image IMG] [--quick]
 
 Every measurement runs in a fresh process (so peak RSS is that run's own):
-  1. per-stage table and end-to-end fps at --size 512 and 1024 on ~8 s of speech;
+  1. per-stage table and end-to-end fps at --size 512 and 1024 on ~8 s of speech ("analysis"
+     includes phone recognition running beside it; "phones" is what was left to wait for);
   2. peak RSS for 10 s and 120 s of speech at 512 (streaming: should barely differ);
   3. the CLI's wall time for 8 s of speech at --size 512, start-up included.
 Speech is ../shared/eval/assets/audio/en_radio_holidays.wav when present (looped for
@@ -90,7 +91,7 @@ def main() -> int:
     rows = {}
     for size in (512, 1024):
         rows[size] = child(img, s8, size, tmp)
-    stages = ["audio", "analysis", "motion", "render_setup", "render", "encode", "total"]
+    stages = ["audio", "analysis", "phones", "motion", "render_setup", "render", "encode", "total"]
     print(f"{'stage (8 s of speech)':24s}" + "".join(f"{f'{s}px':>12s}" for s in rows))
     for st in stages:
         print(f"{st:24s}" + "".join(f"{r['timings'][st] * 1000:10.0f}ms" for r in rows.values()))
