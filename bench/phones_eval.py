@@ -44,7 +44,7 @@ def prompts(n: int) -> list[tuple[Path, str]]:
     with opener(TRANSCRIPTS, "rt", encoding="utf-8", errors="replace") as f:
         for line in f:
             name, sep, text = line.partition(":")
-            if not sep or line.startswith(";") or re.search(r"[[(]", text):  # a tone, a pause: no words
+            if not sep or line.startswith(";") or re.search(r"[\[(]", text):  # a tone, a pause: no words
                 continue
             wav = SOUNDS / f"{name.strip()}.wav"
             for sym, word in SPOKEN.items():
