@@ -8,7 +8,8 @@ Two ways (DESIGN.md, stage 1):
 Both return ARPAbet labels without stress digits and 'SIL' for pauses and noise,
 sorted and covering [0, duration] without gaps or overlaps.
 
-Speed (2-core CI machine): alignment ~0.05x real time, recognition ~0.06x.
+Speed (2-core machine, warm): alignment ~0.04x real time, recognition ~0.055x; the
+first call of each also loads its model (~0.15 s).
 Time and memory grow linearly with length: recognition decodes pieces of about
 CHUNK_S cut at quiet moments; alignment of audio longer than LONG_ALIGN_S first finds
 the words' positions (a cheap word-level pass) and then aligns pieces of at most about
@@ -46,8 +47,11 @@ QUIET_RMS = 10 ** (-70 / 20)  # full scale = 1; below this (~10 LSB of 16-bit) i
 # Wide beams: alignment of real recordings fails less often and costs no more time
 # than pocketsphinx's defaults, which also flip results on 1-LSB input changes.
 ALIGN_CONFIG = dict(lm=None, bestpath=False, beam=1e-80, wbeam=1e-60, pbeam=1e-80)
-# Phone-loop recognition: lw/pip trade insertions against deletions.
-RECOGNIZE_CONFIG = dict(lm=None, bestpath=False, beam=1e-40, pbeam=1e-40, lw=2.0, pip=0.5)
+# Phone-loop recognition with context-independent phones (allphone_ci, the default).
+# On real prompts (bench/phones_eval.py) beams 1e-20..1e-60 and pip 0.1..1 change nothing,
+# lw 1..4 moves frame agreement with alignment by < 0.5 %, and context-dependent phones
+# gain 1.4 % at 200x the cost (12x real time).
+RECOGNIZE_CONFIG = dict(lm=None, bestpath=False, beam=1e-40, pbeam=1e-40, lw=2.0)
 
 
 class AlignmentError(InputError):
@@ -75,8 +79,8 @@ class _Pool:
 
     _construct = threading.Lock()  # Decoder() sets pocketsphinx's process-wide log level
 
-    def __init__(self, **config) -> None:
-        self.config = config
+    def __init__(self, phone_lm: bool = False, **config) -> None:
+        self.phone_lm, self.config = phone_lm, config
         self.idle: list = []
         self.lock = threading.Lock()
 
@@ -88,7 +92,7 @@ class _Pool:
             from pocketsphinx import Decoder
 
             cfg = dict(self.config)
-            if cfg.get("allphone") == "":
+            if self.phone_lm:
                 cfg["allphone"] = _model("en-us", "en-us-phone.lm.bin")
             with self._construct:
                 d = Decoder(loglevel="FATAL", **cfg)
@@ -99,7 +103,7 @@ class _Pool:
 
 
 _aligners = _Pool(**ALIGN_CONFIG)
-_recognizers = _Pool(allphone="", **RECOGNIZE_CONFIG)
+_recognizers = _Pool(phone_lm=True, **RECOGNIZE_CONFIG)
 
 
 def _pcm16(speech: Speech) -> np.ndarray:
@@ -233,6 +237,7 @@ def _align_piece(d, pcm: np.ndarray, words: list[str], offset_s: float) -> list[
     set_alignment); times shifted by ``offset_s``. RuntimeError if they do not fit."""
     # Digital silence on both sides: the phone pass fails on audio that starts or ends
     # mid-phone (synthesised speech often does, and so do pieces of long audio).
+    end_s = offset_s + len(pcm) / SAMPLE_RATE
     pad = np.zeros(int(PAD_S * SAMPLE_RATE), np.int16)
     pcm = np.concatenate([pad, pcm, pad])
     d.set_align_text(" ".join(words))
@@ -240,7 +245,9 @@ def _align_piece(d, pcm: np.ndarray, words: list[str], offset_s: float) -> list[
     d.set_alignment()
     _decode(d, pcm)
     off = offset_s - PAD_S
-    return [Phone(_label(p.name), off + p.start * FRAME_S, off + (p.start + p.duration) * FRAME_S)
+    # Clipped to the piece: a phone stretched into the padding would overlap the next piece.
+    return [Phone(_label(p.name), max(off + p.start * FRAME_S, offset_s),
+                  min(off + (p.start + p.duration) * FRAME_S, end_s))
             for w in d.get_alignment() for p in w]
 
 
@@ -250,7 +257,7 @@ def _pieces(d, pcm: np.ndarray, words: list[str]) -> list[tuple[int, int, list[s
     (whose memory stays small, unlike the phone-level pass)."""
     d.set_align_text(" ".join(words))
     _decode(d, pcm)
-    segs = [(s.word, s.start_frame, s.end_frame) for s in d.seg()]
+    segs = [(s.word, s.start_frame, s.end_frame) for s in d.seg() or ()]  # None: no path
     spoken = [s for s in segs if _label(s[0]) != "SIL"]
     if len(spoken) != len(words):  # unexpected: let the caller align in one piece
         return [(0, len(pcm), words)]
@@ -323,8 +330,9 @@ def _split_points(env: np.ndarray) -> list[int]:
 def recognize(speech: Speech) -> list[Phone]:
     """Allphone recognition (no transcript) of ``speech`` (any rate) with the shipped
     phone language model: boundaries are good, labels are noisy. Long audio is decoded
-    in pieces cut at quiet moments. Stretches quieter than QUIET_RMS (digital silence,
-    on which the phone loop hallucinates fricatives) are 'SIL'.
+    in pieces cut at quiet moments. Pieces quieter than QUIET_RMS throughout are 'SIL'
+    without decoding: on digital silence alone the phone loop hallucinates an 'S'
+    (with speech in the same piece it labels it correctly).
     Returns phones covering [0, duration]."""
     pcm = _pcm16(speech)
     env = _frame_rms(pcm)
@@ -335,12 +343,8 @@ def recognize(speech: Speech) -> list[Phone]:
             if not np.any(env[a:b] >= QUIET_RMS):
                 continue
             _decode(d, pcm[a * HOP: b * HOP if b < len(env) else len(pcm)])
-            for s in d.seg():
-                lab = _label(s.word)
-                f0, f1 = a + s.start_frame, a + s.end_frame + 1
-                if lab != "SIL" and np.sqrt(np.mean(env[f0:f1] ** 2)) < QUIET_RMS:
-                    lab = "SIL"
-                phones.append(Phone(lab, f0 * FRAME_S, f1 * FRAME_S))
+            phones += [Phone(_label(s.word), (a + s.start_frame) * FRAME_S, (a + s.end_frame + 1) * FRAME_S)
+                       for s in d.seg()]
     return _cover(phones, speech.duration_s)
 
 
