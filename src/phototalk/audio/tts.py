@@ -9,6 +9,7 @@ from __future__ import annotations
 import _ctypes
 import ctypes as C
 import os
+import re
 import threading
 from dataclasses import dataclass
 
@@ -162,6 +163,7 @@ class _Espeak:
         return out
 
 
+_KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")  # CJK ideographs
 _lock = threading.Lock()  # espeak is process-global and not reentrant
 _voice_table: list[tuple[str, list[tuple[int, str]]]] | None = None
 
@@ -189,6 +191,19 @@ def _resolve(voice: str) -> str:  # caller holds _lock
     return table[best[1]][0]
 
 
+def resolve_voice(voice: str) -> str:
+    """The installed voice identifier that ``voice`` (a language code, file name or
+    identifier) names; InputError pointing at `phototalk voices` when none does."""
+    with _lock:
+        return _resolve(voice)
+
+
+def voice_languages() -> list[tuple[str, list[str]]]:
+    """(identifier, [language codes it answers to, preferred first]) for every voice."""
+    with _lock:
+        return [(ident, [code for _, code in sorted(langs, key=lambda pl: pl[0])]) for ident, langs in _voices()]
+
+
 def list_voices() -> list[tuple[str, str]]:
     """Installed voices as (identifier usable as ``voice``, main language code)."""
     with _lock:
@@ -210,6 +225,9 @@ def synthesize(text: str, *, voice: str = "en-us", rate_wpm: int = 175) -> Synth
     data = text.encode("utf-8")
     with _lock:
         ident = _resolve(voice)
+        if ident.lower().endswith("/ja") and (kanji := _KANJI.search(text)):
+            # espeak's Japanese dictionary has no kanji: it would say "Chinese letter" in English
+            raise InputError(f"the Japanese voice reads kana only: write '{kanji.group()}' in hiragana or katakana")
         with _Espeak() as es:
             if es.lib.espeak_SetVoiceByName(ident.encode()) != _EE_OK:
                 raise PhototalkError(f"espeak could not load voice '{ident}'")
@@ -223,7 +241,10 @@ def synthesize(text: str, *, voice: str = "en-us", rate_wpm: int = 175) -> Synth
         raise InputError(f"espeak produced no audio for the text with voice '{voice}'")
     duration = len(samples) / sr
 
-    starts = [(name, ms / 1000.0) for typ, ms, _, _, name in events if typ == _EV_PHONEME and name]
+    # "(en)", "(cmn)": espeak switching language for a foreign word, not a sound; its
+    # interval goes to the phone before it
+    starts = [(name, ms / 1000.0) for typ, ms, _, _, name in events
+              if typ == _EV_PHONEME and name and not name.startswith("(")]
     if not starts or starts[0][1] > 0:
         starts.insert(0, ("_", 0.0))
     phones = []
@@ -237,3 +258,25 @@ def synthesize(text: str, *, voice: str = "en-us", rate_wpm: int = 175) -> Synth
     # text_position counts characters (not UTF-8 bytes) from 1
     words = [(text[pos - 1:pos - 1 + n], ms / 1000.0) for typ, ms, pos, n, _ in events if typ == _EV_WORD]
     return Synthesis(samples=samples, sr=sr, phones=phones, words=words)
+
+
+GLIDE_SHARE = 0.3  # share of a rising diphthong's time spent on its leading glide
+_GLIDES = {"i": "Y", "u": "W", "y": "W"}  # y: the rounded front glide of Mandarin yu-/Cantonese
+
+
+def arpabet_phones(phones) -> list[tuple[str, float, float]]:
+    """espeak phones [(mnemonic, start_s, end_s)] -> ARPAbet [(label, start_s, end_s)] for
+    the viseme model. A rising diphthong that espeak keeps as one phoneme (Mandarin
+    "iA" in jia, "uo" in guo, "yE" in yue) becomes a short glide plus its nucleus, so the
+    mouth opens for the nucleus instead of holding the glide's narrow shape."""
+    from ..motion.visemes import espeak_to_arpabet
+
+    out = []
+    for name, t0, t1 in phones:
+        core = name.lstrip("',%=")
+        if len(core) >= 2 and core[0] in _GLIDES and core[1] in "aAeEoO":
+            tm = t0 + GLIDE_SHARE * (t1 - t0)
+            out += [(_GLIDES[core[0]], t0, tm), (espeak_to_arpabet(core[1:]), tm, t1)]
+        else:
+            out.append((espeak_to_arpabet(name), t0, t1))
+    return out

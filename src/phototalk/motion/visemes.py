@@ -193,9 +193,14 @@ _ESPEAK_CONSONANTS = {
     "f": "F", "v": "V", "T": "TH", "D": "DH", "s": "S", "z": "Z", "S": "SH", "Z": "ZH", "h": "HH",
     "l": "L", "r": "R", "j": "Y", "w": "W", "tS": "CH", "dZ": "JH", "x": "HH", "C": "HH", "ts": "S",
     "dz": "Z", "c": "K", "J": "Y", "L": "L", "R": "R", "Q": "HH", "?": "SIL", "B": "B", "F": "F",
+    # other languages' tables (Mandarin, Japanese, ...): uvular/velar fricative and stop, flaps,
+    # retroflex and alveolo-palatal sibilants and affricates
+    "X": "HH", "q": "K", "*": "D", "**": "R", "s.": "SH", "z.": "ZH", "ts.": "CH", "ts.h": "CH",
+    "t_s": "S", "d_z": "Z", "s\\": "SH", "z\\": "ZH", "t_s\\": "CH", "d_z\\": "JH",
+    "_j": "Y",
 }
 _ESPEAK_VOWELS = [  # longest prefix first
-    ("aI", "AY"), ("aU", "AW"), ("eI", "EY"), ("oU", "OW"), ("OI", "OY"), ("@L", "L"), ("3", "ER"),
+    ("@r", "ER"), ("aI", "AY"), ("aU", "AW"), ("eI", "EY"), ("oU", "OW"), ("OI", "OY"), ("@L", "L"), ("3", "ER"),
     ("e@", "EH"), ("i@", "IY"), ("U@", "UH"), ("A", "AA"), ("a", "AA"), ("V", "AH"), ("@", "AH"),
     ("E", "EH"), ("e", "EH"), ("I", "IH"), ("i", "IY"), ("0", "AO"), ("O", "AO"), ("o", "OW"),
     ("U", "UH"), ("u", "UW"), ("y", "UW"), ("Y", "UW"), ("W", "UH"),
@@ -206,7 +211,7 @@ def espeak_to_arpabet(mnemonic: str) -> str:
     """ARPAbet label for an espeak-ng phoneme mnemonic ("'oU" -> "OW", "tS" -> "CH");
     pauses ("_", "_:") -> "SIL"; anything unrecognised -> "AH" (a neutral vowel)."""
     m = mnemonic.lstrip("',%=")
-    if not m or m.startswith("_"):
+    if not m or (m.startswith("_") and m != "_j"):  # "_j": Japanese palatal glide, not a pause
         return "SIL"
     core = m.rstrip(":#;-/!^2345")
     if core in _ESPEAK_CONSONANTS:
