@@ -41,13 +41,19 @@ class VideoWriter:
 
     audio: a file path (its first audio stream is muxed) or a (samples (n,) float32, sr)
     tuple, or None for a silent video.
+    lossless: encode RGB losslessly (libx264rgb, qp 0) instead of yuv420p at ``crf``:
+    decoded frames then equal the written ones bit for bit (for tests and measurements;
+    fewer players support it).
+    rotation_deg: display rotation stored in the stream (counterclockwise degrees, as
+    PyAV's ``VideoFrame.rotation`` reports it), for videos whose frames are stored turned.
     """
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float, *, audio=None,
-                 crf: int = 20, preset: str = "veryfast"):
+                 crf: int = 20, preset: str = "veryfast", lossless: bool = False, rotation_deg: int = 0):
         self.path = os.fspath(path)
         self.width, self.height, self.fps = width, height, fps
         self.audio, self.crf, self.preset = audio, crf, preset
+        self.lossless, self.rotation_deg = lossless, rotation_deg
         self.frames_written = 0
 
     def __enter__(self) -> "VideoWriter":
@@ -58,9 +64,16 @@ class VideoWriter:
         try:
             self._c = av.open(tmp, "w", format="mp4")
             rate = Fraction(self.fps).limit_denominator(1001)
-            vs = self._c.add_stream("libx264", rate=rate)
-            vs.width, vs.height, vs.pix_fmt = self.width, self.height, "yuv420p"
-            vs.options = {"crf": str(self.crf), "preset": self.preset, "movflags": "+faststart"}
+            if self.lossless:
+                vs = self._c.add_stream("libx264rgb", rate=rate)
+                vs.width, vs.height, vs.pix_fmt = self.width, self.height, "rgb24"
+                vs.options = {"qp": "0", "preset": self.preset, "movflags": "+faststart"}
+            else:
+                vs = self._c.add_stream("libx264", rate=rate)
+                vs.width, vs.height, vs.pix_fmt = self.width, self.height, "yuv420p"
+                vs.options = {"crf": str(self.crf), "preset": self.preset, "movflags": "+faststart"}
+            if self.rotation_deg:
+                vs.set_display_rotation(self.rotation_deg)
             vs.codec_context.time_base = 1 / rate
             self._vs = vs
             self._setup_audio()

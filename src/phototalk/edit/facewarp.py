@@ -1,0 +1,323 @@
+"""Per-frame local face edits on a real video frame: move lips, jaw and eyelids to new
+positions and warp only the pixels that must move.
+
+The still-image renderer (render/warp.py) precomputes one mesh for one portrait. In a
+video the face moves every frame, so here the geometry is rebuilt per frame, but only
+locally: the frame's 468 face-mesh points plus a fixed ring of anchors around the face
+are triangulated (Delaunay on the *source* positions, so source triangles never
+overlap), vertices get offsets, and only triangles touching a moved vertex are
+rasterised with their exact destination -> source affine map. Every other pixel is
+copied untouched, so outside the face the frame is bit-for-bit the decoded input.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+from ..face import landmarks as L
+from ..render.mouth import MouthPalette, draw_mouth
+
+RING_SCALE = 1.3  # anchor ring (never moves) = face oval scaled about its centre
+MOVE_EPS_PX = 0.05  # vertices that move less than this count as fixed
+MIN_AREA_RATIO = 0.2  # a triangle squeezed below this fraction of its source area is hidden
+UPPER_SHARE = 0.25  # share of a lip-gap change taken by the upper lip (the jaw does the rest)
+UPPER_OUTER_FOLLOW = 0.6  # the upper lip's outer edge moves this much of its inner edge
+JAW_REACH_IOD = 0.25  # iod below the mouth where skin follows the lower lip fully
+PHILTRUM_REACH_IOD = 0.18  # iod above the upper lip over which skin follows it
+LID_DROP = 1.0  # eye heights the upper lid margin travels when closing
+LID_FOLD, LID_CREASE = 1.0, 0.45  # how far the skin rings above the margin follow it
+LOWER_LID_RISE = 0.06  # eye heights the lower lid rises to meet the upper
+LASH_DARKEN = 0.45  # how much the lash line at a closed lid darkens the skin
+LIP_PRESS_IOD = 0.025  # iod the lips overlap when shut
+TEETH_LUMA_MARGIN = 25.0  # luma levels above the lips' median that count as a tooth fleck
+LIP_INSET = 0.4  # shut lips sample their edge this far into the lip (inner -> semi-inner contour):
+#                  the tracked inner contour of an open mouth lies a pixel or two onto the teeth
+
+
+def _smoothstep(e0, e1, x):
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def face_axes(lm: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """(iod px, ex, ey): inter-ocular distance, unit vector from the image-left to the
+    image-right eye, and its perpendicular pointing down the face. lm: (>=468, 2+)."""
+    ex = lm[L.EYE_OUTER_R, :2] - lm[L.EYE_OUTER_L, :2]
+    iod = float(np.linalg.norm(ex))
+    ex = ex / max(iod, 1e-6)
+    return iod, ex, np.array([-ex[1], ex[0]])
+
+
+def anchor_ring(lm: np.ndarray, scale: float = RING_SCALE) -> np.ndarray:
+    """(36, 2) fixed anchors: the face oval scaled by ``scale`` about its centre. Pixels
+    outside their convex hull are never changed by an edit."""
+    oval = lm[L.FACE_OVAL, :2].astype(np.float64)
+    c = oval.mean(0)
+    return c + scale * (oval - c)
+
+
+def face_region_mask(lm: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: the pixels an edit of the face with landmarks ``lm`` may change
+    (the anchor ring's convex hull, grown by 2 px for rasterisation rounding)."""
+    mask = np.zeros(shape, np.uint8)
+    hull = cv2.convexHull(np.round(anchor_ring(lm)).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 1)
+    return cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0
+
+
+# ---------------------------------------------------------------------------- mouth
+def lip_columns(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(t (11,), gap (11,) px, mouth width px): each inner-lip column's position from
+    the image-left corner (-1) to the right one (+1), and the current inner-lip gap."""
+    _, ex, ey = face_axes(lm)
+    up, lo = lm[L.UPPER_INNER, :2], lm[L.LOWER_INNER, :2]
+    mid = (up[0] + up[-1]) / 2
+    width = float(np.linalg.norm(up[-1] - up[0]))
+    t = ((up - mid) @ ex) / max(width / 2, 1e-6)
+    gap = np.maximum((lo - up) @ ey, 0.0)
+    gap[[0, -1]] = 0.0
+    return t, gap, width
+
+
+def gap_profile(t: np.ndarray, mouth_round: float) -> np.ndarray:
+    """(11,) relative inner-lip gap across the mouth: flat and wide for spread lips,
+    elliptic for rounded ones (1 at the centre, 0 at the corners)."""
+    flat = np.clip(1 - np.abs(t) ** 2.2, 0, 1) ** 0.6
+    rnd = np.sqrt(np.clip(1 - t ** 2, 0, 1))
+    return (1 - mouth_round) * flat + mouth_round * rnd
+
+
+def mouth_offsets(lm: np.ndarray, target_gap: np.ndarray, *, wide: float = 0.0) -> np.ndarray:
+    """(468, 2) offsets that give the inner lips the gap ``target_gap`` ((11,) px per lip
+    column, 0 = closed) and widen the mouth by ``wide`` (relative). The lower lip and the
+    jaw do most of the move, the upper lip a quarter; skin below the mouth rides with the
+    jaw, skin above with the upper lip, fading with distance."""
+    iod, ex, ey = face_axes(lm)
+    v = lm[:L.N_SURFACE, :2].astype(np.float64)
+    t, gap, width = lip_columns(lm)
+    delta = np.asarray(target_gap, np.float64) - gap
+    delta[[0, -1]] = 0.0
+    off = np.zeros_like(v)
+    mid = (lm[L.UPPER_INNER[0], :2] + lm[L.UPPER_INNER[-1], :2]) / 2
+    rel = v - mid
+    xv, yv = rel @ ex, rel @ ey
+    lip = np.zeros(L.N_SURFACE, bool)
+    lip[L.UPPER_LIP.ravel()] = lip[L.LOWER_LIP.ravel()] = True
+    # Skin around the lips follows the middle of the nearest lip, fading out.
+    lateral = 1 - 0.7 * np.clip(np.abs(xv) / iod, 0, 1) ** 2
+    below = (lm[L.LOWER_OUTER, :2] - mid) @ ey
+    above = (lm[L.UPPER_OUTER, :2] - mid) @ ey
+    jaw = _smoothstep(0.0, JAW_REACH_IOD * iod, yv - 0.5 * float(below[5])) * lateral
+    ph = (1 - _smoothstep(0.0, PHILTRUM_REACH_IOD * iod, float(above[5]) - yv)) * (yv < 0) * lateral
+    low_mid, up_mid = (1 - UPPER_SHARE) * delta[5], -UPPER_SHARE * delta[5] * UPPER_OUTER_FOLLOW
+    off += np.where(lip, 0.0, jaw * low_mid + ph * up_mid)[:, None] * ey[None, :]
+    for r, row in enumerate(L.UPPER_LIP):
+        follow = 1 - (1 - UPPER_OUTER_FOLLOW) * r / 3
+        off[row] += (-UPPER_SHARE * delta * follow)[:, None] * ey[None, :]
+    for row in L.LOWER_LIP:
+        off[row[1:-1]] += ((1 - UPPER_SHARE) * delta)[1:-1, None] * ey[None, :]
+    if wide:
+        field = np.exp(-(xv ** 2 + yv ** 2) / (2 * (0.7 * width) ** 2)) * xv
+        off += (wide * field)[:, None] * ex[None, :]
+    return off
+
+
+def cover_teeth(frame: np.ndarray, dst: np.ndarray, amount: float) -> None:
+    """Tint back to lip colour whatever is much brighter than the lips between the
+    semi-outer lip contours (``dst`` (468, 2) warped positions) of shut lips (in place).
+    On a smile the tracked inner contour sits on the teeth, so the warped lip edge can
+    carry flecks of tooth into the closed seam."""
+    if amount <= 0:
+        return
+    h, w = frame.shape[:2]
+    poly = np.concatenate([dst[L.UPPER_SEMI_OUTER], dst[L.LOWER_SEMI_OUTER][::-1]])
+    x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - 2, 0)
+    x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
+    x1, y1 = min(x1, w), min(y1, h)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return
+    sub = frame[y0:y1, x0:x1].astype(np.float32)
+    mask = np.zeros(sub.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=2)
+    inside = mask > 0
+    if inside.sum() < 8:
+        return
+    luma = sub @ np.array([0.299, 0.587, 0.114], np.float32)
+    lip_luma = float(np.median(luma[inside]))
+    lip_col = np.median(sub[inside], axis=0)
+    a = np.clip((luma - lip_luma - TEETH_LUMA_MARGIN) / 30.0, 0, 1) * inside * amount
+    a = np.maximum(a, cv2.GaussianBlur(a, (0, 0), 0.8))
+    frame[y0:y1, x0:x1] = np.clip(sub * (1 - a[..., None]) + lip_col * a[..., None] + 0.5, 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------- eyes
+_EYES = ((L.EYE_L_UPPER0, L.EYE_L_LOWER0, L.EYE_L_UPPER1, L.EYE_L_UPPER2),
+         (L.EYE_R_UPPER0, L.EYE_R_LOWER0, L.EYE_R_UPPER1, L.EYE_R_UPPER2))
+
+
+def eye_offsets(lm: np.ndarray, closure: float) -> np.ndarray:
+    """(468, 2) offsets that lower both upper lids by ``closure`` (0 open .. 1 shut) of
+    each eye's current opening, the skin above following, the lower lid rising a little."""
+    _, _, ey = face_axes(lm)
+    off = np.zeros((L.N_SURFACE, 2))
+    for u0, l0, u1, u2 in _EYES:
+        u0, l0 = u0[1:-1], l0[1:-1]
+        gap = np.maximum((lm[l0, :2] - lm[u0, :2]) @ ey, 0.0)  # (7,) px
+        down = (closure * LID_DROP * gap)[:, None] * ey[None, :]
+        off[u0] += down * (1 - LOWER_LID_RISE)
+        off[u1] += LID_FOLD * down * (1 - LOWER_LID_RISE)
+        off[u2] += LID_CREASE * down
+        off[l0] -= LOWER_LID_RISE * down
+    return off
+
+
+def paint_lids(frame: np.ndarray, lm: np.ndarray, dst: np.ndarray, closure: float) -> None:
+    """Lay lid skin over each closed lid band (fold ring to lid margin, ``dst`` (468, 2)
+    warped positions) and draw a soft lash line at the margin. A stretched band alone
+    keeps the photo's lashes and socket shadow, which reads as a slit of open eye.
+    The band keeps its own fine texture; its local mean is moved to the skin colour
+    sampled above the crease and under the eye in this frame."""
+    a_max = float(_smoothstep(0.3, 1.0, closure))
+    if a_max <= 0:
+        return
+    h, w = frame.shape[:2]
+    _, _, ey = face_axes(lm)
+    for u0, l0, u1, u2 in _EYES:
+        gap = float(np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ ey, 0.0).max())
+        above = lm[u1, :2] * 0.4 + lm[u2, :2] * 0.6
+        below = lm[l0, :2] + 0.6 * max(gap, 2.0) * ey
+        pts = np.round(np.concatenate([above, below])).astype(int)
+        pts[:, 0] = np.clip(pts[:, 0], 0, w - 1)
+        pts[:, 1] = np.clip(pts[:, 1], 0, h - 1)
+        col = np.median(frame[pts[:, 1], pts[:, 0]].astype(np.float32), axis=0)
+        top, bottom = dst[u1], dst[u0]
+        poly = np.concatenate([top, bottom[::-1]])
+        x0, y0 = np.floor(poly.min(0)).astype(int) - 3
+        x1, y1 = np.ceil(poly.max(0)).astype(int) + 4
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            continue
+        mask = np.zeros((y1 - y0, x1 - x0), np.float32)
+        cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=2)
+        sig = max(0.7, 0.08 * gap)
+        a = cv2.GaussianBlur(mask, (0, 0), sig) * a_max
+        sub = frame[y0:y1, x0:x1].astype(np.float32)
+        local = cv2.GaussianBlur(sub, (0, 0), max(1.0, 0.3 * gap))
+        lid = np.clip(sub - local + col, 0, 255)
+        out = sub * (1 - a[..., None]) + lid * a[..., None]
+        # Lash line: a thin dark curve along the closed margin.
+        lash = np.zeros_like(mask)
+        cv2.polylines(lash, [np.round((bottom - [x0, y0]) * 4).astype(np.int32)], False, 1.0,
+                      thickness=max(1, int(round(0.12 * gap))), lineType=cv2.LINE_AA, shift=2)
+        lash = cv2.GaussianBlur(lash, (0, 0), max(0.6, 0.05 * gap)) * (LASH_DARKEN * a_max)
+        out *= (1 - lash)[..., None]
+        frame[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------- warp
+def warp_moved(frame: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Return a copy of ``frame`` ((H, W, 3) uint8) warped so that the points ``src``
+    ((n, 2) px) land on ``dst`` ((n, 2) px), piecewise-affinely over the Delaunay
+    triangulation of ``src``. Only triangles with a moved vertex are resampled (exact
+    inverse per triangle); pixels of all other triangles and outside the mesh are
+    copied. Triangles that flip or collapse (a closing lip gap) are hidden and dropped."""
+    out = frame.copy()
+    moved = np.linalg.norm(dst - src, axis=1) > MOVE_EPS_PX
+    if not moved.any():
+        return out
+    h, w = frame.shape[:2]
+    tri = Delaunay(src).simplices
+    tri = tri[moved[tri].any(1)]
+    s, d = src[tri], dst[tri]  # (K, 3, 2)
+    area0 = np.cross(s[:, 1] - s[:, 0], s[:, 2] - s[:, 0])
+    area = np.cross(d[:, 1] - d[:, 0], d[:, 2] - d[:, 0])
+    # Same orientation as in the source and not squeezed to a sliver: a nearly collapsed
+    # triangle (a shutting lip gap) would show its whole source (the teeth) compressed.
+    keep = (area * np.sign(area0) > 0.25) & (np.abs(area) > MIN_AREA_RATIO * np.abs(area0))
+    dropped = d[~keep]
+    s, d, area = s[keep], d[keep], np.abs(area[keep])
+    if not len(d):
+        return out
+    bx0, by0 = (int(max(0, np.floor(d[..., k].min()) - 1)) for k in (0, 1))
+    bx1 = int(min(w, np.ceil(d[..., 0].max()) + 2))
+    by1 = int(min(h, np.ceil(d[..., 1].max()) + 2))
+    if bx1 <= bx0 or by1 <= by0:
+        return out
+    label = np.full((by1 - by0, bx1 - bx0), -1, np.int32)
+    pts = np.round((d - [bx0, by0]) * 16).astype(np.int32)
+    # Where a dropped triangle was (a lip gap closed past zero, a lid folded down) no
+    # kept triangle may reach: those pixels take the map of the nearest kept pixel,
+    # instead of showing what the frame had there (teeth between shut lips).
+    holes = np.zeros(label.shape, np.uint8)
+    for tri_d in np.round((dropped - [bx0, by0]) * 16).astype(np.int32):
+        cv2.fillConvexPoly(holes, tri_d, 1, lineType=cv2.LINE_8, shift=4)
+    order = np.argsort(-area)  # where dropped triangles leave overlaps, small ones win
+    # Outlines first so pixels on shared edges belong to a triangle, then interiors.
+    for k in order:
+        cv2.polylines(label, [pts[k]], True, int(k), thickness=1, lineType=cv2.LINE_8, shift=4)
+    for k in order:
+        cv2.fillConvexPoly(label, pts[k], int(k), lineType=cv2.LINE_8, shift=4)
+    D = np.concatenate([d, np.ones((len(d), 3, 1))], 2)  # rows [x y 1]
+    M = np.linalg.solve(D, s)  # (K, 3, 2): [x y 1] @ M = source xy
+    yy, xx = np.nonzero(label >= 0)
+    k = label[yy, xx]
+    X, Y = (xx + bx0).astype(np.float64), (yy + by0).astype(np.float64)
+    mx = np.empty(label.shape, np.float32)
+    my = np.empty(label.shape, np.float32)
+    mx[:] = np.arange(bx0, bx1, dtype=np.float32)[None, :]
+    my[:] = np.arange(by0, by1, dtype=np.float32)[:, None]
+    mx[yy, xx] = X * M[k, 0, 0] + Y * M[k, 1, 0] + M[k, 2, 0]
+    my[yy, xx] = X * M[k, 0, 1] + Y * M[k, 1, 1] + M[k, 2, 1]
+    sel = label >= 0
+    fill = (holes > 0) & ~sel
+    if fill.any():
+        from scipy.ndimage import distance_transform_edt
+
+        _, (iy, ix) = distance_transform_edt(~sel, return_indices=True)
+        mx[fill] = mx[iy[fill], ix[fill]]
+        my[fill] = my[iy[fill], ix[fill]]
+        sel = sel | fill
+    res = cv2.remap(frame, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    out[by0:by1, bx0:bx1][sel] = res[sel]
+    return out
+
+
+def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, close_eyes: float = 0.0,
+              mouth: dict | None = None, palette: MouthPalette | None = None) -> np.ndarray:
+    """One edited frame. frame: (H, W, 3) uint8 RGB; lm: (478, 2+) landmarks of the face.
+    close_mouth, close_eyes: 0..1 (fraction of the current opening taken away).
+    mouth: new mouth controls {'open' (iod), 'wide', 'round'} (dubbing); the interior is
+    then drawn into the new lip gap with ``palette``. Returns a new frame."""
+    iod, _, _ = face_axes(lm)
+    src = lm[:L.N_SURFACE, :2].astype(np.float64)
+    off = np.zeros_like(src)
+    if mouth is not None:
+        t, _, _ = lip_columns(lm)
+        opening = max(float(mouth["open"]), 0.0)
+        profile = gap_profile(t, float(mouth.get("round", 0.0)))
+        press = 1 - _smoothstep(0.0, 0.04, opening)
+        target = (opening - press * LIP_PRESS_IOD) * iod * profile
+        wide = float(mouth.get("wide", 0.0)) - 0.24 * float(mouth.get("round", 0.0))
+        off += mouth_offsets(lm, target, wide=wide)
+    elif close_mouth > 0:
+        t, gap, _ = lip_columns(lm)
+        target = (1 - close_mouth) * gap - close_mouth * LIP_PRESS_IOD * iod * gap_profile(t, 0.0)
+        off += mouth_offsets(lm, target)
+    if close_eyes > 0:
+        off += eye_offsets(lm, close_eyes)
+    ring = anchor_ring(lm)
+    dst = src + off
+    sample = src.copy()
+    shut = close_mouth if mouth is None else 1 - _smoothstep(0.0, 0.06, max(float(mouth["open"]), 0.0))
+    if shut > 0:
+        for inner, semi in ((L.UPPER_INNER, L.UPPER_SEMI_INNER), (L.LOWER_INNER, L.LOWER_SEMI_INNER)):
+            sample[inner[1:-1]] += shut * LIP_INSET * (src[semi[1:-1]] - src[inner[1:-1]])
+    out = warp_moved(frame, np.concatenate([sample, ring]), np.concatenate([dst, ring]))
+    if shut > 0:
+        cover_teeth(out, dst, shut)
+    if mouth is not None and palette is not None:
+        draw_mouth(out, dst[L.UPPER_INNER], dst[L.LOWER_INNER], palette, iod)
+    if close_eyes > 0:
+        paint_lids(out, lm, dst, close_eyes)
+    return out

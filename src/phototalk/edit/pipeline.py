@@ -1,0 +1,302 @@
+"""Editing and dubbing real talking videos, as numbered steps.
+
+Both commands read the video twice: pass 1 tracks the face in every frame (landmarks
+only are kept, ~6 KB a frame), pass 2 decodes again, edits each frame from its smoothed
+landmarks and streams it to the encoder. Memory therefore does not grow with the
+length, except when dubbing longer audio, where the frames that are played back and
+forth (ping-pong) are held in memory.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..errors import FaceError, InputError
+from ..video.atomic import check_writable
+from ..video.encode import VideoWriter
+from . import blink as B
+from .facewarp import edit_face
+from .source import VideoInfo, frames, probe
+from .tracking import FaceTrack, track_faces
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (frames done, frames total)
+RAMP_S = 0.12  # s; closing before a range starts and reopening after it ends
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """[start_s, end_s] in seconds of the input video."""
+
+    start_s: float
+    end_s: float
+
+    @classmethod
+    def parse(cls, text: str) -> "TimeRange":
+        """'T0-T1' in seconds ('2-4.5', '0.5-1')."""
+        m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*-\s*(\d+(?:\.\d*)?|\.\d+)\s*", str(text))
+        if not m:
+            raise InputError(f"time range must look like T0-T1 in seconds (e.g. 1.5-3), got {text!r}")
+        a, b = float(m.group(1)), float(m.group(2))
+        if b <= a:
+            raise InputError(f"time range {text!r} ends before it starts")
+        return cls(a, b)
+
+
+@dataclass
+class EditResult:
+    """What ``edit_video``/``dub_video`` produced. timings_s: seconds per stage
+    (probe, track, audio, motion, edit, decode, encode, total)."""
+
+    path: str
+    n_frames: int
+    fps: float
+    width: int
+    height: int
+    frames_with_face: int
+    timings_s: dict = field(default_factory=dict)
+
+
+def _ranges(ranges: Sequence[TimeRange | str] | None) -> list[TimeRange]:
+    return [r if isinstance(r, TimeRange) else TimeRange.parse(r) for r in (ranges or [])]
+
+
+def range_weights(ranges: Sequence[TimeRange], n: int, fps: float, ramp_s: float = RAMP_S) -> np.ndarray:
+    """(n,) float32 in [0, 1]: 1 for frames (shown at i / fps) inside any range, easing
+    (smoothstep) from 0 over ``ramp_s`` before a range and back after it."""
+    t = np.arange(n) / fps
+    w = np.zeros(n)
+    for r in ranges:
+        up = np.clip((t - (r.start_s - ramp_s)) / ramp_s, 0, 1) if ramp_s > 0 else (t >= r.start_s).astype(float)
+        down = np.clip(((r.end_s + ramp_s) - t) / ramp_s, 0, 1) if ramp_s > 0 else (t <= r.end_s).astype(float)
+        x = np.minimum(up, down)
+        w = np.maximum(w, x * x * (3 - 2 * x))
+    return w.astype(np.float32)
+
+
+def _check_ranges(ranges: Sequence[TimeRange], info: VideoInfo, n: int, flag: str) -> None:
+    length = n / info.fps
+    for r in ranges:
+        if r.start_s >= length:
+            raise InputError(f"{flag} {r.start_s:g}-{r.end_s:g} starts after the video ends ({length:.2f} s)")
+
+
+def _track(info: VideoInfo, keep: Callable[[int], bool] | None = None, limit: int | None = None
+           ) -> tuple[FaceTrack, dict[int, np.ndarray]]:
+    """Pass 1: landmarks of every frame (the first ``limit`` frames), and the frames
+    ``keep(i)`` asks for."""
+    kept: dict[int, np.ndarray] = {}
+
+    def source():
+        for i, f in enumerate(frames(info)):
+            if limit is not None and i >= limit:
+                return
+            yield f
+
+    def on_frame(i, f):
+        if keep is not None and keep(i):
+            kept[i] = f
+
+    track = track_faces(source(), info.fps, on_frame=on_frame)
+    if track.n_frames == 0:
+        raise InputError(f"video has no decodable frames: {info.path}")
+    if not track.found.any():
+        raise FaceError(f"no face found in any frame of {info.path}")
+    return track, kept
+
+
+def edit_video(video: str | os.PathLike, out: str | os.PathLike, *, close_mouth: Sequence[TimeRange | str] = (),
+               close_eyes: Sequence[TimeRange | str] = (), no_blink: Sequence[TimeRange | str] = (),
+               crf: int = 20, lossless: bool = False, progress: Progress | None = None) -> EditResult:
+    """Write ``out`` (MP4): ``video`` with the mouth closed, the eyes closed and blinks
+    removed over the given time ranges ('T0-T1' strings or ``TimeRange``s, seconds).
+    Resolution, frame rate, rotation and the soundtrack are kept; pixels outside the
+    face region are the decoded input's. Raises ``PhototalkError``s on bad input."""
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    # 1. check inputs before decoding anything
+    mouth_r, eyes_r, blink_r = _ranges(close_mouth), _ranges(close_eyes), _ranges(no_blink)
+    if not (mouth_r or eyes_r or blink_r):
+        raise InputError("nothing to edit: give at least one of --close-mouth, --close-eyes, --no-blink")
+    if not 0 <= crf <= 51:
+        raise InputError(f"--crf must be between 0 and 51, got {crf}")
+    out = check_writable(out)
+    info = probe(video)
+    timings["probe"] = time.perf_counter() - t0
+    # 2. pass 1: track the face; keep the frames that may lend open eyes to a blink
+    ta = time.perf_counter()
+    margin = B.DONOR_REACH_S + RAMP_S
+    blink_keep = [(r.start_s - margin, r.end_s + margin) for r in blink_r]
+    keep = (lambda i: any(a <= i / info.fps <= b for a, b in blink_keep)) if blink_r else None
+    track, kept = _track(info, keep)
+    n = track.n_frames
+    for rs, flag in ((mouth_r, "--close-mouth"), (eyes_r, "--close-eyes"), (blink_r, "--no-blink")):
+        _check_ranges(rs, info, n, flag)
+    timings["track"] = time.perf_counter() - ta
+    # 3. per-frame edit strengths and blink donors
+    wm, we = range_weights(mouth_r, n, info.fps), range_weights(eyes_r, n, info.fps)
+    lm = track.landmarks
+    donors = B.plan_donors(B.eye_openness(track.raw), range_weights(blink_r, n, info.fps, 0.0) > 0, info.fps) \
+        if blink_r else {}
+    patches = {j: B.eye_patch(kept[j], lm[j]) for j in set(donors.values()) if j in kept}
+    kept.clear()
+    log.info("editing %d frames: mouth in %d, eyes in %d, %d blink frames replaced", n, int((wm > 0).sum()),
+             int((we > 0).sum()), len(donors))
+    # 4. pass 2: edit and encode, streamed
+    t_edit = t_enc = 0.0
+    h, w = info.height, info.width
+    with VideoWriter(out, w, h, info.fps, audio=info.path if info.has_audio else None, crf=crf,
+                     lossless=lossless, rotation_deg=info.rotation_deg) as writer:
+        tb = time.perf_counter()
+        for i, f in enumerate(frames(info)):
+            if i >= n:
+                break
+            ta = time.perf_counter()
+            if track.found[i]:
+                if i in donors and donors[i] in patches:
+                    f = f.copy()
+                    B.open_eyes(f, lm[i], patches[donors[i]], lm[donors[i]])
+                if wm[i] > 0 or we[i] > 0:
+                    f = edit_face(f, lm[i], close_mouth=float(wm[i]), close_eyes=float(we[i]))
+            tc = time.perf_counter()
+            writer.write(info.to_stored(f))
+            td = time.perf_counter()
+            t_edit += tc - ta
+            t_enc += td - tc
+            if progress is not None:
+                progress(i + 1, n)
+        te = time.perf_counter()
+    t_enc += time.perf_counter() - te
+    timings["edit"] = t_edit
+    timings["encode"] = t_enc
+    timings["decode"] = max(te - tb - t_edit - t_enc + (time.perf_counter() - te), 0.0) if n else 0.0
+    timings["total"] = time.perf_counter() - t0
+    return EditResult(out, n, info.fps, w, h, int(track.found.sum()), timings)
+
+
+def pingpong(i: np.ndarray | int, n_src: int):
+    """Source frame for output frame ``i`` when ``n_src`` frames are played forwards,
+    backwards, forwards... (no frame repeated at the turns)."""
+    if n_src <= 1:
+        return np.zeros_like(i)
+    period = 2 * (n_src - 1)
+    k = np.asarray(i) % period
+    return np.where(k < n_src, k, period - k)
+
+
+def _speech_and_phones(audio, text, voice, transcript):
+    """(Speech, phones [(ARPAbet, start_s, end_s)] or a Future of them, audio for the muxer)."""
+    from ..audio.io import Speech, load_speech
+
+    if text is not None:
+        from ..audio.tts import synthesize
+        from ..motion.visemes import espeak_to_arpabet
+
+        if not text.strip():
+            raise InputError("--text is empty")
+        syn = synthesize(text, voice=voice)
+        speech = Speech(syn.samples, syn.sr)
+        return speech, [(espeak_to_arpabet(p), a, b) for p, a, b in syn.phones], (syn.samples, syn.sr)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..audio.phones import phones_for
+
+    speech = load_speech(audio)
+    pool = ThreadPoolExecutor(max_workers=1)
+    pending = pool.submit(phones_for, speech, transcript)  # beside the face tracking: both native code
+    pool.shutdown(wait=False)
+    return speech, pending, speech.path
+
+
+def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | os.PathLike | None = None,
+              text: str | None = None, voice: str = "en-us", transcript: str | None = None, crf: int = 20,
+              lossless: bool = False, progress: Progress | None = None) -> EditResult:
+    """Write ``out`` (MP4): ``video`` lip-synced to new speech (``audio``: a file, or
+    ``text`` spoken by the built-in voice ``voice``). The new speech replaces the
+    soundtrack; the video is cut to its length, or extended by playing the frames back
+    and forth (ping-pong) with the mouth re-rendered. transcript: the words of
+    ``audio`` (English) for exact lip sync."""
+    from ..audio.features import n_frames
+    from ..motion.analytic import mouth_from_phones
+    from ..render.mouth import MouthPalette
+
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    # 1. check inputs
+    if (audio is None) == (text is None):
+        raise InputError("give either --audio or --text")
+    if not 0 <= crf <= 51:
+        raise InputError(f"--crf must be between 0 and 51, got {crf}")
+    out = check_writable(out)
+    info = probe(video)
+    timings["probe"] = time.perf_counter() - t0
+    # 2. new speech (and its phones, recognised in a worker thread during tracking)
+    ta = time.perf_counter()
+    speech, phones, mux_audio = _speech_and_phones(audio, text, voice, transcript)
+    n_out = n_frames(speech.duration_s, info.fps)
+    timings["audio"] = time.perf_counter() - ta
+    # 3. pass 1: track the face in the frames the output uses
+    ta = time.perf_counter()
+    track, _ = _track(info, limit=n_out)
+    n_src = track.n_frames
+    src_of = pingpong(np.arange(n_out), n_src) if n_out > n_src else np.arange(n_out)
+    timings["track"] = time.perf_counter() - ta
+    # 4. mouth controls from the phones
+    ta = time.perf_counter()
+    if not isinstance(phones, list):
+        phones = [(p.label, p.start_s, p.end_s) for p in phones.result()]
+    ctl = mouth_from_phones(speech, info.fps, n_out, phones)
+    timings["motion"] = time.perf_counter() - ta
+    lm = track.landmarks
+    palette = None
+    # 5. pass 2: re-render the mouth of every output frame and encode, streamed
+    #    (frames held in memory only when they are played back and forth)
+    t_edit = t_enc = 0.0
+    h, w = info.height, info.width
+    held: list[np.ndarray] | None = [] if n_out > n_src else None
+
+    def source():
+        for j, f in enumerate(frames(info)):
+            if j >= n_src:
+                return
+            if held is not None:
+                held.append(f)
+            yield f
+        if held is not None:
+            for i in range(n_src, n_out):
+                yield held[src_of[i]]
+
+    with VideoWriter(out, w, h, info.fps, audio=mux_audio, crf=crf, lossless=lossless,
+                     rotation_deg=info.rotation_deg) as writer:
+        tb = time.perf_counter()
+        for i, f in enumerate(source()):
+            if i >= n_out:
+                break
+            ta = time.perf_counter()
+            j = int(src_of[i])
+            if track.found[j]:
+                if palette is None:  # colours of the first frame with a face, kept for the whole video
+                    palette = MouthPalette.from_image(f, lm[j])
+                mouth = {"open": ctl["mouth_open"][i], "wide": ctl["mouth_wide"][i], "round": ctl["mouth_round"][i]}
+                f = edit_face(f, lm[j], mouth=mouth, palette=palette)
+            tc = time.perf_counter()
+            writer.write(info.to_stored(f))
+            td = time.perf_counter()
+            t_edit += tc - ta
+            t_enc += td - tc
+            if progress is not None:
+                progress(i + 1, n_out)
+        te = time.perf_counter()
+    t_enc += time.perf_counter() - te
+    timings["edit"] = t_edit
+    timings["encode"] = t_enc
+    timings["decode"] = max(te - tb - t_edit - t_enc, 0.0)
+    timings["total"] = time.perf_counter() - t0
+    return EditResult(out, n_out, info.fps, w, h, int(track.found.sum()), timings)
