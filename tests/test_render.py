@@ -46,10 +46,10 @@ def test_head_turn_moves_the_face_but_not_the_background(renderer):
     assert b is not None
     shift = np.abs(b[1] - a[1]).max()  # nose tip
     assert shift > 0.05 * renderer.iod
-    x0, y0, x1, y1 = renderer.roi
-    outside = np.ones(base.shape[:2], bool)
-    outside[y0:y1, x0:x1] = False
-    assert outside.any()
+    # Outside the head's box only the body may move (it follows the head a little); the
+    # background around it stays bit-exact.
+    outside = ~renderer.movable
+    assert outside.mean() > 0.1
     assert np.array_equal(base[outside], renderer.image[outside])
     assert np.array_equal(turned[outside], renderer.image[outside])
     # The frame border stays still even inside the region of interest.

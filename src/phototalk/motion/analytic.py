@@ -1,9 +1,9 @@
 """Stage 1, analytic: speech -> MotionTrack, with every random draw from one seeded generator.
 
-First version (DESIGN.md stage 1 will refine it with phones/visemes): the mouth follows
-speech loudness with a fricative cue, relaxes to closed in silence; blinks are a
-quasi-periodic process with refractory time; the head drifts smoothly and is livelier
-while speaking.
+The mouth articulates visemes from phones (or follows loudness with a fricative cue) and
+relaxes to closed in silence; blinks are a quasi-periodic process with refractory time,
+drawn towards phrase boundaries; head pose, brows, squint, gaze, breathing and emotion
+come from the speech's prosody plus smooth seeded noise (``motion.expressive``).
 """
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import numpy as np
 
 from ..audio.features import high_band_ratio, loudness_db, n_frames
 from ..audio.io import Speech
+from .expressive import blink_onsets_near_pauses, expressive_channels, jaw_floor
+from .prosody import Prosody, prosody
 from .track import MotionTrack
 from .visemes import Viseme, coarticulate, extend_stop_closures, viseme_of
 
@@ -20,7 +22,6 @@ SILENCE_DBFS = -55.0  # dBFS; quieter than this is silence whatever the recordin
 BLINK_INTERVAL_S = (2.6, 4.2)  # s; uniform draw between blinks, ~17 blinks/min (real: 7-22)
 BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = 0.08, 0.12, 0.15  # s; lids fall fast, rise slower
 FALLBACK_MIN_S = 0.3  # s; a "silence" this long that is loud is unrecognised speech
-HEAD_STD_RAD = np.radians([3.0, 2.2, 1.0])  # yaw, pitch, roll at rest-to-speech average
 
 
 def _smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
@@ -57,33 +58,25 @@ def mouth_from_loudness(speech: Speech, fps: float, n: int) -> np.ndarray:
     return openness.astype(np.float32)
 
 
-def blink_curve(n: int, fps: float, rng: np.random.Generator) -> np.ndarray:
-    """(n,) float32 eyelid closure 0..1 with blinks every BLINK_INTERVAL_S."""
+def blink_curve(n: int, fps: float, rng: np.random.Generator, pro: Prosody | None = None) -> np.ndarray:
+    """(n,) float32 eyelid closure 0..1 with blinks every BLINK_INTERVAL_S; with the
+    prosody ``pro``, blinks near a phrase boundary move onto it (people blink at pauses)."""
     out = np.zeros(n, np.float32)
     t = np.arange(n) / fps
+    starts = []
     start = rng.uniform(0.4, 1.6)
-    dur = BLINK_CLOSE_S + BLINK_HOLD_S + BLINK_OPEN_S
     while start < n / fps - 0.2:
+        starts.append(start)
+        start += rng.uniform(*BLINK_INTERVAL_S)
+    if pro is not None and starts:
+        starts = list(blink_onsets_near_pauses(np.round(np.array(starts) * fps), pro, fps) / fps)
+    dur = BLINK_CLOSE_S + BLINK_HOLD_S + BLINK_OPEN_S
+    for start in starts:
         x = t - start
         close = np.clip(x / BLINK_CLOSE_S, 0, 1)
         reopen = np.clip((x - BLINK_CLOSE_S - BLINK_HOLD_S) / BLINK_OPEN_S, 0, 1)
         shape = np.where(x < 0, 0.0, np.where(x > dur, 0.0, np.sin(0.5 * np.pi * close) * (1 - reopen ** 2)))
         out = np.maximum(out, shape.astype(np.float32))
-        start += rng.uniform(*BLINK_INTERVAL_S)
-    return out
-
-
-def head_motion(n: int, fps: float, activity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(3, n) float32 yaw, pitch, roll in radians: slow smooth drift whose amplitude
-    rises while speaking (activity (n,) in [0, 1])."""
-    out = np.zeros((3, n), np.float32)
-    act = _smooth(activity.astype(np.float32), 0.5 * fps)
-    for k, (sigma_s, std) in enumerate(zip((1.1, 0.7, 1.4), HEAD_STD_RAD)):
-        slow = _smooth(rng.standard_normal(n + 1).astype(np.float32)[:n], sigma_s * fps)
-        slow /= max(float(slow.std()), 1e-6) if n > 1 else 1.0
-        out[k] = std * slow * (0.6 + 0.6 * act)
-    # Small nods follow the loudness rhythm while talking (a prosody cue, refined later).
-    out[1] += np.radians(1.2) * _smooth(activity - _smooth(activity, 0.3 * fps), 0.08 * fps)
     return out
 
 
@@ -110,11 +103,14 @@ def mouth_from_phones(speech: Speech, fps: float, n: int, phones) -> dict[str, n
     return ctl
 
 
-def analytic_motion(speech: Speech, fps: float, *, seed: int = 0, phones=None) -> MotionTrack:
+def analytic_motion(speech: Speech, fps: float, *, seed: int = 0, phones=None, speed: float = 1.0,
+                    still: bool = False, emotion: str = "neutral", emotion_strength: float = 1.0,
+                    gaze: str = "natural") -> MotionTrack:
     """MotionTrack covering ``speech`` at ``fps``; same seed -> identical track.
 
     phones: optional [(ARPAbet label, start_s, end_s)]; with them the mouth articulates
-    visemes (coarticulated), without them it follows loudness."""
+    visemes (coarticulated), without them it follows loudness. speed, still, emotion,
+    emotion_strength, gaze: see ``GenerateOptions`` and ``motion.expressive``."""
     rng = np.random.default_rng(seed)
     n = n_frames(speech.duration_s, fps)
     if phones is not None:
@@ -125,9 +121,14 @@ def analytic_motion(speech: Speech, fps: float, *, seed: int = 0, phones=None) -
         mouth = mouth_from_loudness(speech, fps, n)
         rnd = tuck = None
     activity = np.clip(mouth / (0.5 * MOUTH_OPEN_MAX), 0, 1)
-    blink = blink_curve(n, fps, rng)
-    yaw, pitch, roll = head_motion(n, fps, activity, rng)
+    pro = prosody(speech.samples, speech.sr, fps, n)
+    blink = blink_curve(n, fps, rng, pro)
+    rest = expressive_channels(pro, fps, rng, speed=speed, still=still, emotion=emotion,
+                               emotion_strength=emotion_strength, gaze_mode=gaze, mouth_open=mouth)
     if phones is None:
         wide = 0.06 * _smooth(activity, 0.1 * fps) - 0.03 * (mouth / MOUTH_OPEN_MAX)
+    jaw = jaw_floor(emotion, emotion_strength)
+    if jaw > 0:  # surprise: the lips stay parted, speech opens them further
+        mouth = np.maximum(mouth, jaw).astype(np.float32)
     return MotionTrack(fps=fps, mouth_open=mouth, mouth_wide=wide.astype(np.float32), blink=blink,
-                       head_yaw=yaw, head_pitch=pitch, head_roll=roll, mouth_round=rnd, lip_tuck=tuck)
+                       mouth_round=rnd, lip_tuck=tuck, **rest)

@@ -25,8 +25,19 @@ CHANNELS = {
     "head_roll": ("rad", "head tilt in the image plane, positive = clockwise"),
     "mouth_round": ("0..1", "lip rounding / pucker (/uw/, /ow/, /w/)"),
     "lip_tuck": ("0..1", "lower lip drawn up under the upper teeth (/f/, /v/)"),
+    "brow_up": ("-1..1", "both brows raised (+1 = about 0.1 iod) or lowered (-1)"),
+    "brow_inner": ("0..1", "inner brow ends raised (sadness, concern)"),
+    "brow_squeeze": ("0..1", "brows drawn together and down (anger, concentration)"),
+    "eye_squint": ("-1..1", "lids narrowed (+, smiling or angry eyes) or widened (-, surprise)"),
+    "smile": ("-1..1", "mouth corners up and out (+) or down (-, sad)"),
+    "cheek": ("0..1", "cheeks raised, pushing the lower lids up (a Duchenne smile)"),
+    "gaze_yaw": ("rad", "eyes turned in the head, positive = towards the image's right"),
+    "gaze_pitch": ("rad", "eyes turned in the head, positive = looking down"),
+    "breath": ("-1..1", "chest and shoulders rise with breathing (+1 = full inhale)"),
 }
-OPTIONAL = ("mouth_round", "lip_tuck")  # may be absent from a track file: then 0
+# May be absent from a track file (older files, hand-written ones): then 0.
+OPTIONAL = ("mouth_round", "lip_tuck", "brow_up", "brow_inner", "brow_squeeze", "eye_squint", "smile", "cheek",
+            "gaze_yaw", "gaze_pitch", "breath")
 
 
 @dataclass
@@ -42,6 +53,15 @@ class MotionTrack:
     head_roll: np.ndarray
     mouth_round: np.ndarray | None = None
     lip_tuck: np.ndarray | None = None
+    brow_up: np.ndarray | None = None
+    brow_inner: np.ndarray | None = None
+    brow_squeeze: np.ndarray | None = None
+    eye_squint: np.ndarray | None = None
+    smile: np.ndarray | None = None
+    cheek: np.ndarray | None = None
+    gaze_yaw: np.ndarray | None = None
+    gaze_pitch: np.ndarray | None = None
+    breath: np.ndarray | None = None
 
     def __post_init__(self):
         if not (np.isfinite(self.fps) and self.fps > 0):
@@ -100,3 +120,101 @@ class MotionTrack:
 
 
 assert [f.name for f in fields(MotionTrack)][1:] == list(CHANNELS)
+
+
+# ---------------------------------------------------------------- editing: --track-in
+RANGE_FADE_S = 0.06  # s; a range override eases in and out over this much outside its span
+
+
+def _num(x, what: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x):
+        raise InputError(f"{what} must be a finite number, got {x!r}")
+    return float(x)
+
+
+def apply_overrides(track: MotionTrack, spec: dict) -> MotionTrack:
+    """Return ``track`` with the controls in ``spec`` (a full or partial MotionTrack
+    dict) put over it. ``spec`` may hold:
+
+    * ``"channels": {name: [v0, v1, ...]}`` — values at ``spec["fps"]`` from t = 0; they
+      replace the generated channel over the time they cover (resampled to the track's
+      fps), so a file with only head pose drives only the head;
+    * ``"ranges": [{"channel": name | "channels": [names], "start_s": a, "end_s": b,
+      "value": v}]`` — hold a channel at v from a to b s (e.g. mouth_open 0 = mouth
+      closed), easing in and out over RANGE_FADE_S outside the range.
+    Raises InputError with a one-line message on anything malformed."""
+    if not isinstance(spec, dict):
+        raise InputError("a track file must hold a JSON object")
+    fmt = spec.get("format")
+    if fmt is not None and fmt != FORMAT:
+        raise InputError(f"not a {FORMAT} file (format={fmt!r})")
+    unknown = set(spec) - {"format", "fps", "n_frames", "units", "channels", "ranges"}
+    if unknown:
+        raise InputError(f"track file has unknown keys: {', '.join(sorted(unknown))} "
+                         "(expected channels and/or ranges)")
+    ch = spec.get("channels") or {}
+    ranges = spec.get("ranges") or []
+    if not isinstance(ch, dict) or not isinstance(ranges, list):
+        raise InputError("track file: 'channels' must be an object and 'ranges' a list")
+    if not ch and not ranges:
+        raise InputError("track file has neither 'channels' nor 'ranges': nothing to apply")
+    arrays = {name: np.array(getattr(track, name), np.float32) for name in CHANNELS}
+    n, fps = track.n_frames, track.fps
+    t = np.arange(n) / fps
+    if ch:
+        if "fps" not in spec:
+            raise InputError("track file with 'channels' needs 'fps'")
+        src_fps = _num(spec["fps"], "track file fps")
+        if src_fps <= 0:
+            raise InputError(f"track file fps must be positive, got {src_fps:g}")
+        for name, vals in ch.items():
+            if name not in CHANNELS:
+                raise InputError(f"track file has unknown channel {name!r} (known: {', '.join(CHANNELS)})")
+            try:
+                v = np.asarray(vals, np.float64).reshape(-1)
+            except (TypeError, ValueError):
+                raise InputError(f"track channel {name} must be a list of numbers") from None
+            if not len(v) or not np.all(np.isfinite(v)):
+                raise InputError(f"track channel {name} must be a non-empty list of finite numbers")
+            ts = np.arange(len(v)) / src_fps
+            cover = t <= ts[-1] + 0.5 / src_fps
+            arrays[name][cover] = np.interp(t[cover], ts, v).astype(np.float32)
+    for k, r in enumerate(ranges):
+        if not isinstance(r, dict):
+            raise InputError(f"track range {k} must be an object with channel, start_s, end_s, value")
+        names = r.get("channels", [r.get("channel")])
+        if isinstance(names, str):
+            names = [names]
+        for name in names:
+            if name not in CHANNELS:
+                raise InputError(f"track range {k}: unknown channel {name!r} (known: {', '.join(CHANNELS)})")
+        a = _num(r.get("start_s"), f"track range {k} start_s")
+        b = _num(r.get("end_s"), f"track range {k} end_s")
+        v = _num(r.get("value"), f"track range {k} value")
+        if not a < b:
+            raise InputError(f"track range {k}: start_s ({a:g}) must be before end_s ({b:g})")
+        # Weight 1 inside [a, b), easing to 0 over RANGE_FADE_S on both sides.
+        fade = RANGE_FADE_S
+        w = np.clip(np.minimum((t - (a - fade)) / fade, ((b + fade) - t) / fade), 0, 1)
+        w[(t >= a) & (t < b)] = 1.0
+        w = w * w * (3 - 2 * w)
+        for name in names:
+            arrays[name] = (arrays[name] * (1 - w) + v * w).astype(np.float32)
+    return MotionTrack(fps=fps, **arrays)
+
+
+def load_overrides(path: str | os.PathLike) -> dict:
+    """Read and check a --track-in file (JSON object; see ``apply_overrides``)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            spec = json.load(f)
+    except FileNotFoundError:
+        raise InputError(f"track file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read track file {path}: {e}") from None
+    except ValueError as e:
+        raise InputError(f"track file {path} is not valid JSON: {e}") from None
+    # Check it now against a one-frame dummy, so a bad file fails before any work.
+    dummy = MotionTrack(fps=25.0, **{k: np.zeros(1, np.float32) for k in CHANNELS})
+    apply_overrides(dummy, spec)
+    return spec

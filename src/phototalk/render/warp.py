@@ -32,6 +32,21 @@ INVERT_ITERS = 4  # fixed-point iterations of the displacement inversion
 LID_DROP, LOWER_LID_RISE = 1.05, 0.05  # eye heights the lid margins travel in a full blink
 LID_FOLD, LID_CREASE = 1.05, 0.5  # how far the skin rings above the lid margin follow it
 LID_PAINT = 1.0  # opacity of the lid skin laid over a closed lid band
+# Expression magnitudes at control value 1, in inter-ocular distances (iod) or eye heights.
+BROW_RAISE, BROW_INNER_RAISE = 0.075, 0.06  # iod the brows / their inner ends rise
+BROW_LOWER, BROW_PULL = 0.06, 0.045  # iod brows sink / slide towards the midline in a squeeze
+SMILE_OUT, SMILE_UP, FROWN_DOWN = 0.065, 0.05, 0.055  # iod the mouth corners move
+CHEEK_RISE = 0.045  # iod the cheeks lift
+SQUINT_LOWER, SQUINT_UPPER = 0.30, 0.12  # eye heights the lower lid rises / upper lid falls
+WIDEN_UPPER, WIDEN_LOWER = 0.25, 0.08  # eye heights the lids part for wide eyes
+EYEBALL_R = 0.133  # eyeball radius / iod (12 mm of ~90 mm): iris shift per radian of gaze
+TORSO_FOLLOW = 0.12  # share of the head's rigid sway the body follows
+BREATH_RISE = 0.008  # iod the body rises on a full inhale
+REGIONS = ("face", "mouth", "eyes", "head")
+# Brow landmarks (image-left, image-right), each outer end to inner end: upper and lower rows.
+BROW_L = np.array([[70, 63, 105, 66, 107], [46, 53, 52, 65, 55]])
+BROW_R = np.array([[300, 293, 334, 296, 336], [276, 283, 282, 295, 285]])
+CHEEK_L, CHEEK_R = 50, 280
 
 
 def _smoothstep(e0, e1, x):
@@ -148,6 +163,13 @@ class MeshWarpRenderer:
         near_mouth = np.zeros(self.n_pts, bool)
         near_mouth[:self.n_mesh] = np.linalg.norm(rel, axis=1) < 0.75 * self.iod
         self.mouth_tris = simp[near_mouth[simp].any(1) & (simp < self.n_mesh).all(1)]
+        # Brows stretch the thin skin band above the lids; invert it exactly too.
+        brow_set = np.zeros(self.n_pts, bool)
+        brow_set[np.r_[BROW_L.ravel(), BROW_R.ravel(), L.EYE_L_UPPER1, L.EYE_L_UPPER2, L.EYE_R_UPPER1,
+                       L.EYE_R_UPPER2]] = True
+        margin = np.zeros(self.n_pts, bool)
+        margin[np.r_[L.EYE_L_UPPER0, L.EYE_L_LOWER0, L.EYE_R_UPPER0, L.EYE_R_LOWER0]] = True
+        self.brow_tris = simp[brow_set[simp].any(1) & (simp < self.n_mesh).all(1) & ~margin[simp].any(1)]
         gap_pts = np.zeros(self.n_pts, bool)
         gap_pts[np.r_[L.UPPER_INNER, L.LOWER_INNER]] = True
         # Triangles spanning the lip gap are painted over by the mouth interior: lowest.
@@ -155,6 +177,32 @@ class MeshWarpRenderer:
 
         self._setup_expressions(lm)
         self.palette = MouthPalette.from_image(self.image, lm)
+
+        # --- the body: follows the head slightly and breathes ---------------------------
+        body = _smoothstep(0.3, 0.8, cv2.GaussianBlur(rig.person.astype(np.float32), (0, 0), max(1.0, 0.05 * s)))
+        body *= _smoothstep(BORDER_STILL * min(h, w), BORDER_TAPER * min(h, w), edge)
+        body[body < 1e-3] = 0.0
+        ys, xs = np.nonzero(body > 0)
+        # The body outside the head's box, as up to four strips (x0, y0, x1, y1, grid x,
+        # grid y, weight); inside the head's box the head's warp carries the body shift.
+        self.body_strips = []
+        if len(xs):
+            bx0, by0, bx1, by1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+            my0, my1 = max(by0, ry0), min(by1, ry1)
+            for sx0, sy0, sx1, sy1 in ((bx0, by0, bx1, min(by1, ry0)), (bx0, max(by0, ry1), bx1, by1),
+                                       (bx0, my0, min(bx1, rx0), my1), (max(bx0, rx1), my0, bx1, my1)):
+                if sx1 <= sx0 or sy1 <= sy0 or not body[sy0:sy1, sx0:sx1].any():
+                    continue
+                sgx, sgy = np.meshgrid(np.arange(sx0, sx1, dtype=np.float32), np.arange(sy0, sy1, dtype=np.float32))
+                self.body_strips.append((sx0, sy0, sx1, sy1, sgx, sgy, np.ascontiguousarray(body[sy0:sy1, sx0:sx1])))
+        self.body_box = (bx0, by0, bx1, by1) if len(xs) else None
+        self.movable = body > 0  # (H, W) bool: pixels the body shift may move
+        self.movable[ry0:ry1, rx0:rx1] = True
+        self.w_body_roi = np.ascontiguousarray(body[ry0:ry1, rx0:rx1])
+        self.w_body_verts = body[np.clip(np.round(self.verts[:, 1]).astype(int), 0, h - 1),
+                                 np.clip(np.round(self.verts[:, 0]).astype(int), 0, w - 1)].astype(np.float64)
+        self.head_top = lm[L.FOREHEAD, :2].astype(np.float64)
+        self.set_region(None)
 
     # ------------------------------------------------------------------ expressions
     def _setup_expressions(self, lm: np.ndarray) -> None:
@@ -182,6 +230,70 @@ class MeshWarpRenderer:
             gap = np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ self.ey, 0.0)  # (7,) px
             self.eyes.append((u0[1:-1], l0[1:-1], u1, u2, gap))
         self.lid_colors = [self._lid_color(lm, u1, u2, l0, gap) for _, l0, u1, u2, gap in self.eyes]
+        self._setup_expression_fields(lm)
+
+    def _setup_expression_fields(self, lm: np.ndarray) -> None:
+        """(468, 2) px displacement fields per unit of each expression control, so a
+        frame's expression is a weighted sum (cheap per frame)."""
+        v2 = self.verts[:, :2]
+        s, ex, ey = self.iod, self.ex, self.ey
+        n = L.N_SURFACE
+        up = -ey
+        self.fields = {k: np.zeros((n, 2)) for k in ("brow_up", "brow_inner", "brow_squeeze", "smile_pos",
+                                                      "smile_neg", "cheek")}
+        mid_x = float(((lm[L.EYE_INNER_L, :2] + lm[L.EYE_INNER_R, :2]) / 2) @ ex)
+        for brow, (u0, l0, u1, u2, gap) in zip((BROW_L, BROW_R), self.eyes):
+            pts = lm[brow.ravel(), :2]
+            eye_c = lm[np.r_[u0, l0], :2].mean(0)
+            h = (v2 - eye_c) @ up  # height above the eye centre, px
+            h_lid = float(((lm[u0, :2] - eye_c) @ up).max())
+            h_brow = float(((pts - eye_c) @ up).mean())
+            gate = _smoothstep(h_lid + 0.02 * s, h_brow, h) * np.exp(-np.clip(h - h_brow, 0, None) ** 2 / (2 * (0.5 * s) ** 2))
+            bx = pts @ ex
+            x = v2 @ ex
+            lo_x, hi_x = bx.min(), bx.max()
+            out_x = np.maximum(lo_x - x, 0) + np.maximum(x - hi_x, 0)
+            wx = np.exp(-out_x ** 2 / (2 * (0.18 * s) ** 2))
+            w = gate * wx
+            inner_x = float(lm[brow[0][-1], :2] @ ex)
+            outer_x = float(lm[brow[0][0], :2] @ ex)
+            t_in = np.clip(1 - np.abs(x - inner_x) / max(abs(outer_x - inner_x), 1.0), 0, 1) ** 1.5
+            to_mid = np.sign(mid_x - inner_x) * ex
+            self.fields["brow_up"] += (w * BROW_RAISE * s)[:, None] * up[None, :]
+            self.fields["brow_inner"] += (w * t_in * BROW_INNER_RAISE * s)[:, None] * up[None, :]
+            self.fields["brow_squeeze"] += (w * (0.4 + 0.6 * t_in) * BROW_LOWER * s)[:, None] * (-up)[None, :]
+            self.fields["brow_squeeze"] += (w * t_in * BROW_PULL * s)[:, None] * to_mid[None, :]
+        # Mouth corners: a Gaussian neighbourhood of each corner moves with it; the lip
+        # middle stays (lateral weight), so the corners move relative to the lips.
+        lat = ((v2 - self.mouth_mid) @ ex) / (self.mouth_w / 2)
+        for corner, outward, side in ((L.UPPER_OUTER[0], -ex, -1), (L.UPPER_OUTER[-1], ex, 1)):
+            d2 = ((v2 - lm[corner, :2]) ** 2).sum(1)
+            w = np.exp(-d2 / (2 * (0.3 * s) ** 2)) * _smoothstep(0.15, 0.95, side * lat)
+            self.fields["smile_pos"] += w[:, None] * (SMILE_OUT * s * outward + SMILE_UP * s * up)[None, :]
+            self.fields["smile_neg"] += w[:, None] * (FROWN_DOWN * s * (-up) - 0.01 * s * outward)[None, :]
+        for c in (CHEEK_L, CHEEK_R):
+            d2 = ((v2 - lm[c, :2]) ** 2).sum(1)
+            self.fields["cheek"] += (np.exp(-d2 / (2 * (0.25 * s) ** 2)) * CHEEK_RISE * s)[:, None] * up[None, :]
+        # Lids stay where the blink/squint code puts them: brow fields leave the margins alone.
+        for u0, l0, _, _, _ in self.eyes:
+            for k, f in self.fields.items():
+                f[u0] = 0.0
+                if k.startswith("brow"):
+                    f[l0] = 0.0
+        # Lower-lid neighbourhood (below the eyes) rises with a squint: per-vertex weight
+        # and the index of the nearest lower-lid column, for scaling by the eye height.
+        self.squint_w = np.zeros(n)
+        self.squint_col = np.zeros(n, int)
+        self.squint_eye = np.zeros(n, int)
+        for e, (u0, l0, _, _, gap) in enumerate(self.eyes):
+            eye_c = lm[np.r_[u0, l0], :2].mean(0)
+            d = np.linalg.norm(v2[:, None, :] - lm[l0, :2][None, :, :], axis=2)  # (468, 7)
+            j = d.argmin(1)
+            below = ((v2 - eye_c) @ ey) > 0
+            w = np.exp(-d.min(1) ** 2 / (2 * (0.1 * s) ** 2)) * below
+            w[u0] = 0.0
+            take = w > self.squint_w
+            self.squint_w[take], self.squint_col[take], self.squint_eye[take] = w[take], j[take], e
 
     def _lid_color(self, lm, u1, u2, l0, gap) -> np.ndarray:
         """(3,) float32 RGB a closed lid shows: the mean of the skin above the crease
@@ -232,10 +344,26 @@ class MeshWarpRenderer:
             frame[y0:y1, x0:x1] = np.clip(sub * (1 - a[..., None]) + lid * a[..., None] + 0.5, 0, 255).astype(np.uint8)
 
     def expression_offsets(self, mouth_open: float, mouth_wide: float, blink: float,
-                           mouth_round: float = 0.0, lip_tuck: float = 0.0) -> np.ndarray:
-        """(468, 2) image-plane offsets of the surface vertices before head rotation."""
+                           mouth_round: float = 0.0, lip_tuck: float = 0.0, *, brow_up: float = 0.0,
+                           brow_inner: float = 0.0, brow_squeeze: float = 0.0, eye_squint: float = 0.0,
+                           smile: float = 0.0, cheek: float = 0.0) -> np.ndarray:
+        """(468, 2) image-plane offsets of the surface vertices before head rotation
+        (controls and units as in MotionTrack)."""
         s, ey = self.iod, self.ey
         off = np.zeros((L.N_SURFACE, 2))
+        F = self.fields
+        if brow_up:
+            off += brow_up * F["brow_up"]
+        if brow_inner:
+            off += brow_inner * F["brow_inner"]
+        if brow_squeeze:
+            off += brow_squeeze * F["brow_squeeze"]
+        if smile > 0:
+            off += smile * F["smile_pos"]
+        elif smile < 0:
+            off -= smile * F["smile_neg"]
+        if cheek:
+            off += cheek * F["cheek"]
         # Rounding draws the corners in (on top of any widening) and pushes the lips out.
         off += ((mouth_wide - 0.24 * mouth_round) * self.wide_field)[:, None] * self.ex[None, :]
         # Lips: every column of the lower lip moves so the inner gap becomes the target
@@ -254,12 +382,24 @@ class MeshWarpRenderer:
             off[row] += (up_lift - pout * r / 3)[:, None] * ey[None, :]
         for r, row in enumerate(L.LOWER_LIP):
             off[row[1:-1]] += (low + (pout - tuck) * r / 3)[1:-1, None] * ey[None, :]
-        if blink > 0:
-            for u0, l0, u1, u2, gap in self.eyes:
+        sq, wide = max(eye_squint, 0.0), max(-eye_squint, 0.0)
+        for e, (u0, l0, u1, u2, gap) in enumerate(self.eyes):
+            # Squint: the lower lid (and the skin under it) rises, the upper lid sinks a
+            # little; wide eyes part both lids. Then a blink closes what is left.
+            upper_down = (SQUINT_UPPER * sq - WIDEN_UPPER * wide) * gap  # (7,) px
+            lower_up = (SQUINT_LOWER * sq - WIDEN_LOWER * wide) * gap  # (7,) px
+            if sq or wide:
+                off[u0] += upper_down[:, None] * ey[None, :]
+                off[u1] += (0.7 * upper_down)[:, None] * ey[None, :]
+                off[u2] += (0.3 * upper_down)[:, None] * ey[None, :]
+                sel = (self.squint_eye == e) & (self.squint_w > 0)
+                off[sel] -= (self.squint_w[sel] * lower_up[self.squint_col[sel]])[:, None] * ey[None, :]
+            if blink > 0:
                 # The lid margin falls just past the lower lid's landmarks (they sit a little
                 # inside the visible eye) and the lower lid rises to tuck under it; the
                 # skin above the margin stretches to cover the eyeball.
-                down = (LID_DROP * blink * gap)[:, None] * ey[None, :]
+                left = np.maximum(gap - upper_down - lower_up, 0.0)
+                down = (LID_DROP * blink * left)[:, None] * ey[None, :]
                 off[u0] += down
                 off[u1] += LID_FOLD * down
                 off[u2] += LID_CREASE * down
@@ -268,16 +408,20 @@ class MeshWarpRenderer:
 
     # ------------------------------------------------------------------ per frame
     def vertex_positions(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0,
-                         mouth_round=0.0, lip_tuck=0.0):
-        """(468, 2) output positions of the surface vertices and the rigid affine (A, b)."""
+                         mouth_round=0.0, lip_tuck=0.0, **expr):
+        """(468, 2) output positions of the surface vertices and the rigid affine (A, b).
+        expr: the other expression controls of ``expression_offsets``."""
         v = self.verts.copy()
-        v[:, :2] += self.expression_offsets(mouth_open, mouth_wide, blink, mouth_round, lip_tuck)
+        v[:, :2] += self.expression_offsets(mouth_open, mouth_wide, blink, mouth_round, lip_tuck, **expr)
         R = rotation(yaw, pitch, roll)
         p = self.pivot
         moved = (v - p) @ R.T + p
         A = R[:2, :2] - np.eye(2)
         b = -A @ p[:2] + R[:2, 2] * (self.z_plane - p[2])
-        return moved[:, :2], A, b
+        pos = moved[:, :2]
+        if self.region_vmask is not None:  # outside the region nothing moves
+            pos = self.verts[:, :2] + self.region_vmask[:, None] * (pos - self.verts[:, :2])
+        return pos, A, b
 
     def _exact_inverse(self, pos: np.ndarray, tris: np.ndarray, priority: np.ndarray,
                        qx: np.ndarray, qy: np.ndarray) -> None:
@@ -320,19 +464,126 @@ class MeshWarpRenderer:
         qx[Y - y0, X - x0] = sx - x0
         qy[Y - y0, X - x0] = sy - y0
 
+    # ------------------------------------------------------------------ regions
+    def region_box(self, region: str) -> tuple[int, int, int, int]:
+        """(x, y, w, h) pixels of a named region ('face', 'mouth', 'eyes', 'head')."""
+        lm, s = self.verts, self.iod
+        h, w = self.image.shape[:2]
+        if region == "head":
+            x0, y0, x1, y1 = self.roi
+            return x0, y0, x1 - x0, y1 - y0
+        if region == "mouth":
+            p = lm[np.r_[L.UPPER_OUTER, L.LOWER_OUTER], :2]
+            pad = (0.3, 0.2, 0.3, 0.45)  # left, top, right, bottom in iod (room for the jaw)
+        elif region == "eyes":
+            p = lm[np.r_[L.EYE_L_UPPER2, L.EYE_R_UPPER2, L.EYE_L_LOWER0, L.EYE_R_LOWER0, BROW_L.ravel(),
+                         BROW_R.ravel()], :2]
+            pad = (0.2, 0.25, 0.2, 0.2)
+        elif region == "face":
+            p = lm[L.FACE_OVAL, :2]
+            pad = (0.12, 0.1, 0.12, 0.3)
+        else:
+            raise ValueError(f"unknown region {region!r}")
+        x0 = max(0, int(np.floor(p[:, 0].min() - pad[0] * s)))
+        y0 = max(0, int(np.floor(p[:, 1].min() - pad[1] * s)))
+        x1 = min(w, int(np.ceil(p[:, 0].max() + pad[2] * s)))
+        y1 = min(h, int(np.ceil(p[:, 1].max() + pad[3] * s)))
+        return x0, y0, x1 - x0, y1 - y0
+
+    def set_region(self, region: str | None = None, box: tuple[int, int, int, int] | None = None) -> None:
+        """Limit all motion to a region: a name (see ``region_box``) or a box (x, y, w, h)
+        in pixels. Inside, motion fades out towards the box edge; every pixel outside the
+        box is the input's own. None, None: the whole frame may move (the default)."""
+        self.region = region
+        if region is None and box is None:
+            self.region_rect = None
+            self.region_vmask = None
+            self.w_roi_eff = self.w_roi
+            return
+        if box is None:
+            box = self.region_box(region)
+        h, w = self.image.shape[:2]
+        bx, by, bw, bh = (int(round(v)) for v in box)
+        x0, y0, x1, y1 = max(0, bx), max(0, by), min(w, bx + bw), min(h, by + bh)
+        self.region_rect = (x0, y0, max(x0, x1), max(y0, y1))
+        if region == "head":  # the head's own falloff already ends at its box
+            self.region_vmask = np.ones(L.N_SURFACE)
+            self.w_roi_eff = self.w_roi
+            return
+        feather = max(1.0, min(0.2 * self.iod, 0.3 * max(1, min(x1 - x0, y1 - y0))))
+
+        def inside(x, y):  # 0 at the box edge (and outside) .. 1 deeper than ``feather``
+            dist = np.minimum(np.minimum(x - x0, x1 - 1 - x), np.minimum(y - y0, y1 - 1 - y))
+            return _smoothstep(0.0, feather, dist)
+
+        v2 = self.verts[:, :2]
+        self.region_vmask = inside(v2[:, 0], v2[:, 1])
+        self.w_roi_eff = np.ascontiguousarray(self.w_roi * inside(self.gx, self.gy))
+
+    # ------------------------------------------------------------------ gaze, body
+    def _apply_gaze(self, frame: np.ndarray, pos: np.ndarray, gaze_yaw: float, gaze_pitch: float) -> None:
+        """Turn the eyes: shift what is inside each open eye (iris, pupil, highlights) by
+        the eyeball's rotation, fading to no shift at the lids and corners."""
+        shift = EYEBALL_R * self.iod * (np.sin(gaze_yaw) * self.ex + 0.6 * np.sin(gaze_pitch) * self.ey)
+        if np.hypot(*shift) < 0.05:
+            return
+        h, w = frame.shape[:2]
+        for u0, l0 in ((L.EYE_L_UPPER0, L.EYE_L_LOWER0), (L.EYE_R_UPPER0, L.EYE_R_LOWER0)):
+            poly = np.concatenate([pos[u0], pos[l0][::-1]])
+            x0, y0 = np.floor(poly.min(0)).astype(int) - 2
+            x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
+            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+            if x1 - x0 < 4 or y1 - y0 < 3:
+                continue
+            mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 255, lineType=cv2.LINE_8, shift=2)
+            dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+            if dist.max() < 1.0:
+                continue  # a closed eye
+            m = _smoothstep(0.0, max(1.0, 0.45 * float(dist.max())), dist)
+            yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+            sub = cv2.remap(frame, xx - m * shift[0], yy - m * shift[1], cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
+            sel = mask > 0
+            frame[y0:y1, x0:x1][sel] = sub[sel]
+
+    def body_shift(self, A: np.ndarray, b: np.ndarray, breath: float) -> np.ndarray:
+        """(2,) px the body moves: a share of the head's sway plus the breathing rise."""
+        if self.body_box is None or self.region_rect is not None:
+            return np.zeros(2)
+        return TORSO_FOLLOW * (A @ self.head_top + b) - BREATH_RISE * self.iod * breath * self.ey
+
+    # ------------------------------------------------------------------ per frame
+    def render_frame(self, track, i: int) -> np.ndarray:
+        """Frame ``i`` of a MotionTrack."""
+        return self.render(track.mouth_open[i], track.mouth_wide[i], track.blink[i], track.head_yaw[i],
+                           track.head_pitch[i], track.head_roll[i], track.mouth_round[i], track.lip_tuck[i],
+                           brow_up=track.brow_up[i], brow_inner=track.brow_inner[i],
+                           brow_squeeze=track.brow_squeeze[i], eye_squint=track.eye_squint[i],
+                           smile=track.smile[i], cheek=track.cheek[i], gaze_yaw=track.gaze_yaw[i],
+                           gaze_pitch=track.gaze_pitch[i], breath=track.breath[i])
+
     def render(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0,
-               mouth_round=0.0, lip_tuck=0.0) -> np.ndarray:
-        """One (H, W, 3) uint8 RGB frame for the given controls (units as in MotionTrack)."""
-        pos, A, b = self.vertex_positions(mouth_open, mouth_wide, blink, yaw, pitch, roll, mouth_round, lip_tuck)
+               mouth_round=0.0, lip_tuck=0.0, *, gaze_yaw=0.0, gaze_pitch=0.0, breath=0.0, **expr) -> np.ndarray:
+        """One (H, W, 3) uint8 RGB frame for the given controls (units as in MotionTrack;
+        expr: brow_up, brow_inner, brow_squeeze, eye_squint, smile, cheek)."""
+        pos, A, b = self.vertex_positions(mouth_open, mouth_wide, blink, yaw, pitch, roll, mouth_round, lip_tuck,
+                                          **expr)
         v2 = self.verts[:, :2]
         rigid_v = v2 @ A.T + b
         res = np.zeros((self.n_pts, 2), np.float32)
         res[:self.n_mesh] = (pos - v2) - self.w_verts[:, None] * rigid_v
         rh, rw = self.roi_shape
         d = np.asarray(self.B @ res).reshape(rh, rw, 2)
-        wr = self.w_roi
+        wr = self.w_roi_eff
         d[..., 0] += wr * (A[0, 0] * self.gx + A[0, 1] * self.gy + b[0])
         d[..., 1] += wr * (A[1, 0] * self.gx + A[1, 1] * self.gy + b[1])
+        tb = self.body_shift(A, b, breath)
+        body = bool(np.abs(tb).max() > 0.01)
+        if body:
+            d[..., 0] += self.w_body_roi * tb[0]
+            d[..., 1] += self.w_body_roi * tb[1]
+            pos = pos + self.w_body_verts[:, None] * tb[None, :]  # the exact inverses and the mouth see it too
         x0, y0, x1, y1 = self.roi
         # Invert x = q + d(q) by q <- x - d(q): d is sampled at q (ROI coordinates).
         lx, ly = self.gx - x0, self.gy - y0
@@ -340,13 +591,29 @@ class MeshWarpRenderer:
         for _ in range(INVERT_ITERS - 1):
             dq = cv2.remap(d, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             qx, qy = lx - dq[..., 0], ly - dq[..., 1]
-        if blink > 0.02:
+        if max(abs(expr.get("brow_up", 0.0)), expr.get("brow_inner", 0.0), expr.get("brow_squeeze", 0.0)) > 0.05:
+            self._exact_inverse(pos, self.brow_tris, np.zeros(len(self.brow_tris), int), qx, qy)
+        if blink > 0.02 or abs(expr.get("eye_squint", 0.0)) > 0.05:
             self._exact_inverse(pos, self.eye_tris, self.eye_tri_priority, qx, qy)
         self._exact_inverse(pos, self.mouth_tris, self.mouth_tri_priority, qx, qy)
         frame = self.image.copy()
+        if body:
+            # Outside the head's box the body moves by its weight times the shift; the
+            # shift is a pixel or two, so one step inverts it.
+            for sx0, sy0, sx1, sy1, sgx, sgy, wb in self.body_strips:
+                frame[sy0:sy1, sx0:sx1] = cv2.remap(self.image, sgx - wb * np.float32(tb[0]),
+                                                    sgy - wb * np.float32(tb[1]), cv2.INTER_LINEAR,
+                                                    borderMode=cv2.BORDER_REPLICATE)
         frame[y0:y1, x0:x1] = cv2.remap(self.image, qx + x0, qy + y0, cv2.INTER_LINEAR,
                                         borderMode=cv2.BORDER_REPLICATE)
         draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette, self.iod)
+        if blink < 0.5 and (gaze_yaw or gaze_pitch):
+            self._apply_gaze(frame, pos, gaze_yaw, gaze_pitch)
         if blink > 0.3:
             self._paint_lids(frame, pos, blink)
+        if self.region_rect is not None:
+            rx0, ry0, rx1, ry1 = self.region_rect
+            out = self.image.copy()
+            out[ry0:ry1, rx0:rx1] = frame[ry0:ry1, rx0:rx1]
+            return out
         return frame

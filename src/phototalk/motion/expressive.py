@@ -1,0 +1,244 @@
+"""Non-verbal motion from prosody plus a seeded smooth random process: head pose, nods,
+brows, eye squint, gaze, breathing, and emotion presets.
+
+Head motion is a smooth Gaussian process run on a *warped clock* that ticks at full rate
+while speaking and slowly in pauses, so the head lives during phrases and holds still
+in pauses without snapping back to centre (Graf et al. 2002 observe head motion rising
+with speech and settling at phrase ends). Nods land on stressed syllables (loudness and
+pitch-accent peaks); brows rise with pitch accents. The random parts dominate the
+variance, so two seeds give different (correlation < 0.5) but equally natural motion
+for the same speech, as VLOGGER's diversity asks.
+
+``speed`` scales tempo (the clock and saccade rate) and intensity (amplitudes), like
+EMO's speed buckets; ``emotion`` adds a constant expression (strength 0..1) on top of
+which speech and prosody keep moving the face.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .prosody import Prosody
+
+HEAD_STD_RAD = np.radians([4.2, 3.2, 1.5])  # yaw, pitch, roll of the slow random sway at speed 1 while speaking
+HEAD_SIGMA_S = (0.6, 0.5, 0.6)  # s; time scales of the sway per axis (on the speaking clock)
+JIGGLE = 0.3  # share of a faster (sigma 0.3 s) component, only while speaking
+PAUSE_CLOCK = 0.4  # the warped clock's rate in pauses (1 while speaking)
+NOD_DEG = (1.4, 3.0)  # nod amplitude range on a full-strength stress
+NOD_PROB = 0.75  # not every stressed syllable gets a nod
+PITCH_COUPLING_DEG = 0.35  # chin rises this much per semitone of pitch accent (seed-scaled 0.5..1)
+BROW_ACCENT = 0.45  # brow raise on a full-strength pitch accent (brow_up units)
+GAZE_AVERT_DEG = (3.5, 8.0)  # yaw of a look away; real speakers avert gaze when starting to speak
+GAZE_VOR = 0.8  # share of head rotation the eyes cancel to keep a fixation (vestibulo-ocular reflex)
+BREATH_HZ = 0.22  # resting breathing rate (13 per minute)
+EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised")
+
+
+@dataclass(frozen=True)
+class EmotionPreset:
+    """Expression at strength 1, in MotionTrack channel units, plus head changes."""
+
+    smile: float = 0.0
+    cheek: float = 0.0
+    brow_up: float = 0.0
+    brow_inner: float = 0.0
+    brow_squeeze: float = 0.0
+    eye_squint: float = 0.0
+    jaw: float = 0.0  # iod the lips stay parted at least (surprise)
+    head_pitch_deg: float = 0.0  # posture: + = chin down
+    energy: float = 1.0  # multiplies the head-motion amplitude
+
+
+PRESETS = {
+    "neutral": EmotionPreset(),
+    "happy": EmotionPreset(smile=0.9, cheek=0.8, eye_squint=0.35, brow_up=0.15, energy=1.1),
+    "sad": EmotionPreset(smile=-0.75, brow_inner=0.9, brow_up=-0.1, eye_squint=0.2, head_pitch_deg=3.0, energy=0.7),
+    "angry": EmotionPreset(smile=-0.3, brow_squeeze=0.95, brow_up=-0.45, eye_squint=0.45, head_pitch_deg=1.5,
+                           energy=1.05),
+    "surprised": EmotionPreset(brow_up=1.0, eye_squint=-0.85, jaw=0.07, head_pitch_deg=-1.5, energy=1.0),
+}
+
+
+def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    if sigma <= 0 or len(x) < 2:
+        return np.asarray(x, np.float32)
+    r = int(np.ceil(3 * sigma))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k /= k.sum()
+    xp = np.pad(np.asarray(x, np.float64), r, mode="reflect" if len(x) > r else "edge")
+    return np.convolve(xp, k, mode="valid").astype(np.float32)
+
+
+def _gp_on_clock(clock: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Unit-variance smooth noise (Gaussian-smoothed white noise, ``sigma`` in clock
+    seconds) sampled at the clock times ``clock`` ((n,) seconds, non-decreasing)."""
+    step = 0.04  # s of clock per grid point
+    m = int(np.ceil((clock[-1] if len(clock) else 0) / step)) + 2
+    r = int(np.ceil(3 * sigma / step))
+    white = rng.standard_normal(m + 2 * r)
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) * step / sigma) ** 2)
+    k /= np.sqrt((k ** 2).sum())  # unit variance of the smoothed process
+    g = np.convolve(white, k, mode="valid")  # (m,)
+    out = np.interp(clock / step, np.arange(m), g)
+    if len(out) > 1:
+        # A clip a few time scales long samples too little of the process to show its
+        # variance; normalise over the clip so every clip gets the intended amplitude.
+        out = (out - out.mean()) / max(float(out.std()), 1e-6)
+    return out.astype(np.float32)
+
+
+def _nod_kernel(fps: float, speed: float) -> np.ndarray:
+    """Chin-down-and-back impulse response, peak 1 at ~0.15 s (faster with speed)."""
+    tau = 0.15 / np.sqrt(speed)
+    t = np.arange(int(np.ceil(5 * tau * fps)) + 1) / fps
+    return ((t / tau) * np.exp(1 - t / tau)).astype(np.float32)
+
+
+def head_pose(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: float = 1.0,
+              energy: float = 1.0) -> np.ndarray:
+    """(3, n) float32 yaw, pitch, roll in radians."""
+    n = len(pro.level)
+    out = np.zeros((3, n), np.float32)
+    if n == 0:
+        return out
+    speaking = pro.speaking
+    rate = (PAUSE_CLOCK + (1 - PAUSE_CLOCK) * speaking) * speed
+    clock = np.concatenate([[0.0], np.cumsum(rate[:-1]) / fps])
+    gain = speed ** 0.8 * energy
+    amp = gain * (0.65 + 0.35 * _smooth(speaking, 0.5 * fps))
+    for k in range(3):
+        slow = _gp_on_clock(clock, HEAD_SIGMA_S[k], rng)
+        fast = _gp_on_clock(clock, 0.3, rng)
+        out[k] = HEAD_STD_RAD[k] * amp * (slow + JIGGLE * fast * speaking)
+    # Nods on stressed syllables, with a small turn or tilt of random side.
+    kern = _nod_kernel(fps, speed)
+    imp = np.zeros((3, n), np.float32)
+    for p in np.nonzero(pro.emphasis)[0]:
+        if rng.random() > NOD_PROB:
+            continue
+        a = np.radians(rng.uniform(*NOD_DEG)) * pro.emphasis[p] * gain
+        imp[1, p] += a
+        imp[0, p] += a * rng.uniform(-0.4, 0.4)
+        imp[2, p] += a * rng.uniform(-0.3, 0.3)
+    for k in range(3):
+        out[k] += np.convolve(imp[k], kern)[:n]
+    # High pitch lifts the chin a little (pitch accents, questions).
+    coupling = np.radians(PITCH_COUPLING_DEG) * rng.uniform(0.5, 1.0) * gain
+    out[1] -= coupling * _smooth(np.clip(pro.pitch_st, -4, 6), 0.15 * fps)
+    return out
+
+
+def blink_onsets_near_pauses(blink_starts: np.ndarray, pro: Prosody, fps: float) -> np.ndarray:
+    """Move each blink start (frames) to a phrase boundary within 0.8 s, since people blink
+    more at pauses and the start of phrases; the rate stays the same."""
+    bounds = np.nonzero(np.abs(np.diff(pro.speaking > 0.5).astype(np.int8)))[0] + 1
+    if not len(bounds):
+        return blink_starts
+    out = blink_starts.copy()
+    for i, s in enumerate(blink_starts):
+        j = np.argmin(np.abs(bounds - s))
+        if abs(bounds[j] - s) <= 0.8 * fps:
+            out[i] = bounds[j]
+    out = np.unique(out)
+    keep = [out[0]] if len(out) else []
+    for s in out[1:]:
+        if s - keep[-1] >= 1.2 * fps:  # refractory time
+            keep.append(s)
+    return np.array(keep, dtype=float)
+
+
+def brows_and_squint(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: float = 1.0
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(brow_up, eye_squint), each (n,) float32: brows rise on pitch accents and a bit
+    with high pitch; eyes narrow slightly on stress."""
+    n = len(pro.level)
+    gain = speed ** 0.8
+    kern = _nod_kernel(fps, speed * 0.6)  # slower rise and fall than a nod
+    acc = np.zeros(n, np.float32)
+    sq = np.zeros(n, np.float32)
+    for p in np.nonzero(pro.emphasis)[0]:
+        if pro.pitch_st[p] > 0.5 and rng.random() < 0.8:
+            acc[p] += pro.emphasis[p] * rng.uniform(0.6, 1.0)
+        elif rng.random() < 0.3:
+            sq[p] += pro.emphasis[p] * rng.uniform(0.5, 1.0)
+    brow = BROW_ACCENT * gain * np.convolve(acc, kern)[:n]
+    brow += 0.03 * gain * _smooth(np.clip(pro.pitch_st, 0, 6), 0.3 * fps)
+    squint = 0.15 * gain * np.convolve(sq, kern)[:n]
+    return brow.astype(np.float32), squint.astype(np.float32)
+
+
+def gaze(pro: Prosody, head: np.ndarray, fps: float, rng: np.random.Generator, *, mode: str = "natural",
+         speed: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(gaze_yaw, gaze_pitch) eye-in-head rotation in radians, each (n,) float32.
+
+    natural: fixations (mostly at the camera, sometimes averted, more often just after a
+    phrase starts) joined by fast saccades; the eyes cancel GAZE_VOR of the head's turn.
+    camera: the eyes cancel the head's rotation fully, so they hold eye contact."""
+    n = head.shape[1]
+    if mode == "camera":
+        return (-head[0]).astype(np.float32), (-head[1]).astype(np.float32)
+    target = np.zeros((2, n), np.float32)
+    starts = set(np.nonzero(pro.phrase_start)[0].tolist())
+    i = 0
+    while i < n:
+        avert = rng.random() < (0.6 if any(s <= i < s + fps for s in starts) else 0.25)
+        if avert:
+            ty = np.radians(rng.uniform(*GAZE_AVERT_DEG)) * rng.choice([-1, 1])
+            tp = np.radians(rng.uniform(-3.0, 5.0))
+            dur = rng.uniform(0.4, 1.2)
+        else:
+            ty, tp = np.radians(rng.normal(0, 0.8)), np.radians(rng.normal(0, 0.6))
+            dur = rng.uniform(1.0, 3.2)
+        j = min(n, i + max(2, int(dur * fps / speed)))
+        target[:, i:j] = np.array([ty, tp], np.float32)[:, None]
+        i = j
+    # Saccades: a 3-frame (~40-120 ms) smoothstep between fixations.
+    k = np.array([0.15, 0.35, 0.35, 0.15], np.float32)
+    sm = np.stack([np.convolve(np.pad(t, (2, 1), mode="edge"), k, mode="valid") for t in target])
+    eye = sm - GAZE_VOR * head[:2]
+    return eye[0].astype(np.float32), eye[1].astype(np.float32)
+
+
+def breathing(n: int, fps: float, speaking: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(n,) float32 chest rise -1..1: a slow oscillation, shallower while speaking."""
+    rate = BREATH_HZ * (1 - 0.2 * speaking)
+    phase = rng.uniform(0, 2 * np.pi) + 2 * np.pi * np.concatenate([[0.0], np.cumsum(rate[:-1]) / fps])
+    return (np.sin(phase) * (1 - 0.4 * speaking)).astype(np.float32)
+
+
+def expressive_channels(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: float = 1.0,
+                        still: bool = False, emotion: str = "neutral", emotion_strength: float = 1.0,
+                        gaze_mode: str = "natural", mouth_open: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """All non-mouth channels of a MotionTrack (head pose, brows, squint, smile, cheek,
+    gaze, breath) for the prosody ``pro``; every draw from ``rng``, in a fixed order."""
+    n = len(pro.level)
+    preset = PRESETS[emotion]
+    s = float(np.clip(emotion_strength, 0, 1)) if emotion != "neutral" else 0.0
+    energy = 1 + s * (preset.energy - 1)
+    yaw, pitch, roll = head_pose(pro, fps, rng, speed=speed, energy=energy)
+    pitch = pitch + np.radians(s * preset.head_pitch_deg)
+    brow, squint = brows_and_squint(pro, fps, rng, speed=speed)
+    head = np.stack([yaw, pitch, roll])
+    if still:
+        head[:] = 0.0
+    gy, gp = gaze(pro, head, fps, rng, mode=gaze_mode, speed=speed)
+    breath = breathing(n, fps, pro.speaking, rng)
+    # Speech pulls the smile's corners a little towards the viseme shapes.
+    talk = np.zeros(n, np.float32) if mouth_open is None else np.clip(np.asarray(mouth_open) / 0.26, 0, 1)
+    out = {
+        "head_yaw": head[0], "head_pitch": head[1], "head_roll": head[2],
+        "brow_up": brow + s * preset.brow_up,
+        "brow_inner": np.full(n, s * preset.brow_inner, np.float32),
+        "brow_squeeze": np.full(n, s * preset.brow_squeeze, np.float32),
+        "eye_squint": squint + s * preset.eye_squint,
+        "smile": s * preset.smile * (1 - 0.25 * talk),
+        "cheek": np.full(n, s * preset.cheek, np.float32),
+        "gaze_yaw": gy, "gaze_pitch": gp, "breath": breath,
+    }
+    return {k: np.asarray(v, np.float32) for k, v in out.items()}
+
+
+def jaw_floor(emotion: str, emotion_strength: float) -> float:
+    """iod the lips stay parted at least under this emotion (0 for most)."""
+    return PRESETS[emotion].jaw * float(np.clip(emotion_strength, 0, 1)) if emotion != "neutral" else 0.0
