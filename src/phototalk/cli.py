@@ -44,6 +44,9 @@ class _Progress:
 def _add_options(p: argparse.ArgumentParser) -> None:
     for name, default, typ, meta in option_fields():
         flag = meta.get("flag") or "--" + name.replace("_", "-")
+        if typ is bool:  # a switch
+            p.add_argument(flag, dest=name, action="store_true", default=default, help=meta["help"])
+            continue
         shown = "" if default is None else f" (default: {default:g})" if isinstance(default, float) else \
             f" (default: {default})"
         p.add_argument(flag, dest=name, type=typ, default=default, metavar=meta.get("metavar"),

@@ -19,7 +19,8 @@ class GenerateOptions:
     seed: int = _opt(0, "random seed for blinks and head motion: same seed, same video", metavar="N")
     face_index: int | None = _opt(None, "which face to animate when the image has several (0 = leftmost)",
                                   metavar="K")
-    crf: int = _opt(20, "H.264 quality, 0 (lossless) .. 51 (worst); 18-23 is visually transparent", metavar="Q")
+    crf: int = _opt(20, "H.264 quality, 0 (lossless RGB: bit-exact frames, fewer players) .. 51 (worst); "
+                        "18-23 is visually transparent", metavar="Q")
     save_track: str | None = _opt(None, "also write the MotionTrack (per-frame controls) as JSON here",
                                   metavar="PATH.json")
     transcript: str | None = _opt(None, "the words spoken (English): phones are then aligned to them, "
@@ -28,6 +29,23 @@ class GenerateOptions:
     lipsync: str = _opt("phones", "mouth driver: 'phones' (visemes from recognised or aligned phones) or "
                                   "'loudness' (opening follows the volume; for any language or sound)",
                         metavar="MODE", choices=("phones", "loudness"))
+    speed: float = _opt(1.0, "tempo and size of head, brow and gaze motion: 0.1 (calm) .. 1.9 (lively)",
+                        metavar="S")
+    still: bool = _opt(False, "no head motion (lips, eyes, brows and breathing still move)")
+    emotion: str = _opt("neutral", "expression under the speech: neutral, happy, sad, angry or surprised",
+                        metavar="E", choices=("neutral", "happy", "sad", "angry", "surprised"))
+    emotion_strength: float = _opt(0.8, "how strong the --emotion is, 0 .. 1", metavar="X")
+    gaze: str = _opt("natural", "eyes: 'natural' (fixations, saccades, glances away) or 'camera' "
+                                "(hold eye contact)", metavar="MODE", choices=("natural", "camera"))
+    region: str | None = _opt(None, "animate only this region: face, mouth, eyes or head; every pixel "
+                                    "outside it stays the input's", metavar="R",
+                              choices=("face", "mouth", "eyes", "head"))
+    region_box: str | None = _opt(None, "animate only inside this box of the output frame, in pixels",
+                                  metavar="X,Y,W,H")
+    track_in: str | None = _opt(None, "MotionTrack JSON (full or partial: some channels, or time ranges) "
+                                      "that overrides the generated motion", metavar="PATH.json")
+    export_arkit: str | None = _opt(None, "also write the face motion as 52 ARKit blendshapes per frame "
+                                          "(Live Link Face CSV)", metavar="PATH.csv")
 
     def validate(self) -> "GenerateOptions":
         if not 1 <= self.fps <= 120:
@@ -40,7 +58,38 @@ class GenerateOptions:
             raise InputError(f"--lipsync must be 'phones' or 'loudness', got {self.lipsync!r}")
         if self.transcript and self.transcript_file:
             raise InputError("give either --transcript or --transcript-file, not both")
+        if not 0.1 <= self.speed <= 1.9:
+            raise InputError(f"--speed must be between 0.1 and 1.9, got {self.speed:g}")
+        if self.emotion not in ("neutral", "happy", "sad", "angry", "surprised"):
+            raise InputError(f"--emotion must be neutral, happy, sad, angry or surprised, got {self.emotion!r}")
+        if not 0 <= self.emotion_strength <= 1:
+            raise InputError(f"--emotion-strength must be between 0 and 1, got {self.emotion_strength:g}")
+        if self.gaze not in ("natural", "camera"):
+            raise InputError(f"--gaze must be 'natural' or 'camera', got {self.gaze!r}")
+        if self.region is not None and self.region not in ("face", "mouth", "eyes", "head"):
+            raise InputError(f"--region must be face, mouth, eyes or head, got {self.region!r}")
+        if self.region and self.region_box:
+            raise InputError("give either --region or --region-box, not both")
+        if self.region_box is not None:
+            self.region_box_px()
         return self
+
+    def region_box_px(self) -> tuple[int, int, int, int] | None:
+        """--region-box as (x, y, w, h) integers, or None."""
+        if self.region_box is None:
+            return None
+        if isinstance(self.region_box, (tuple, list)):
+            parts = list(self.region_box)
+        else:
+            parts = str(self.region_box).replace(" ", "").split(",")
+        try:
+            x, y, w, h = (int(round(float(v))) for v in parts)
+        except (TypeError, ValueError):
+            raise InputError(f"--region-box must be four numbers X,Y,W,H (pixels), got {self.region_box!r}") \
+                from None
+        if w <= 0 or h <= 0 or x < 0 or y < 0:
+            raise InputError(f"--region-box needs X,Y >= 0 and W,H > 0, got {x},{y},{w},{h}")
+        return x, y, w, h
 
     def transcript_text(self) -> str | None:
         """The transcript, read from --transcript-file when that is given."""
@@ -56,5 +105,8 @@ class GenerateOptions:
 def option_fields():
     """(name, default, type, metadata) of every option, in definition order."""
     hints = {"fps": float, "size": int, "seed": int, "face_index": int, "crf": int, "save_track": str,
-             "transcript": str, "transcript_file": str, "lipsync": str}
+             "transcript": str, "transcript_file": str, "lipsync": str, "speed": float, "still": bool,
+             "emotion": str, "emotion_strength": float, "gaze": str, "region": str, "region_box": str,
+             "track_in": str, "export_arkit": str}
     return [(f.name, f.default, hints[f.name], f.metadata) for f in fields(GenerateOptions)]
+

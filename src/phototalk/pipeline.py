@@ -14,7 +14,8 @@ from .errors import InputError
 from .face.analyze import FaceRig, analyze_face
 from .face.image import load_image, output_size, resize_to
 from .motion.analytic import analytic_motion
-from .motion.track import MotionTrack
+from .motion.arkit import write_arkit_csv
+from .motion.track import MotionTrack, apply_overrides, load_overrides
 from .options import GenerateOptions
 from .render.warp import MeshWarpRenderer
 from .video.atomic import check_writable
@@ -50,26 +51,34 @@ def prepare_rig(image: str | os.PathLike | np.ndarray, *, size: int | None = Non
 
 
 def render_video(rig: FaceRig, track: MotionTrack, speech: Speech | None, out: str | os.PathLike, *,
-                 crf: int = 20, progress: Progress | None = None, timings: dict | None = None) -> tuple[int, float]:
+                 crf: int = 20, progress: Progress | None = None, timings: dict | None = None,
+                 region: str | None = None, region_box: tuple[int, int, int, int] | None = None) -> tuple[int, float]:
     """Render ``track`` on ``rig`` and stream it with the speech's audio into ``out``.
+    region / region_box (x, y, w, h px): only that part of the frame moves.
     Returns (frames written, perf_counter() time when the first frame was encoded)."""
     t0 = time.perf_counter()
     timings = {} if timings is None else timings
     renderer = MeshWarpRenderer(rig)
-    timings["render_setup"] = time.perf_counter() - t0
     h, w = rig.image.shape[:2]
+    if region_box is not None:
+        x, y, bw, bh = region_box
+        if x >= w or y >= h:
+            raise InputError(f"--region-box {x},{y},{bw},{bh} lies outside the {w}x{h} video")
+    if region is not None or region_box is not None:
+        renderer.set_region(region, region_box)
+    timings["render_setup"] = time.perf_counter() - t0
     audio = None
     if speech is not None:
         audio = speech.path if speech.path else (speech.samples, speech.sr)
     t_render = t_encode = 0.0
     first = 0.0
     n = track.n_frames
-    with VideoWriter(out, w, h, track.fps, audio=audio, crf=crf) as writer:
+    # crf 0 asks for lossless: RGB H.264, so decoded frames equal the rendered ones bit
+    # for bit (yuv420p would subsample the colour even at crf 0).
+    with VideoWriter(out, w, h, track.fps, audio=audio, crf=crf, lossless=crf == 0) as writer:
         for i in range(n):
             ta = time.perf_counter()
-            frame = renderer.render(track.mouth_open[i], track.mouth_wide[i], track.blink[i],
-                                    track.head_yaw[i], track.head_pitch[i], track.head_roll[i],
-                                    track.mouth_round[i], track.lip_tuck[i])
+            frame = renderer.render_frame(track, i)
             tb = time.perf_counter()
             writer.write(frame)
             tc = time.perf_counter()
@@ -107,6 +116,9 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     out = check_writable(out)
     if opts.save_track:
         check_writable(opts.save_track)
+    if opts.export_arkit:
+        check_writable(opts.export_arkit)
+    overrides = load_overrides(opts.track_in) if opts.track_in else None
     transcript = opts.transcript_text()
     # 2. audio (cheap, and a bad file should fail before face analysis)
     ta = time.perf_counter()
@@ -133,12 +145,21 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
         phones = [(p.label, p.start_s, p.end_s) for p in pending.result()]
     timings["phones"] = time.perf_counter() - ta  # the part not hidden behind the analysis
     ta = time.perf_counter()
-    track = analytic_motion(speech, opts.fps, seed=opts.seed, phones=phones if opts.lipsync == "phones" else None)
+    # A face/mouth/eyes region cannot show a head turn: its head stays still.
+    still = opts.still or (opts.region not in (None, "head")) or opts.region_box is not None
+    track = analytic_motion(speech, opts.fps, seed=opts.seed, phones=phones if opts.lipsync == "phones" else None,
+                            speed=opts.speed, still=still, emotion=opts.emotion,
+                            emotion_strength=opts.emotion_strength, gaze=opts.gaze)
+    if overrides is not None:
+        track = apply_overrides(track, overrides)
     if opts.save_track:
         track.save_json(opts.save_track)
+    if opts.export_arkit:
+        write_arkit_csv(track, opts.export_arkit)
     timings["motion"] = time.perf_counter() - ta
     # 6. render + encode, streamed
-    n, first = render_video(rig, track, speech, out, crf=opts.crf, progress=progress, timings=timings)
+    n, first = render_video(rig, track, speech, out, crf=opts.crf, progress=progress, timings=timings,
+                            region=opts.region, region_box=opts.region_box_px())
     timings["total"] = time.perf_counter() - t0
     h, w = rig.image.shape[:2]
     log.info("wrote %s: %d frames, %dx%d, %.2f s", out, n, w, h, n / opts.fps)

@@ -181,6 +181,14 @@ class MeshWarpRenderer:
         # --- the body: follows the head slightly and breathes ---------------------------
         body = _smoothstep(0.3, 0.8, cv2.GaussianBlur(rig.person.astype(np.float32), (0, 0), max(1.0, 0.05 * s)))
         body *= _smoothstep(BORDER_STILL * min(h, w), BORDER_TAPER * min(h, w), edge)
+        # Only this person's body: the mask's part connected to the face, and not far to
+        # the side of it (other people in the picture stay still).
+        _, comp = cv2.connectedComponents((body > 0.05).astype(np.uint8), connectivity=8)
+        cx, cy = np.clip(np.round(lm[L.NOSE_TIP, :2]).astype(int), 0, [w - 1, h - 1])
+        own = comp[cy, cx]
+        body = body * (comp == own) if own > 0 else np.zeros_like(body)
+        side = np.abs((xx - c[0]) * self.ex[0] + (yy - c[1]) * self.ex[1])
+        body *= 1 - _smoothstep(2.2 * s, 3.2 * s, side)
         body[body < 1e-3] = 0.0
         ys, xs = np.nonzero(body > 0)
         # The body outside the head's box, as up to four strips (x0, y0, x1, y1, grid x,
