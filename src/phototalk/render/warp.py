@@ -34,7 +34,7 @@ LID_FOLD, LID_CREASE = 1.05, 0.5  # how far the skin rings above the lid margin 
 LID_PAINT = 1.0  # opacity of the lid skin laid over a closed lid band
 # Expression magnitudes at control value 1, in inter-ocular distances (iod) or eye heights.
 BROW_RAISE, BROW_INNER_RAISE = 0.075, 0.06  # iod the brows / their inner ends rise
-BROW_LOWER, BROW_PULL = 0.06, 0.045  # iod brows sink / slide towards the midline in a squeeze
+BROW_LOWER, BROW_PULL = 0.045, 0.04  # iod brows sink / slide towards the midline in a squeeze
 SMILE_OUT, SMILE_UP, FROWN_DOWN = 0.065, 0.05, 0.055  # iod the mouth corners move
 CHEEK_RISE = 0.045  # iod the cheeks lift
 SQUINT_LOWER, SQUINT_UPPER = 0.30, 0.12  # eye heights the lower lid rises / upper lid falls
@@ -52,6 +52,20 @@ CHEEK_L, CHEEK_R = 50, 280
 def _smoothstep(e0, e1, x):
     t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
     return t * t * (3 - 2 * t)
+
+
+def _affine_from_triangles(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """(K, 3, 2) affine maps M with [x y 1] @ M = source point, from triangle corners
+    dst, src (K, 3, 2); a closed-form 3x3 inverse (batched LAPACK solves of tiny
+    systems cost milliseconds per frame)."""
+    x, y = dst[..., 0], dst[..., 1]  # (K, 3)
+    # Inverse of D = [[x0 y0 1], [x1 y1 1], [x2 y2 1]] by cofactors.
+    c0 = np.stack([y[:, 1] - y[:, 2], x[:, 2] - x[:, 1], x[:, 1] * y[:, 2] - x[:, 2] * y[:, 1]], 1)
+    c1 = np.stack([y[:, 2] - y[:, 0], x[:, 0] - x[:, 2], x[:, 2] * y[:, 0] - x[:, 0] * y[:, 2]], 1)
+    c2 = np.stack([y[:, 0] - y[:, 1], x[:, 1] - x[:, 0], x[:, 0] * y[:, 1] - x[:, 1] * y[:, 0]], 1)
+    det = x[:, 0] * c0[:, 0] + x[:, 1] * c1[:, 0] + x[:, 2] * c2[:, 0]
+    inv = np.stack([c0, c1, c2], 2) / det[:, None, None]  # (K, 3, 3) = D^-1
+    return inv @ src
 
 
 def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
@@ -462,8 +476,7 @@ class MeshWarpRenderer:
             cv2.polylines(label, [pts[k]], True, int(k), thickness=1, lineType=cv2.LINE_8, shift=4)
         for k in order:
             cv2.fillConvexPoly(label, pts[k], int(k), lineType=cv2.LINE_8, shift=4)
-        D = np.concatenate([dst, np.ones((len(dst), 3, 1))], 2)  # (K, 3, 3) rows [x y 1]
-        M = np.linalg.solve(D, src)  # (K, 3, 2): [x y 1] @ M = source xy
+        M = _affine_from_triangles(dst, src)  # (K, 3, 2): [x y 1] @ M = source xy
         yy, xx = np.nonzero(label >= 0)
         k = label[yy, xx]
         X, Y = xx + bx0, yy + by0
@@ -599,9 +612,11 @@ class MeshWarpRenderer:
         for _ in range(INVERT_ITERS - 1):
             dq = cv2.remap(d, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             qx, qy = lx - dq[..., 0], ly - dq[..., 1]
-        if max(abs(expr.get("brow_up", 0.0)), expr.get("brow_inner", 0.0), expr.get("brow_squeeze", 0.0)) > 0.05:
+        # Strong brow or lid moves stretch thin skin bands more than the fixed-point
+        # inverse can follow (it needs |grad d| well under 1): invert those exactly.
+        if max(abs(expr.get("brow_up", 0.0)), expr.get("brow_inner", 0.0), expr.get("brow_squeeze", 0.0)) > 0.3:
             self._exact_inverse(pos, self.brow_tris, np.zeros(len(self.brow_tris), int), qx, qy)
-        if blink > 0.02 or abs(expr.get("eye_squint", 0.0)) > 0.05:
+        if blink > 0.02 or abs(expr.get("eye_squint", 0.0)) > 0.3:
             self._exact_inverse(pos, self.eye_tris, self.eye_tri_priority, qx, qy)
         self._exact_inverse(pos, self.mouth_tris, self.mouth_tri_priority, qx, qy)
         frame = self.image.copy()
