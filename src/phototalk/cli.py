@@ -81,7 +81,56 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--transcript-file", help="read the transcript from this file")
     ph.add_argument("--format", choices=("tsv", "json"), default="tsv", help="output format (default: tsv)")
     ph.add_argument("--verbose", "-v", action="store_true", help="log what happens")
+    _add_edit_parsers(sub)
     return p
+
+
+def _add_edit_parsers(sub) -> None:
+    """`edit` and `dub`: change a real talking video (see phototalk.edit)."""
+    e = sub.add_parser("edit", help="close the mouth/eyes or stop blinks over time ranges of a real video",
+                       description="Edit the face in VIDEO over time ranges (seconds, T0-T1; each option may be "
+                                   "repeated). Only the face region changes; sound, size, frame rate and "
+                                   "rotation are kept.")
+    e.add_argument("video", help="talking video (mp4, mov, mkv, webm, ...)")
+    e.add_argument("--output", "-o", required=True, help="output MP4 path")
+    e.add_argument("--close-mouth", action="append", default=[], metavar="T0-T1", help="shut the lips")
+    e.add_argument("--close-eyes", action="append", default=[], metavar="T0-T1", help="shut the eyes")
+    e.add_argument("--no-blink", action="append", default=[], metavar="T0-T1",
+                   help="keep the eyes open (blinks replaced by open eyes of a nearby frame)")
+    d = sub.add_parser("dub", help="re-lip-sync a real video to new speech (audio or text)",
+                       description="Make the person in VIDEO say new speech: the mouth follows it, the new "
+                                   "speech replaces the soundtrack, the video is cut to its length or extended "
+                                   "by playing frames back and forth.")
+    d.add_argument("video", help="talking video (mp4, mov, mkv, webm, ...)")
+    d.add_argument("--output", "-o", required=True, help="output MP4 path")
+    speech = d.add_mutually_exclusive_group(required=True)
+    speech.add_argument("--audio", "-a", help="new speech (wav, mp3, m4a, ogg, flac, or a video)")
+    speech.add_argument("--text", "-t", help="words for the built-in voice to speak")
+    d.add_argument("--voice", default="en-us", help="built-in voice for --text (see `phototalk voices`)")
+    d.add_argument("--transcript", help="the words of --audio (English), for the most exact lip sync")
+    for p in (e, d):
+        p.add_argument("--crf", type=int, default=20, metavar="Q", help="H.264 quality, 0 .. 51 (default: 20)")
+        p.add_argument("--lossless", action="store_true",
+                       help="lossless RGB H.264 (bit-exact frames; large files, fewer players)")
+        _add_common(p)
+
+
+def _edit(a: argparse.Namespace) -> int:
+    from .edit import dub_video, edit_video
+
+    progress = _Progress(enabled=not a.quiet and sys.stderr.isatty())
+    if a.command == "edit":
+        res = edit_video(a.video, a.output, close_mouth=a.close_mouth, close_eyes=a.close_eyes,
+                         no_blink=a.no_blink, crf=a.crf, lossless=a.lossless, progress=progress)
+    else:
+        res = dub_video(a.video, a.output, audio=a.audio, text=a.text, voice=a.voice, transcript=a.transcript,
+                        crf=a.crf, lossless=a.lossless, progress=progress)
+    if not a.quiet:
+        t = res.timings_s
+        print(f"wrote {os.path.relpath(res.path)}: {res.width}x{res.height}, {res.n_frames} frames at "
+              f"{res.fps:g} fps ({res.n_frames / res.fps:.2f} s), face in {res.frames_with_face}, "
+              f"in {t['total']:.1f} s ({res.n_frames / max(t['total'], 1e-9):.0f} fps)")
+    return 0
 
 
 def _phones(a: argparse.Namespace) -> int:
@@ -152,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GLOG_minloglevel", "2")  # silence MediaPipe's C++ INFO lines
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
+        if a.command in ("edit", "dub"):
+            return _edit(a)
         return _phones(a) if a.command == "phones" else _generate(a)
     except PhototalkError as e:
         print(f"phototalk: error: {e}", file=sys.stderr)

@@ -23,14 +23,15 @@ MOVE_EPS_PX = 0.05  # vertices that move less than this count as fixed
 MIN_AREA_RATIO = 0.2  # a triangle squeezed below this fraction of its source area is hidden
 UPPER_SHARE = 0.25  # share of a lip-gap change taken by the upper lip (the jaw does the rest)
 UPPER_OUTER_FOLLOW = 0.6  # the upper lip's outer edge moves this much of its inner edge
-JAW_REACH_IOD = 0.25  # iod below the mouth where skin follows the lower lip fully
 PHILTRUM_REACH_IOD = 0.18  # iod above the upper lip over which skin follows it
-LID_DROP = 1.0  # eye heights the upper lid margin travels when closing
+LID_DROP = 1.1  # eye heights the upper lid margin travels when closing
 LID_FOLD, LID_CREASE = 1.0, 0.45  # how far the skin rings above the margin follow it
 LOWER_LID_RISE = 0.06  # eye heights the lower lid rises to meet the upper
 LASH_DARKEN = 0.45  # how much the lash line at a closed lid darkens the skin
 LIP_PRESS_IOD = 0.025  # iod the lips overlap when shut
-TEETH_LUMA_MARGIN = 25.0  # luma levels above the lips' median that count as a tooth fleck
+SEAM_HALF_IOD = 0.05  # iod; half-width of the band around a shut mouth's seam that is cleaned
+SEAM_BRIGHT, SEAM_DARK = 25.0, 25.0  # luma levels above / below the lips' median that are tooth / cavity
+SEAM_LINE_DARKEN = 0.25  # the contact line between shut lips
 LIP_INSET = 0.4  # shut lips sample their edge this far into the lip (inner -> semi-inner contour):
 #                  the tracked inner contour of an open mouth lies a pixel or two onto the teeth
 
@@ -104,14 +105,17 @@ def mouth_offsets(lm: np.ndarray, target_gap: np.ndarray, *, wide: float = 0.0) 
     xv, yv = rel @ ex, rel @ ey
     lip = np.zeros(L.N_SURFACE, bool)
     lip[L.UPPER_LIP.ravel()] = lip[L.LOWER_LIP.ravel()] = True
-    # Skin around the lips follows the middle of the nearest lip, fading out.
-    lateral = 1 - 0.7 * np.clip(np.abs(xv) / iod, 0, 1) ** 2
+    # Skin around the lips follows the lip column above or below it (a column nearer the
+    # corner moves less), fading with distance from the lip; beyond the corners it stays.
     below = (lm[L.LOWER_OUTER, :2] - mid) @ ey
     above = (lm[L.UPPER_OUTER, :2] - mid) @ ey
-    jaw = _smoothstep(0.0, JAW_REACH_IOD * iod, yv - 0.5 * float(below[5])) * lateral
-    ph = (1 - _smoothstep(0.0, PHILTRUM_REACH_IOD * iod, float(above[5]) - yv)) * (yv < 0) * lateral
-    low_mid, up_mid = (1 - UPPER_SHARE) * delta[5], -UPPER_SHARE * delta[5] * UPPER_OUTER_FOLLOW
-    off += np.where(lip, 0.0, jaw * low_mid + ph * up_mid)[:, None] * ey[None, :]
+    order = np.argsort(t)
+    tv = xv / max(width / 2, 1e-6)
+    low_col = np.interp(tv, t[order], ((1 - UPPER_SHARE) * delta)[order], left=0.0, right=0.0)
+    up_col = np.interp(tv, t[order], (-UPPER_SHARE * UPPER_OUTER_FOLLOW * delta)[order], left=0.0, right=0.0)
+    jaw = _smoothstep(0.0, 0.5 * float(below[5]), yv)  # the chin rides on the jaw with the lower lip
+    ph = (1 - _smoothstep(0.0, PHILTRUM_REACH_IOD * iod, float(above[5]) - yv)) * (yv < 0)
+    off += np.where(lip, 0.0, jaw * low_col + ph * up_col)[:, None] * ey[None, :]
     for r, row in enumerate(L.UPPER_LIP):
         follow = 1 - (1 - UPPER_OUTER_FOLLOW) * r / 3
         off[row] += (-UPPER_SHARE * delta * follow)[:, None] * ey[None, :]
@@ -123,32 +127,43 @@ def mouth_offsets(lm: np.ndarray, target_gap: np.ndarray, *, wide: float = 0.0) 
     return off
 
 
-def cover_teeth(frame: np.ndarray, dst: np.ndarray, amount: float) -> None:
-    """Tint back to lip colour whatever is much brighter than the lips between the
-    semi-outer lip contours (``dst`` (468, 2) warped positions) of shut lips (in place).
-    On a smile the tracked inner contour sits on the teeth, so the warped lip edge can
-    carry flecks of tooth into the closed seam."""
+def clean_seam(frame: np.ndarray, dst: np.ndarray, iod: float, amount: float) -> None:
+    """Give shut lips a clean seam (in place): near the line where the warped inner lips
+    meet (``dst`` (468, 2) warped positions), pixels much brighter (tooth) or darker
+    (mouth cavity) than the lips move to the lip colour, and a faint contact line is
+    drawn. The tracked inner contour of an open mouth often lies a pixel or two onto the
+    teeth or into the cavity, and thin lips carry those pixels into the closed seam."""
     if amount <= 0:
         return
     h, w = frame.shape[:2]
-    poly = np.concatenate([dst[L.UPPER_SEMI_OUTER], dst[L.LOWER_SEMI_OUTER][::-1]])
-    x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - 2, 0)
-    x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
+    seam = 0.5 * (dst[L.UPPER_INNER] + dst[L.LOWER_INNER])
+    half = max(1.5, SEAM_HALF_IOD * iod)
+    lips = np.concatenate([dst[L.UPPER_SEMI_OUTER], dst[L.LOWER_SEMI_OUTER][::-1]])
+    x0, y0 = np.maximum(np.floor(lips.min(0) - half).astype(int) - 2, 0)
+    x1, y1 = np.ceil(lips.max(0) + half).astype(int) + 3
     x1, y1 = min(x1, w), min(y1, h)
     if x1 - x0 < 3 or y1 - y0 < 3:
         return
     sub = frame[y0:y1, x0:x1].astype(np.float32)
-    mask = np.zeros(sub.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=2)
-    inside = mask > 0
-    if inside.sum() < 8:
+    body = np.zeros(sub.shape[:2], np.uint8)
+    cv2.fillPoly(body, [np.round((lips - [x0, y0]) * 4).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=2)
+    band = np.zeros(sub.shape[:2], np.float32)
+    line = np.round((seam - [x0, y0]) * 4).astype(np.int32)
+    cv2.polylines(band, [line], False, 1.0, thickness=max(1, int(round(2 * half))), lineType=cv2.LINE_AA, shift=2)
+    if body.sum() < 8:
         return
+    lip_col = np.median(sub[body > 0], axis=0)
     luma = sub @ np.array([0.299, 0.587, 0.114], np.float32)
-    lip_luma = float(np.median(luma[inside]))
-    lip_col = np.median(sub[inside], axis=0)
-    a = np.clip((luma - lip_luma - TEETH_LUMA_MARGIN) / 30.0, 0, 1) * inside * amount
-    a = np.maximum(a, cv2.GaussianBlur(a, (0, 0), 0.8))
-    frame[y0:y1, x0:x1] = np.clip(sub * (1 - a[..., None]) + lip_col * a[..., None] + 0.5, 0, 255).astype(np.uint8)
+    lip_luma = float(np.median(luma[body > 0]))
+    off = np.maximum(luma - lip_luma - SEAM_BRIGHT, lip_luma - SEAM_DARK - luma)
+    soft_body = cv2.GaussianBlur(body.astype(np.float32), (0, 0), 1.0)
+    a = np.clip(off / 20.0, 0, 1) * band * soft_body * amount
+    a = cv2.GaussianBlur(np.maximum(a, cv2.dilate(a, np.ones((3, 3), np.uint8))), (0, 0), 0.8)
+    out = sub * (1 - a[..., None]) + lip_col * a[..., None]
+    contact = np.zeros(sub.shape[:2], np.float32)
+    cv2.polylines(contact, [line], False, 1.0, thickness=1, lineType=cv2.LINE_AA, shift=2)
+    out *= (1 - SEAM_LINE_DARKEN * amount * cv2.GaussianBlur(contact, (0, 0), 0.6))[..., None]
+    frame[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------- eyes
@@ -315,7 +330,7 @@ def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, cl
             sample[inner[1:-1]] += shut * LIP_INSET * (src[semi[1:-1]] - src[inner[1:-1]])
     out = warp_moved(frame, np.concatenate([sample, ring]), np.concatenate([dst, ring]))
     if shut > 0:
-        cover_teeth(out, dst, shut)
+        clean_seam(out, dst, iod, shut)
     if mouth is not None and palette is not None:
         draw_mouth(out, dst[L.UPPER_INNER], dst[L.LOWER_INNER], palette, iod)
     if close_eyes > 0:
