@@ -152,3 +152,83 @@ def test_phones_command_prints_timed_visemes(tmp_path):
     assert float(rows[-1][1]) == pytest.approx(s.duration_s, abs=0.01)
     res = run("phones", tmp_path / "missing.wav")
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+
+
+# --- text input (built-in TTS) ---------------------------------------------------------
+
+def run_here(capsys, *args):
+    """The CLI in this process: text errors come before any heavy work, so no interpreter start."""
+    from phototalk.cli import main
+
+    try:
+        rc = main([str(a) for a in args])
+    except SystemExit as e:  # argparse's usage errors
+        rc = e.code
+    cap = capsys.readouterr()
+    return subprocess.CompletedProcess(args, rc, cap.out, cap.err)
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", "?!... ,;", "。！？"])
+def test_text_with_nothing_to_speak(capsys, tmp_path, astronaut_path, text):
+    out = tmp_path / "o.mp4"
+    res = run_here(capsys, "generate", "-i", astronaut_path, "--text", text, "-o", out)
+    assert_user_error(res, out, "nothing to speak")
+
+
+def test_unknown_voice_points_to_the_voices_command(capsys, tmp_path, astronaut_path):
+    out = tmp_path / "o.mp4"
+    res = run_here(capsys, "generate", "-i", astronaut_path, "--text", "Hello.", "--voice", "klingon", "-o", out)
+    assert_user_error(res, out, "unknown voice 'klingon'", "phototalk voices")
+
+
+def test_unreadable_text_file(capsys, tmp_path, astronaut_path):
+    out = tmp_path / "o.mp4"
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("Ol\xe9, se\xf1or".encode("latin-1"))
+    empty = tmp_path / "empty.txt"
+    empty.write_text(" \n")
+    for path, needles in ((tmp_path / "nope.txt", ("cannot read text file", "no such file")),
+                          (latin1, ("cannot read text file", "utf-8")),
+                          (tmp_path, ("cannot read text file",)),
+                          (empty, ("nothing to speak",))):
+        res = run_here(capsys, "generate", "-i", astronaut_path, "--text-file", path, "-o", out)
+        assert_user_error(res, out, *needles)
+
+
+def test_text_options_are_checked(capsys, tmp_path, astronaut_path, speech_wav):
+    out = tmp_path / "o.mp4"
+    gen = ("generate", "-i", astronaut_path, "-o", out)
+    assert_user_error(run_here(capsys, *gen, "--text", "Hi.", "--rate", "20"), out, "--rate")
+    assert_user_error(run_here(capsys, *gen, "-a", speech_wav, "--voice", "fr"), out, "--voice", "--text")
+    assert_user_error(run_here(capsys, *gen, "--text", "私", "--voice", "ja"), out, "kana")
+    res = run_here(capsys, *gen, "--text", "Hi.", "-a", speech_wav)
+    assert res.returncode == 2 and "not allowed with" in res.stderr and not out.exists()
+    wav = tmp_path / "speech.wav"
+    res = run_here(capsys, "generate", "-i", tmp_path / "nope.png", "--text", "Hi.", "--save-audio", wav, "-o", out)
+    assert_user_error(res, out, "not found")
+    assert not wav.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".speech")]
+
+
+def test_voices_lists_the_languages():
+    res = run("voices")
+    assert res.returncode == 0, res.stderr
+    rows = [r.split("\t") for r in res.stdout.strip().splitlines()[1:]]
+    langs = {r[0] for r in rows} | {c for r in rows for c in r[2].split()}
+    assert {"en-us", "en-gb", "cmn", "es", "fr-fr", "de", "ja"} <= langs
+    assert len(rows) > 50
+
+
+def test_text_file_to_video_with_saved_audio(tmp_path, astronaut_path):
+    import wave
+
+    src = tmp_path / "words.txt"
+    src.write_text("Mama made a map.\n", encoding="utf-8")
+    out, wav = tmp_path / "o.mp4", tmp_path / "o.wav"
+    res = run("generate", "-i", astronaut_path, "--text-file", src, "--voice", "en-gb", "--rate", "150",
+              "--save-audio", wav, "-o", out, "--size", "256")
+    assert res.returncode == 0, res.stderr
+    with wave.open(str(wav)) as w:
+        dur = w.getnframes() / w.getframerate()
+    frames, fps = pixels.decode(out)
+    assert dur > 1.0 and len(frames) == round(dur * fps)
+    assert abs(pixels.streams(out)["audio"] - dur) < 0.05

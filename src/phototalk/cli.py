@@ -1,4 +1,4 @@
-"""Command line: `phototalk generate --image IMG --audio SPEECH -o OUT.mp4`.
+"""Command line: `phototalk generate --image IMG --audio SPEECH | --text TEXT -o OUT.mp4`.
 
 The only module that prints. Errors a user can fix are one line on stderr and exit 2;
 anything else is a bug and keeps its traceback.
@@ -11,8 +11,8 @@ import os
 import sys
 import time
 
-from .errors import PhototalkError
-from .options import option_fields
+from .errors import InputError, PhototalkError
+from .options import option_fields, speech_option_fields
 
 EXIT_USER_ERROR = 2
 
@@ -41,8 +41,8 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _add_options(p: argparse.ArgumentParser) -> None:
-    for name, default, typ, meta in option_fields():
+def _add_options(p: argparse.ArgumentParser, table=option_fields) -> None:
+    for name, default, typ, meta in table():
         flag = meta.get("flag") or "--" + name.replace("_", "-")
         if typ is bool:  # a switch
             p.add_argument(flag, dest=name, action="store_true", default=default, help=meta["help"])
@@ -59,12 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="phototalk", description="Make a portrait talk: one image + speech -> MP4.")
     p.add_argument("--version", action="version", version=f"phototalk {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    g = sub.add_parser("generate", help="portrait + speech audio -> talking-head MP4",
-                       description="Animate the face in IMAGE to speak AUDIO; writes an H.264/AAC MP4.")
+    g = sub.add_parser("generate", help="portrait + speech audio (or text) -> talking-head MP4",
+                       description="Animate the face in IMAGE to speak AUDIO, or TEXT in the built-in espeak-ng "
+                                   "voice; writes an H.264/AAC MP4.")
     g.add_argument("--image", "-i", required=True, help="portrait (jpg, png, webp, bmp, ...)")
-    g.add_argument("--audio", "-a", required=True, help="speech (wav, mp3, m4a, ogg, opus, flac, or a video)")
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("--audio", "-a", help="speech (wav, mp3, m4a, ogg, opus, flac, or a video)")
+    src.add_argument("--text", "-t", help="words to speak with the built-in voice (any length)")
+    src.add_argument("--text-file", help="read the words to speak from this UTF-8 text file")
     g.add_argument("--output", "-o", required=True, help="output MP4 path")
     _add_options(g)
+    _add_options(g, speech_option_fields)
     _add_common(g)
     d = sub.add_parser("demo", help="make a demo video: a bundled portrait speaking a sentence (no input needed)",
                        description="Animate NASA's public-domain astronaut portrait (shipped with scikit-image) "
@@ -72,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--output", "-o", default="demo.mp4", help="output MP4 path (default: demo.mp4)")
     d.add_argument("--text", default=DEMO_TEXT, help="what the portrait says")
     _add_options(d)
+    _add_options(d, speech_option_fields)
     _add_common(d)
     ph = sub.add_parser("phones", help="print the timed phones and visemes phototalk hears in AUDIO",
                         description="Print the phones (ARPAbet) and visemes of AUDIO with start and end times "
@@ -81,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--transcript-file", help="read the transcript from this file")
     ph.add_argument("--format", choices=("tsv", "json"), default="tsv", help="output format (default: tsv)")
     ph.add_argument("--verbose", "-v", action="store_true", help="log what happens")
+    sub.add_parser("voices", help="list the voices/languages of the built-in speech (for --voice)",
+                   description="List the espeak-ng voices --voice accepts: a language code or the voice name.")
     _add_edit_parsers(sub)
     return p
 
@@ -133,6 +141,24 @@ def _edit(a: argparse.Namespace) -> int:
     return 0
 
 
+def _voices() -> int:
+    from .audio.tts import voice_languages
+
+    print("language\tvoice\talso")
+    for ident, codes in sorted(voice_languages(), key=lambda v: (v[1][:1], v[0])):
+        print(f"{codes[0] if codes else '-'}\t{ident}\t{' '.join(codes[1:])}")
+    return 0
+
+
+def _read_text_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise InputError(f"cannot read text file {path}: {reason}") from None
+
+
 def _phones(a: argparse.Namespace) -> int:
     import json
 
@@ -168,20 +194,24 @@ def _generate(a: argparse.Namespace) -> int:
 
     opts = {name: getattr(a, name) for name, *_ in option_fields()}
     progress = _Progress(enabled=not a.quiet and sys.stderr.isatty())
+    image, text = getattr(a, "image", None), a.text
     if a.command == "demo":
         from skimage import data
 
-        from .audio.io import Speech
-        from .audio.tts import synthesize
+        image = data.astronaut()
+    elif a.text_file is not None:
+        text = _read_text_file(a.text_file)
+    if text is not None:
+        from .speak import speak
 
-        from .motion.visemes import espeak_to_arpabet
-
-        syn = synthesize(a.text)
-        image, audio = data.astronaut(), Speech(syn.samples, syn.sr)
-        opts["phones"] = [(espeak_to_arpabet(p), t0, t1) for p, t0, t1 in syn.phones]
+        res = speak(image, text, a.output, voice=a.voice, rate_wpm=a.rate, save_audio=a.save_audio,
+                    progress=progress, **opts)
     else:
-        image, audio = a.image, a.audio
-    res = generate(image, audio, a.output, progress=progress, **opts)
+        unused = [f for f, given in (("--voice", a.voice != "en-us"), ("--rate", a.rate != 175),
+                                     ("--save-audio", a.save_audio is not None)) if given]
+        if unused:
+            raise InputError(f"{', '.join(unused)} only apply to --text/--text-file")
+        res = generate(image, a.audio, a.output, progress=progress, **opts)
     if not a.quiet:
         t = res.timings_s
         print(f"wrote {os.path.relpath(res.path)}: {res.width}x{res.height}, {res.n_frames} frames at "
@@ -201,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GLOG_minloglevel", "2")  # silence MediaPipe's C++ INFO lines
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
+        if a.command == "voices":
+            return _voices()
         if a.command in ("edit", "dub"):
             return _edit(a)
         return _phones(a) if a.command == "phones" else _generate(a)

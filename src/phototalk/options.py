@@ -110,3 +110,18 @@ def option_fields():
              "track_in": str, "export_arkit": str}
     return [(f.name, f.default, hints[f.name], f.metadata) for f in fields(GenerateOptions)]
 
+
+@dataclass
+class SpeechOptions:
+    """Options of text input (``--text``/``--text-file``), spoken by the built-in espeak-ng voice."""
+
+    voice: str = _opt("en-us", "voice or language of the speech, e.g. en-us, en-gb, cmn, es, fr, de, ja "
+                               "(`phototalk voices` lists them)", metavar="V")
+    rate: int = _opt(175, "speaking rate in words per minute (80-450)", metavar="WPM")
+    save_audio: str | None = _opt(None, "also write the synthesised speech here as WAV", metavar="PATH.wav")
+
+
+def speech_option_fields():
+    """(name, default, type, metadata) of every text-input option, in definition order."""
+    hints = {"voice": str, "rate": int, "save_audio": str}
+    return [(f.name, f.default, hints[f.name], f.metadata) for f in fields(SpeechOptions)]

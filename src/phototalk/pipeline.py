@@ -50,11 +50,16 @@ def prepare_rig(image: str | os.PathLike | np.ndarray, *, size: int | None = Non
     return analyze_face(resize_to(img, w, h), face_index=face_index)
 
 
-def render_video(rig: FaceRig, track: MotionTrack, speech: Speech | None, out: str | os.PathLike, *,
+def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None, out: str | os.PathLike, *,
                  crf: int = 20, progress: Progress | None = None, timings: dict | None = None,
-                 region: str | None = None, region_box: tuple[int, int, int, int] | None = None) -> tuple[int, float]:
+                 fps: float | None = None, n_frames: int | None = None, region: str | None = None,
+                 region_box: tuple[int, int, int, int] | None = None) -> tuple[int, float]:
     """Render ``track`` on ``rig`` and stream it with the speech's audio into ``out``.
     region / region_box (x, y, w, h px): only that part of the frame moves.
+
+    track: a MotionTrack, or an iterable of consecutive MotionTrack chunks, each rendered
+    as it arrives (long inputs stream; then give ``fps``, and ``n_frames``, their total,
+    for progress). speech: a Speech, an audio file path, or None.
     Returns (frames written, perf_counter() time when the first frame was encoded)."""
     t0 = time.perf_counter()
     timings = {} if timings is None else timings
@@ -68,31 +73,39 @@ def render_video(rig: FaceRig, track: MotionTrack, speech: Speech | None, out: s
         renderer.set_region(region, region_box)
     timings["render_setup"] = time.perf_counter() - t0
     audio = None
-    if speech is not None:
+    if isinstance(speech, (str, os.PathLike)):
+        audio = os.fspath(speech)
+    elif speech is not None:
         audio = speech.path if speech.path else (speech.samples, speech.sr)
     t_render = t_encode = 0.0
     first = 0.0
-    n = track.n_frames
+    if isinstance(track, MotionTrack):
+        chunks, n, fps = [track], track.n_frames, track.fps
+    else:
+        chunks, n = track, n_frames or 0
+    done = 0
     # crf 0 asks for lossless: RGB H.264, so decoded frames equal the rendered ones bit
     # for bit (yuv420p would subsample the colour even at crf 0).
-    with VideoWriter(out, w, h, track.fps, audio=audio, crf=crf, lossless=crf == 0) as writer:
-        for i in range(n):
-            ta = time.perf_counter()
-            frame = renderer.render_frame(track, i)
-            tb = time.perf_counter()
-            writer.write(frame)
-            tc = time.perf_counter()
-            t_render += tb - ta
-            t_encode += tc - tb
-            if i == 0:
-                first = tc
-            if progress is not None:
-                progress(i + 1, n)
+    with VideoWriter(out, w, h, fps, audio=audio, crf=crf, lossless=crf == 0) as writer:
+        for chunk in chunks:
+            for i in range(chunk.n_frames):
+                ta = time.perf_counter()
+                frame = renderer.render_frame(chunk, i)
+                tb = time.perf_counter()
+                writer.write(frame)
+                tc = time.perf_counter()
+                t_render += tb - ta
+                t_encode += tc - tb
+                done += 1
+                if done == 1:
+                    first = tc
+                if progress is not None:
+                    progress(done, max(n, done))
         te = time.perf_counter()
     t_encode += time.perf_counter() - te  # flushing the encoder and the rest of the audio
     timings["render"] = t_render
     timings["encode"] = t_encode
-    return n, first
+    return done, first
 
 
 def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | Speech, out: str | os.PathLike, *,

@@ -198,6 +198,13 @@ def resolve_voice(voice: str) -> str:
         return _resolve(voice)
 
 
+def check_script(text: str, voice_id: str) -> None:
+    """InputError when the voice ``voice_id`` (an identifier) cannot read ``text``'s script."""
+    if voice_id.lower().endswith("/ja") and (kanji := _KANJI.search(text)):
+        # espeak's Japanese dictionary has no kanji: it would say "Chinese letter" in English
+        raise InputError(f"the Japanese voice reads kana only: write '{kanji.group()}' in hiragana or katakana")
+
+
 def voice_languages() -> list[tuple[str, list[str]]]:
     """(identifier, [language codes it answers to, preferred first]) for every voice."""
     with _lock:
@@ -225,9 +232,7 @@ def synthesize(text: str, *, voice: str = "en-us", rate_wpm: int = 175) -> Synth
     data = text.encode("utf-8")
     with _lock:
         ident = _resolve(voice)
-        if ident.lower().endswith("/ja") and (kanji := _KANJI.search(text)):
-            # espeak's Japanese dictionary has no kanji: it would say "Chinese letter" in English
-            raise InputError(f"the Japanese voice reads kana only: write '{kanji.group()}' in hiragana or katakana")
+        check_script(text, ident)
         with _Espeak() as es:
             if es.lib.espeak_SetVoiceByName(ident.encode()) != _EE_OK:
                 raise PhototalkError(f"espeak could not load voice '{ident}'")
