@@ -43,6 +43,8 @@ EYEBALL_R = 0.133  # eyeball radius / iod (12 mm of ~90 mm): iris shift per radi
 TORSO_FOLLOW = 0.12  # share of the head's rigid sway the body follows
 BREATH_RISE = 0.008  # iod the body rises on a full inhale
 REGIONS = ("face", "mouth", "eyes", "head")
+PERSON_BLUR = 0.08  # iod; blur of the person mask inside the head weight
+POSE_MAX_STRETCH = 0.75  # largest |d displacement / d x| a head pose may cause at the border taper
 # Brow landmarks (image-left, image-right), each outer end to inner end: upper and lower rows.
 BROW_L = np.array([[70, 63, 105, 66, 107], [46, 53, 52, 65, 55]])
 BROW_R = np.array([[300, 293, 334, 296, 336], [276, 283, 282, 295, 285]])
@@ -118,7 +120,7 @@ class MeshWarpRenderer:
         r = np.sqrt(((px * self.ex[0] + py * self.ex[1]) / a) ** 2 + ((px * self.ey[0] + py * self.ey[1]) / b) ** 2)
         geom = 1 - _smoothstep(HEAD_FULL, HEAD_ZERO, r)
         sig = max(1.0, 0.08 * s)
-        person = cv2.GaussianBlur(rig.person.astype(np.float32), (0, 0), sig)
+        person = cv2.GaussianBlur(rig.person.astype(np.float32), (0, 0), max(1.0, PERSON_BLUR * s))
         face_core = np.zeros((h, w), np.float32)
         cv2.fillPoly(face_core, [np.round(oval[:, :2]).astype(np.int32)], 1.0)
         face_core = cv2.GaussianBlur(cv2.dilate(face_core, np.ones((3, 3), np.uint8), iterations=max(1, int(0.1 * s))),
@@ -541,6 +543,33 @@ class MeshWarpRenderer:
         self.region_vmask = inside(v2[:, 0], v2[:, 1])
         self.w_roi_eff = np.ascontiguousarray(self.w_roi * inside(self.gx, self.gy))
 
+    def pose_scale(self, yaw: float, pitch: float, roll: float) -> float:
+        """Factor (<= 1) to shrink a head pose by so the warp stays invertible: where the
+        head weight must taper to 0 at the frame border (a crown near the edge), the
+        rigid displacement times the taper's slope must stay under POSE_MAX_STRETCH, or
+        the fixed-point inverse diverges and the hair there zigzags."""
+        wr = self.w_roi_eff
+        if getattr(self, "_taper_of", None) is not wr:
+            h, w = self.image.shape[:2]
+            wy, wx = np.gradient(wr)
+            edge = np.minimum(np.minimum(self.gx, w - 1 - self.gx), np.minimum(self.gy, h - 1 - self.gy))
+            sel = (np.hypot(wx, wy) > 0.25 / self.iod) & (edge < BORDER_TAPER * min(h, w) + 2)
+            self._taper = (wx[sel], wy[sel], wr[sel], self.gx[sel], self.gy[sel])
+            self._taper_of = wr
+        wx, wy, w, gx, gy = self._taper
+        if not len(w) or not (yaw or pitch or roll):
+            return 1.0
+        R = rotation(yaw, pitch, roll)
+        p = self.pivot
+        A = R[:2, :2] - np.eye(2)
+        b = -A @ p[:2] + R[:2, 2] * (self.z_plane - p[2])
+        rx = A[0, 0] * gx + A[0, 1] * gy + b[0]
+        ry = A[1, 0] * gx + A[1, 1] * gy + b[1]
+        # Row sums of |J| bound the fixed-point contraction factor; J is linear in (A, b).
+        j = np.maximum(np.abs(rx * wx + w * A[0, 0]) + np.abs(rx * wy + w * A[0, 1]),
+                       np.abs(ry * wx + w * A[1, 0]) + np.abs(ry * wy + w * A[1, 1])).max()
+        return float(min(1.0, POSE_MAX_STRETCH / max(j, 1e-9)))
+
     # ------------------------------------------------------------------ gaze, body
     def _apply_gaze(self, frame: np.ndarray, pos: np.ndarray, gaze_yaw: float, gaze_pitch: float) -> None:
         """Turn the eyes: shift what is inside each open eye (iris, pupil, highlights) by
@@ -588,6 +617,8 @@ class MeshWarpRenderer:
                mouth_round=0.0, lip_tuck=0.0, *, gaze_yaw=0.0, gaze_pitch=0.0, breath=0.0, **expr) -> np.ndarray:
         """One (H, W, 3) uint8 RGB frame for the given controls (units as in MotionTrack;
         expr: brow_up, brow_inner, brow_squeeze, eye_squint, smile, cheek)."""
+        k = self.pose_scale(yaw, pitch, roll)
+        yaw, pitch, roll = k * yaw, k * pitch, k * roll
         pos, A, b = self.vertex_positions(mouth_open, mouth_wide, blink, yaw, pitch, roll, mouth_round, lip_tuck,
                                           **expr)
         v2 = self.verts[:, :2]
