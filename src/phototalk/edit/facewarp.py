@@ -30,7 +30,7 @@ LOWER_LID_RISE = 0.06  # eye heights the lower lid rises to meet the upper
 LASH_DARKEN = 0.45  # how much the lash line at a closed lid darkens the skin
 LIP_PRESS_IOD = 0.025  # iod the lips overlap when shut
 SEAM_HALF_IOD = 0.05  # iod; half-width of the band around a shut mouth's seam that is cleaned
-SEAM_BRIGHT, SEAM_DARK = 25.0, 25.0  # luma levels above / below the lips' median that are tooth / cavity
+SEAM_BRIGHT, SEAM_DARK = 12.0, 20.0  # luma levels above / below the lips' median that are tooth / cavity
 SEAM_LINE_DARKEN = 0.25  # the contact line between shut lips
 LIP_INSET = 0.4  # shut lips sample their edge this far into the lip (inner -> semi-inner contour):
 #                  the tracked inner contour of an open mouth lies a pixel or two onto the teeth
@@ -231,18 +231,52 @@ def paint_lids(frame: np.ndarray, lm: np.ndarray, dst: np.ndarray, closure: floa
 
 
 # ---------------------------------------------------------------------------- warp
-def warp_moved(frame: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+def triangulate(src: np.ndarray, cache: dict | None = None) -> np.ndarray:
+    """(K, 3) triangles over the points ``src`` ((n, 2) px). With a ``cache`` dict the
+    last triangulation is reused while it stays valid for these positions (every
+    triangle keeps its orientation and some area): the face mesh moves smoothly from
+    frame to frame, and Delaunay costs more than the rest of a small warp."""
+    if cache is not None and cache.get("n") == len(src):
+        tri = cache["tri"]
+        s = src[tri]
+        area = np.cross(s[:, 1] - s[:, 0], s[:, 2] - s[:, 0])
+        if np.all(area * cache["sign"] > 0):
+            return tri
+    tri = Delaunay(src).simplices
+    if cache is not None:
+        s = src[tri]
+        cache.update(n=len(src), tri=tri, sign=np.sign(np.cross(s[:, 1] - s[:, 0], s[:, 2] - s[:, 0])))
+    return tri
+
+
+def _affine_to_source(d: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """(K, 3, 2) M with [x y 1] @ M = source xy, for destination triangles d and source
+    triangles s ((K, 3, 2) each): the closed-form inverse of each 3x3 [x y 1] matrix."""
+    x0, y0 = d[:, 0, 0], d[:, 0, 1]
+    x1, y1 = d[:, 1, 0], d[:, 1, 1]
+    x2, y2 = d[:, 2, 0], d[:, 2, 1]
+    det = x0 * (y1 - y2) + x1 * (y2 - y0) + x2 * (y0 - y1)
+    inv = np.empty((len(d), 3, 3))
+    inv[:, 0] = np.stack([y1 - y2, y2 - y0, y0 - y1], 1)
+    inv[:, 1] = np.stack([x2 - x1, x0 - x2, x1 - x0], 1)
+    inv[:, 2] = np.stack([x1 * y2 - x2 * y1, x2 * y0 - x0 * y2, x0 * y1 - x1 * y0], 1)
+    inv /= det[:, None, None]
+    return inv @ s
+
+
+def warp_moved(frame: np.ndarray, src: np.ndarray, dst: np.ndarray, cache: dict | None = None) -> np.ndarray:
     """Return a copy of ``frame`` ((H, W, 3) uint8) warped so that the points ``src``
-    ((n, 2) px) land on ``dst`` ((n, 2) px), piecewise-affinely over the Delaunay
-    triangulation of ``src``. Only triangles with a moved vertex are resampled (exact
-    inverse per triangle); pixels of all other triangles and outside the mesh are
-    copied. Triangles that flip or collapse (a closing lip gap) are hidden and dropped."""
+    ((n, 2) px) land on ``dst`` ((n, 2) px), piecewise-affinely over a Delaunay
+    triangulation of ``src`` (reused through ``cache`` while valid). Only triangles with
+    a moved vertex are resampled (exact inverse per triangle); pixels of all other
+    triangles and outside the mesh are copied. Triangles that flip or collapse (a
+    closing lip gap) are hidden and dropped."""
     out = frame.copy()
     moved = np.linalg.norm(dst - src, axis=1) > MOVE_EPS_PX
     if not moved.any():
         return out
     h, w = frame.shape[:2]
-    tri = Delaunay(src).simplices
+    tri = triangulate(src, cache)
     tri = tri[moved[tri].any(1)]
     s, d = src[tri], dst[tri]  # (K, 3, 2)
     area0 = np.cross(s[:, 1] - s[:, 0], s[:, 2] - s[:, 0])
@@ -273,37 +307,38 @@ def warp_moved(frame: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarra
         cv2.polylines(label, [pts[k]], True, int(k), thickness=1, lineType=cv2.LINE_8, shift=4)
     for k in order:
         cv2.fillConvexPoly(label, pts[k], int(k), lineType=cv2.LINE_8, shift=4)
-    D = np.concatenate([d, np.ones((len(d), 3, 1))], 2)  # rows [x y 1]
-    M = np.linalg.solve(D, s)  # (K, 3, 2): [x y 1] @ M = source xy
-    yy, xx = np.nonzero(label >= 0)
-    k = label[yy, xx]
-    X, Y = (xx + bx0).astype(np.float64), (yy + by0).astype(np.float64)
-    mx = np.empty(label.shape, np.float32)
-    my = np.empty(label.shape, np.float32)
-    mx[:] = np.arange(bx0, bx1, dtype=np.float32)[None, :]
-    my[:] = np.arange(by0, by1, dtype=np.float32)[:, None]
-    mx[yy, xx] = X * M[k, 0, 0] + Y * M[k, 1, 0] + M[k, 2, 0]
-    my[yy, xx] = X * M[k, 0, 1] + Y * M[k, 1, 1] + M[k, 2, 1]
+    # Per-pixel affine coefficients by one lookup; row K is the identity for unlabelled
+    # pixels, so the whole box is computed without boolean indexing.
+    coef = np.empty((len(d) + 1, 6), np.float32)
+    coef[:-1] = _affine_to_source(d, s).reshape(len(d), 6)  # rows: [x y 1] @ M, M (3, 2) row-major
+    coef[-1] = (1, 0, 0, 1, 0, 0)
     sel = label >= 0
     fill = (holes > 0) & ~sel
     if fill.any():
         from scipy.ndimage import distance_transform_edt
 
         _, (iy, ix) = distance_transform_edt(~sel, return_indices=True)
-        mx[fill] = mx[iy[fill], ix[fill]]
-        my[fill] = my[iy[fill], ix[fill]]
+        label = label.copy()
+        label[fill] = label[iy[fill], ix[fill]]
         sel = sel | fill
+    c = coef[label]  # (h, w, 6); label -1 picks the identity row
+    X = np.arange(bx0, bx1, dtype=np.float32)[None, :]
+    Y = np.arange(by0, by1, dtype=np.float32)[:, None]
+    mx = X * c[..., 0] + Y * c[..., 2] + c[..., 4]
+    my = X * c[..., 1] + Y * c[..., 3] + c[..., 5]
     res = cv2.remap(frame, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    out[by0:by1, bx0:bx1][sel] = res[sel]
+    cv2.copyTo(res, sel.astype(np.uint8), out[by0:by1, bx0:bx1])
     return out
 
 
 def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, close_eyes: float = 0.0,
-              mouth: dict | None = None, palette: MouthPalette | None = None) -> np.ndarray:
+              mouth: dict | None = None, palette: MouthPalette | None = None, cache: dict | None = None
+              ) -> np.ndarray:
     """One edited frame. frame: (H, W, 3) uint8 RGB; lm: (478, 2+) landmarks of the face.
     close_mouth, close_eyes: 0..1 (fraction of the current opening taken away).
     mouth: new mouth controls {'open' (iod), 'wide', 'round'} (dubbing); the interior is
-    then drawn into the new lip gap with ``palette``. Returns a new frame."""
+    then drawn into the new lip gap with ``palette``. cache: a dict kept across the
+    frames of one video (see ``triangulate``). Returns a new frame."""
     iod, _, _ = face_axes(lm)
     src = lm[:L.N_SURFACE, :2].astype(np.float64)
     off = np.zeros_like(src)
@@ -328,7 +363,7 @@ def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, cl
     if shut > 0:
         for inner, semi in ((L.UPPER_INNER, L.UPPER_SEMI_INNER), (L.LOWER_INNER, L.LOWER_SEMI_INNER)):
             sample[inner[1:-1]] += shut * LIP_INSET * (src[semi[1:-1]] - src[inner[1:-1]])
-    out = warp_moved(frame, np.concatenate([sample, ring]), np.concatenate([dst, ring]))
+    out = warp_moved(frame, np.concatenate([sample, ring]), np.concatenate([dst, ring]), cache)
     if shut > 0:
         clean_seam(out, dst, iod, shut)
     if mouth is not None and palette is not None:

@@ -151,6 +151,7 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, *, close_mouth:
              int((we > 0).sum()), len(donors))
     # 4. pass 2: edit and encode, streamed
     t_edit = t_enc = 0.0
+    mesh: dict = {}
     h, w = info.height, info.width
     with VideoWriter(out, w, h, info.fps, audio=info.path if info.has_audio else None, crf=crf,
                      lossless=lossless, rotation_deg=info.rotation_deg) as writer:
@@ -164,7 +165,7 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, *, close_mouth:
                     f = f.copy()
                     B.open_eyes(f, lm[i], patches[donors[i]], lm[donors[i]])
                 if wm[i] > 0 or we[i] > 0:
-                    f = edit_face(f, lm[i], close_mouth=float(wm[i]), close_eyes=float(we[i]))
+                    f = edit_face(f, lm[i], close_mouth=float(wm[i]), close_eyes=float(we[i]), cache=mesh)
             tc = time.perf_counter()
             writer.write(info.to_stored(f))
             td = time.perf_counter()
@@ -259,6 +260,7 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
     # 5. pass 2: re-render the mouth of every output frame and encode, streamed
     #    (frames held in memory only when they are played back and forth)
     t_edit = t_enc = 0.0
+    mesh: dict = {}
     h, w = info.height, info.width
     held: list[np.ndarray] | None = [] if n_out > n_src else None
 
@@ -285,7 +287,7 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
                 if palette is None:  # colours of the first frame with a face, kept for the whole video
                     palette = MouthPalette.from_image(f, lm[j])
                 mouth = {"open": ctl["mouth_open"][i], "wide": ctl["mouth_wide"][i], "round": ctl["mouth_round"][i]}
-                f = edit_face(f, lm[j], mouth=mouth, palette=palette)
+                f = edit_face(f, lm[j], mouth=mouth, palette=palette, cache=mesh)
             tc = time.perf_counter()
             writer.write(info.to_stored(f))
             td = time.perf_counter()
