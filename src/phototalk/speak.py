@@ -37,6 +37,7 @@ from .errors import InputError
 from .motion.analytic import analytic_motion
 from .motion.arkit import write_arkit_csv
 from .motion.track import MotionTrack, apply_overrides, load_overrides
+from .motion.visemes import extend_stop_closures
 from .options import GenerateOptions
 from .pipeline import GenerateResult, Progress, prepare_rig, render_video
 from .video.atomic import atomic_path, check_writable
@@ -48,6 +49,10 @@ CHUNK_CHARS = 300  # characters per synthesis chunk: ~50 words, ~17 s of speech 
 SEAM_PAUSE_S = 0.3  # s of silence between chunks (a sentence break); 1/3 ends one, 2/3 starts the next
 SEAM_LEAD_S = SEAM_PAUSE_S / 3
 SEAM_BLEND_S = 1.0  # s over which a slow channel is pulled onto its predecessor's course
+# espeak's level falls only as the lips close on a /p b/ (no noise, no reverb), so the lips
+# count as shut once it is below this fraction of the vowel before (measured: "map", "apple"
+# fall from 0.08-0.15 to under 0.03 within 20 ms of where a forced aligner puts the closure)
+CLOSING_LEVEL = 0.35
 ARTICULATORY = ("mouth_", "lip_", "jaw_", "blink")  # channels that rest at a pause: never blended
 _SENTENCE_END = re.compile(r"(?<=[.!?;:…])\s+|(?<=[。！？；])|\n\s*")
 
@@ -122,8 +127,9 @@ def synthesize_to_wav(chunks: list[str], wav_path: str, fps: float, *, voice: st
                       rate_wpm: int = 175) -> list[SpokenChunk]:
     """Speak each text chunk into one mono 16-bit WAV at ``wav_path`` (appended as it
     goes; memory holds one chunk). Every chunk is padded with silence so that it ends on
-    a video frame boundary at ``fps``; chunks after the first start with SEAM_LEAD_S and
-    chunks before the last end with the rest of SEAM_PAUSE_S of silence."""
+    a video frame boundary at ``fps``; every chunk starts with SEAM_LEAD_S and chunks
+    before the last end with the rest of SEAM_PAUSE_S of silence. Phones are ARPAbet,
+    with /p b/ starting where the sound falls as the lips close."""
     out: list[SpokenChunk] = []
     sr = None
     total = 0  # samples written
@@ -138,7 +144,7 @@ def synthesize_to_wav(chunks: list[str], wav_path: str, fps: float, *, voice: st
                 w.setnchannels(1)
                 w.setsampwidth(2)
                 w.setframerate(sr)
-            lead = int(round(SEAM_LEAD_S * sr)) if k > 0 else 0
+            lead = int(round(SEAM_LEAD_S * sr))  # the first chunk too: lips start at rest
             tail = int(round((SEAM_PAUSE_S - SEAM_LEAD_S) * sr)) if k < len(chunks) - 1 else 0
             end_raw = total + lead + len(syn.samples) + tail
             end_frame = int(np.ceil(end_raw * fps / sr - 1e-9))
@@ -147,7 +153,8 @@ def synthesize_to_wav(chunks: list[str], wav_path: str, fps: float, *, voice: st
             pcm[lead:lead + len(syn.samples)] = np.round(syn.samples * 32768.0).clip(-32768, 32767)
             w.writeframes(pcm.tobytes())
             n = end - total
-            phones = _pad_phones(arpabet_phones(syn.phones), lead / sr, n / sr)
+            phones = extend_stop_closures(arpabet_phones(syn.phones), syn.samples, sr, quiet_frac=CLOSING_LEVEL)
+            phones = _pad_phones(phones, lead / sr, n / sr)
             out.append(SpokenChunk(text, total, n, sr, frames, end_frame - frames, phones))
             total, frames = end, end_frame
     finally:

@@ -100,12 +100,15 @@ def viseme_of(label: str) -> Viseme:
 STOP_LOOKBACK_S = 0.12  # s; longest silent closure searched for before a stop's timestamp
 
 
-def extend_stop_closures(phones, y: np.ndarray, sr: int) -> list[tuple[str, float, float]]:
+def extend_stop_closures(phones, y: np.ndarray, sr: int, *, quiet_frac: float = 0.12) -> list[tuple[str, float, float]]:
     """Move the start of each /p b/ back over the silent closure that precedes its
     release. Timings from synthesis (and often from alignment) mark the burst, but the
     lips shut when the sound stops: that is the moment a viewer checks.
 
     phones: [(label, start_s, end_s)]; y: (n,) float mono samples at sr Hz.
+    quiet_frac: level, relative to the loudest 50 ms before, below which the lips count
+    as shut (clean synthetic speech can use a higher one: its level falls only as the
+    lips close).
     """
     hop = max(1, int(0.005 * sr))  # 5 ms envelope
     n = len(y) // hop
@@ -120,7 +123,7 @@ def extend_stop_closures(phones, y: np.ndarray, sr: int) -> list[tuple[str, floa
             before = env[lo:i]
             if len(before):
                 peak = max(float(env[max(0, lo - 10):i].max()), 1e-6)
-                quiet = before < 0.12 * peak
+                quiet = before < quiet_frac * peak
                 j = len(before)
                 while j > 0 and quiet[j - 1]:
                     j -= 1
@@ -131,6 +134,53 @@ def extend_stop_closures(phones, y: np.ndarray, sr: int) -> list[tuple[str, floa
                     out[-1] = (prev_label, pa, start)
                     a = start
         out.append((label, a, b))
+    return out
+
+
+# Stops and nasals whose place of articulation a phone recogniser cannot be trusted with.
+# On real speech (bench/phones_eval.py) allphone recognition returns more than half of
+# the true /p b m/ as one of these, and a /b/ or /m/ whose lips do not meet is the error
+# viewers notice first, while lips touching briefly in a /t/ or /n/ (the jaw is nearly
+# closed there anyway) is hardly seen.
+UNCERTAIN_PLACE = frozenset({"T", "D", "N", "K", "G", "NG"})
+UNCERTAIN_CLOSURE_S = 0.03  # s; half-length of the lip contact put at their centre
+# dB; a closure must show as a dip in level this deep against the loudest moment within
+# UNCERTAIN_CONTEXT_S around it (lips or tongue shutting the tract silence it), so the
+# labels a recogniser scatters over a sustained sung vowel do not make the lips flap.
+UNCERTAIN_DIP_DB = 9.0
+UNCERTAIN_CONTEXT_S = 0.15
+
+
+def close_uncertain_stops(phones, y: np.ndarray, sr: int, *, half_s: float = UNCERTAIN_CLOSURE_S,
+                          dip_db: float = UNCERTAIN_DIP_DB) -> list[tuple[str, float, float]]:
+    """For recognised (not aligned) phones: give every stop or nasal whose place is
+    uncertain, and whose sound really dips, a brief bilabial contact at its centre, so a
+    misheard /b/ or /m/ still closes the lips. The rest of the phone keeps its label.
+
+    phones: [(label, start_s, end_s)] sorted; y: (n,) float mono samples at sr Hz.
+    Returns a new list of the same form.
+    """
+    hop = max(1, int(0.01 * sr))  # 10 ms level
+    n = len(y) // hop
+    if n < 2:
+        return list(phones)
+    level = 10 * np.log10(np.mean(y[:n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1) + 1e-12)
+    ctx = int(UNCERTAIN_CONTEXT_S / 0.01)
+    out = []
+    for label, a, b in phones:
+        i0 = min(int(a / 0.01), n - 1)
+        i1 = min(max(int(b / 0.01), i0 + 1), n)
+        if label.upper().rstrip("012") not in UNCERTAIN_PLACE or \
+                level[max(0, i0 - ctx):i1 + ctx].max() - level[i0:i1].min() < dip_db:
+            out.append((label, a, b))
+            continue
+        c = (a + b) / 2
+        lo, hi = max(a, c - half_s), min(b, c + half_s)
+        if lo > a:
+            out.append((label, a, lo))
+        out.append(("M", lo, hi))
+        if hi < b:
+            out.append((label, hi, b))
     return out
 
 
