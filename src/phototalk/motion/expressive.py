@@ -23,7 +23,7 @@ from .prosody import Prosody
 
 HEAD_STD_RAD = np.radians([4.2, 3.6, 1.5])  # yaw, pitch, roll of the slow random sway at speed 1 while speaking
 HEAD_SIGMA_S = (0.6, 0.5, 0.6)  # s; time scales of the sway per axis (on the speaking clock)
-JIGGLE = 0.3  # share of a faster (sigma 0.3 s) component, only while speaking
+JIGGLE = 0.12  # share of a faster (sigma 0.35 s) component, only while speaking
 PAUSE_CLOCK = 0.4  # the warped clock's rate in pauses (1 while speaking)
 NOD_DEG = (1.4, 3.0)  # nod amplitude range on a full-strength stress
 NOD_PROB = 0.75  # not every stressed syllable gets a nod
@@ -89,8 +89,9 @@ def _gp_on_clock(clock: np.ndarray, sigma: float, rng: np.random.Generator) -> n
 
 
 def _nod_kernel(fps: float, speed: float) -> np.ndarray:
-    """Chin-down-and-back impulse response, peak 1 at ~0.15 s (faster with speed)."""
-    tau = 0.15 / np.sqrt(speed)
+    """Chin-down-and-back impulse response, peak 1 at ~0.22 s (faster with speed); a
+    sharper nod reads as a jerk and makes re-detected landmarks jitter."""
+    tau = 0.22 / np.sqrt(speed)
     t = np.arange(int(np.ceil(5 * tau * fps)) + 1) / fps
     return ((t / tau) * np.exp(1 - t / tau)).astype(np.float32)
 
@@ -109,7 +110,7 @@ def head_pose(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: floa
     amp = gain * (0.65 + 0.35 * _smooth(speaking, 0.5 * fps))
     for k in range(3):
         slow = _gp_on_clock(clock, HEAD_SIGMA_S[k], rng)
-        fast = _gp_on_clock(clock, 0.3, rng)
+        fast = _gp_on_clock(clock, 0.35, rng)
         out[k] = HEAD_STD_RAD[k] * amp * (slow + JIGGLE * fast * speaking)
     # Nods on stressed syllables, with a small turn or tilt of random side.
     kern = _nod_kernel(fps, speed)
