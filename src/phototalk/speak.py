@@ -12,7 +12,7 @@ spoken in chunks of whole sentences:
    one seeded generator per chunk), joined to the previous chunk without a jump, rendered
    and encoded into the one MP4 while the encoder streams the WAV beside it.
 
-Memory holds one chunk of audio (~30 s) and one chunk of motion whatever the length.
+Memory holds one chunk of audio (~17 s) and one chunk of motion whatever the length.
 Chunks meet in a pause (SEAM_PAUSE_S of silence, split around the seam), where the lips
 rest shut; slow processes (head pose, anything else that drifts) are blended across the
 seam so that value and velocity continue; a blink the seam would cut is dropped.
@@ -127,8 +127,8 @@ def synthesize_to_wav(chunks: list[str], wav_path: str, fps: float, *, voice: st
                       rate_wpm: int = 175) -> list[SpokenChunk]:
     """Speak each text chunk into one mono 16-bit WAV at ``wav_path`` (appended as it
     goes; memory holds one chunk). Every chunk is padded with silence so that it ends on
-    a video frame boundary at ``fps``; every chunk starts with SEAM_LEAD_S and chunks
-    before the last end with the rest of SEAM_PAUSE_S of silence. Phones are ARPAbet,
+    a video frame boundary at ``fps``; every chunk starts with SEAM_LEAD_S and ends with
+    the rest of SEAM_PAUSE_S of silence. Phones are ARPAbet,
     with /p b/ starting where the sound falls as the lips close."""
     out: list[SpokenChunk] = []
     sr = None
@@ -145,7 +145,7 @@ def synthesize_to_wav(chunks: list[str], wav_path: str, fps: float, *, voice: st
                 w.setsampwidth(2)
                 w.setframerate(sr)
             lead = int(round(SEAM_LEAD_S * sr))  # the first chunk too: lips start at rest
-            tail = int(round((SEAM_PAUSE_S - SEAM_LEAD_S) * sr)) if k < len(chunks) - 1 else 0
+            tail = int(round((SEAM_PAUSE_S - SEAM_LEAD_S) * sr))  # the last too: the video ends at rest
             end_raw = total + lead + len(syn.samples) + tail
             end_frame = int(np.ceil(end_raw * fps / sr - 1e-9))
             end = int(round(end_frame * sr / fps))
