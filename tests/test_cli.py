@@ -232,3 +232,10 @@ def test_text_file_to_video_with_saved_audio(tmp_path, astronaut_path):
     frames, fps = pixels.decode(out)
     assert dur > 1.0 and len(frames) == round(dur * fps)
     assert abs(pixels.streams(out)["audio"] - dur) < 0.05
+
+
+def test_help_lists_the_text_options(capsys):
+    res = run_here(capsys, "generate", "--help")
+    assert res.returncode == 0
+    for flag in ("--text", "--text-file", "--voice", "--rate", "--save-audio", "phototalk voices"):
+        assert flag in res.stdout, flag
