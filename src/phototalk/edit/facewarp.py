@@ -29,6 +29,8 @@ LID_FOLD, LID_CREASE = 1.0, 0.45  # how far the skin rings above the margin foll
 LOWER_LID_RISE = 0.06  # eye heights the lower lid rises to meet the upper
 LASH_DARKEN = 0.45  # how much the lash line at a closed lid darkens the skin
 LIP_PRESS_IOD = 0.025  # iod the lips overlap when shut
+REAL_MOUTH_MIN_IOD = 0.06  # a dubbed frame whose own mouth is open at least this much (iod) ...
+REAL_MOUTH_MAX_RATIO = 1.5  # ... keeps its real interior up to this ratio of new to own opening
 SEAM_HALF_IOD = 0.05  # iod; half-width of the band around a shut mouth's seam that is cleaned
 SEAM_BRIGHT, SEAM_DARK = 12.0, 20.0  # luma levels above / below the lips' median that are tooth / cavity
 SEAM_LINE_DARKEN = 0.25  # the contact line between shut lips
@@ -367,7 +369,17 @@ def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, cl
     if shut > 0:
         clean_seam(out, dst, iod, shut)
     if mouth is not None and palette is not None:
-        draw_mouth(out, dst[L.UPPER_INNER], dst[L.LOWER_INNER], palette, iod)
+        # Where the new opening is no wider than the speaker's own in this frame, their
+        # real teeth and tongue (warped) stay; the drawn interior fades in as the lips
+        # part further than the frame shows.
+        _, gap0, _ = lip_columns(lm)
+        own, new = float(gap0[5]), float(dst[L.LOWER_INNER[5]] @ face_axes(lm)[2] - dst[L.UPPER_INNER[5]] @ face_axes(lm)[2])
+        a = 1.0 if own < REAL_MOUTH_MIN_IOD * iod else float(_smoothstep(1.0, REAL_MOUTH_MAX_RATIO, new / own))
+        if a > 0:
+            drawn = out if a >= 1 else out.copy()
+            draw_mouth(drawn, dst[L.UPPER_INNER], dst[L.LOWER_INNER], palette, iod)
+            if a < 1:
+                out = cv2.addWeighted(drawn, a, out, 1 - a, 0.0)
     if close_eyes > 0:
         paint_lids(out, lm, dst, close_eyes)
     return out

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import FaceError, InputError
+from ..face import landmarks as L
 from ..video.atomic import check_writable
 from ..video.encode import VideoWriter
 from . import blink as B
@@ -182,6 +183,46 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, *, close_mouth:
     return EditResult(out, n, info.fps, w, h, int(track.found.sum()), timings)
 
 
+OPEN_SCALE_RANGE = (1.0, 1.25)  # how far a dub's mouth opening adapts to the speaker's own
+
+
+def speaker_scale(track: FaceTrack, mouth_open: np.ndarray) -> float:
+    """Factor that brings the dub's wide openings (90th percentile of ``mouth_open`` (n,)
+    iod, over open frames) to the speaker's own in the video, within OPEN_SCALE_RANGE:
+    someone who talks with a small mouth keeps doing so in the new language."""
+    lm = track.raw[track.found]
+    own = np.linalg.norm(lm[:, L.LIP_CENTER_UPPER, :2] - lm[:, L.LIP_CENTER_LOWER, :2], axis=1) / \
+        np.maximum(np.linalg.norm(lm[:, L.EYE_OUTER_L, :2] - lm[:, L.EYE_OUTER_R, :2], axis=1), 1e-6)
+    new = mouth_open[mouth_open > 0.02]
+    if len(own) < 10 or len(new) < 5:
+        return 1.0
+    return float(np.clip(np.percentile(own, 90) / max(np.percentile(new, 90), 1e-6), *OPEN_SCALE_RANGE))
+
+
+BILABIAL_HOLD_S = 0.06  # s; lips stay shut at least this long either side of a /p b m/ centre
+
+
+def hold_bilabials(mouth_open: np.ndarray, phones, fps: float) -> np.ndarray:
+    """``mouth_open`` ((n,) iod at frames i / fps) with the lips shut for at least
+    +-BILABIAL_HOLD_S around the centre of every /p b m/ in ``phones`` [(ARPAbet, start_s,
+    end_s)]. Real closures last 60-150 ms; a one-frame closure is easily missed by the
+    eye (and by a tracker) when the phone timing is a frame off."""
+    from ..motion.visemes import Viseme, viseme_of
+
+    out = mouth_open.copy()
+    t = np.arange(len(out)) / fps
+    hold = max(BILABIAL_HOLD_S, 1.0 / fps)
+    phones = list(phones)
+    for k, (label, a, b) in enumerate(phones):
+        if viseme_of(label) is Viseme.PP:
+            c = (a + b) / 2
+            # never past the middle of a neighbouring phone: "mom" keeps its vowel
+            lo = max(c - hold, (phones[k - 1][1] + phones[k - 1][2]) / 2 if k else -np.inf)
+            hi = min(c + hold, (phones[k + 1][1] + phones[k + 1][2]) / 2 if k + 1 < len(phones) else np.inf)
+            out[(t >= lo - 1e-9) & (t <= hi + 1e-9)] = 0.0
+    return out
+
+
 def pingpong(i: np.ndarray | int, n_src: int):
     """Source frame for output frame ``i`` when ``n_src`` frames are played forwards,
     backwards, forwards... (no frame repeated at the turns)."""
@@ -204,7 +245,18 @@ def _speech_and_phones(audio, text, voice, transcript):
             raise InputError("--text is empty")
         syn = synthesize(text, voice=voice)
         speech = Speech(syn.samples, syn.sr)
-        return speech, [(espeak_to_arpabet(p), a, b) for p, a, b in syn.phones], (syn.samples, syn.sr)
+        spoken = [(espeak_to_arpabet(p), a, b) for p, a, b in syn.phones]
+        if voice.lower().startswith("en"):
+            # espeak's phoneme events run up to a frame behind the sound it makes (the
+            # closure of a /b/ is reported late); forced alignment of the synthesised audio
+            # to the text finds where each phone is heard. Other languages keep espeak's.
+            from ..audio.phones import AlignmentError, align
+
+            try:
+                spoken = [(p.label, p.start_s, p.end_s) for p in align(speech, text)]
+            except AlignmentError as e:
+                log.info("aligning the synthesised speech failed (%s); using espeak's timings", e)
+        return speech, spoken, (syn.samples, syn.sr)
     from concurrent.futures import ThreadPoolExecutor
 
     from ..audio.phones import phones_for
@@ -254,6 +306,7 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
     if not isinstance(phones, list):
         phones = [(p.label, p.start_s, p.end_s) for p in phones.result()]
     ctl = mouth_from_phones(speech, info.fps, n_out, phones)
+    ctl["mouth_open"] = hold_bilabials(ctl["mouth_open"] * speaker_scale(track, ctl["mouth_open"]), phones, info.fps)
     timings["motion"] = time.perf_counter() - ta
     lm = track.landmarks
     palette = None
