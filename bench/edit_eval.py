@@ -46,6 +46,44 @@ print(json.dumps(out))
 """
 
 
+# Runs in the evaluation venv: dlib identity distance of 12 evenly spaced dub frames to
+# (a) the original's first frame, (b) the original frame each was made from; and of the
+# original's own same frames to its first frame (the clip's baseline).
+IDENTITY = r"""
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import measure
+import face_recognition_models as frm, dlib
+det = dlib.get_frontal_face_detector()
+sp = dlib.shape_predictor(frm.pose_predictor_model_location())
+enc = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+def emb(img):
+    d = det(img, 1)
+    if not d:
+        return None
+    d = max(d, key=lambda r: r.width() * r.height())
+    return np.array(enc.compute_face_descriptor(img, sp(img, d)))
+fo, _, _, _ = measure.decode(sys.argv[2])
+fd, _, _, _ = measure.decode(sys.argv[3])
+n = min(len(fo), len(fd))
+idx = np.linspace(0, n - 1, 12).astype(int)
+r = emb(fo[0])
+dist = lambda a, b: 1.0 if a is None or b is None else float(np.linalg.norm(a - b))
+to_first = [dist(emb(fd[i]), r) for i in idx]
+paired = [dist(emb(fd[i]), emb(fo[i])) for i in idx]
+base = [dist(emb(fo[i]), r) for i in idx]
+print(json.dumps({"to_first": float(np.mean(to_first)), "paired": float(np.mean(paired)),
+                  "orig_to_first": float(np.mean(base))}))
+"""
+
+
+def identity(eval_py: str, orig, dub) -> dict:
+    r = subprocess.run([eval_py, "-c", IDENTITY, str(MEASURE.parent), str(orig), str(dub)], capture_output=True,
+                       text=True, check=True)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def series(eval_py: str, *paths) -> dict:
     r = subprocess.run([eval_py, "-c", SERIES, str(MEASURE.parent), *map(str, paths)], capture_output=True,
                        text=True, check=True)
@@ -159,6 +197,7 @@ def main() -> int:
             r.update({f"dub_text_{k}": m.get(k) for k in ("bilabial_closed", "n_bilabial", "vowel_open", "n_vowel",
                                                            "id_dist_mean", "id_dist_max", "face_rate",
                                                            "mouth_detail")})
+            r.update({f"dub_text_id_{k}": v for k, v in identity(a.eval_python, src, dt).items()})
             # --- dub with its own audio
             do = out / f"{stem}_dub_own.mp4"
             dub_video(src, do, audio=src)

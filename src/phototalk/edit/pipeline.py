@@ -82,6 +82,12 @@ def range_weights(ranges: Sequence[TimeRange], n: int, fps: float, ramp_s: float
     return w.astype(np.float32)
 
 
+def _check_size(info: VideoInfo, lossless: bool) -> None:
+    if not lossless and (info.width % 2 or info.height % 2):
+        raise InputError(f"the video is {info.width}x{info.height}: H.264 (yuv420p) needs even sizes; "
+                         "use --lossless to keep an odd size")
+
+
 def _check_ranges(ranges: Sequence[TimeRange], info: VideoInfo, n: int, flag: str) -> None:
     length = n / info.fps
     for r in ranges:
@@ -130,6 +136,7 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, *, close_mouth:
         raise InputError(f"--crf must be between 0 and 51, got {crf}")
     out = check_writable(out)
     info = probe(video)
+    _check_size(info, lossless)
     timings["probe"] = time.perf_counter() - t0
     # 2. pass 1: track the face; keep the frames that may lend open eyes to a blink
     ta = time.perf_counter()
@@ -289,6 +296,7 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
         raise InputError(f"--crf must be between 0 and 51, got {crf}")
     out = check_writable(out)
     info = probe(video)
+    _check_size(info, lossless)
     timings["probe"] = time.perf_counter() - t0
     # 2. new speech (and its phones, recognised in a worker thread during tracking)
     ta = time.perf_counter()
