@@ -86,7 +86,7 @@ def open_eyes(frame: np.ndarray, lm: np.ndarray, donor: tuple[np.ndarray, np.nda
         if M is None:
             continue
         poly = lm[socket, :2]
-        feather = max(1.0, 0.06 * iod)
+        feather = max(1.0, 0.03 * iod)
         x0, y0 = np.maximum(np.floor(poly.min(0) - 3 * feather).astype(int), 0)
         x1, y1 = np.ceil(poly.max(0) + 3 * feather).astype(int)
         x1, y1 = min(x1, w), min(y1, h)
@@ -99,7 +99,8 @@ def open_eyes(frame: np.ndarray, lm: np.ndarray, donor: tuple[np.ndarray, np.nda
         mask = np.zeros((y1 - y0, x1 - x0), np.float32)
         hull = cv2.convexHull(np.round((poly - [x0, y0]) * 4).astype(np.int32))
         cv2.fillConvexPoly(mask, hull, 1.0, lineType=cv2.LINE_AA, shift=2)
-        mask = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=max(1, int(feather)))
-        a = cv2.GaussianBlur(mask, (0, 0), feather)[..., None]
+        # Fully opaque over the socket (a half-covered closed lid shows through as a
+        # ghost), feathered just outside it.
+        a = np.clip(2.0 * cv2.GaussianBlur(mask, (0, 0), feather), 0, 1)[..., None]
         sub = frame[y0:y1, x0:x1].astype(np.float32)
         frame[y0:y1, x0:x1] = np.clip(sub * (1 - a) + warped.astype(np.float32) * a + 0.5, 0, 255).astype(np.uint8)
