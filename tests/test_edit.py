@@ -17,6 +17,7 @@ import pixels
 
 FPS = 25.0
 N_SYN = 40  # frames of the synthetic clip (1.6 s)
+BLINK_FRAMES = [33, 34, 35, 36]  # a blink in the synthetic clip, after the ranges the edit test shuts
 
 
 def _write_clip(path: Path, frames, fps: float, *, audio=None, rotation_deg: int = 0) -> Path:
@@ -32,7 +33,7 @@ def _write_clip(path: Path, frames, fps: float, *, audio=None, rotation_deg: int
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     """A 1.6 s, 512 px lossless clip of the astronaut talking (mouth opening and closing
-    twice, head still), with a tone-burst soundtrack: (path, frames)."""
+    twice, head still, one blink at the end), with a tone-burst soundtrack: (path, frames)."""
     from skimage import data
 
     from phototalk.pipeline import prepare_rig
@@ -42,7 +43,9 @@ def synthetic(tmp_path_factory):
     r = MeshWarpRenderer(rig)
     t = np.arange(N_SYN) / FPS
     opening = 0.13 * (1 - np.cos(2 * np.pi * t / 0.8))  # 0 .. 0.26 iod, period 0.8 s
-    frames = [r.render(mouth_open=float(o)) for o in opening]
+    blink = np.interp(np.arange(N_SYN), BLINK_FRAMES + [BLINK_FRAMES[-1] + 1], [0.5, 1.0, 1.0, 0.5, 0.0])
+    blink[:BLINK_FRAMES[0]] = 0.0
+    frames = [r.render(mouth_open=float(o), blink=float(b)) for o, b in zip(opening, blink)]
     d = tmp_path_factory.mktemp("clip")
     ts = np.arange(int(16000 * N_SYN / FPS)) / 16000
     wav = write_wav(d / "tone.wav", 0.3 * np.sin(2 * np.pi * 200 * ts) * (np.sin(2 * np.pi * 2.5 * ts) > 0), 16000)
@@ -102,6 +105,23 @@ def test_close_mouth_and_eyes_synthetic(synthetic, tmp_path):
         assert np.array_equal(f0[keep], f1[keep])
     # ... and inside it the edit did change pixels.
     assert any(not np.array_equal(f0, f1) for f0, f1 in zip(frames, got))
+
+
+def test_no_blink_synthetic(synthetic, tmp_path):
+    """The blink is replaced by the open eyes of the frame before it; other frames are
+    left as they were."""
+    from phototalk.edit import edit_video
+
+    src, frames = synthetic
+    out = tmp_path / "noblink.mp4"
+    edit_video(src, out, no_blink=["0-1.6"], lossless=True)
+    got, _ = pixels.decode(out)
+    eye_in = np.array([pixels.eye_open(lm) for lm in pixels.landmarks(frames)])
+    eye_out = np.array([pixels.eye_open(lm) for lm in pixels.landmarks(got)])
+    med = np.nanmedian(eye_in)
+    assert np.nanmin(eye_in[BLINK_FRAMES]) < 0.5 * med  # the source really blinks (measure.py: < half)
+    assert np.all(eye_out[BLINK_FRAMES] > 0.75 * med), eye_out[BLINK_FRAMES] / med
+    assert all(np.array_equal(frames[i], got[i]) for i in range(BLINK_FRAMES[0] - 2))
 
 
 def test_dub_text_extends_by_pingpong(synthetic, tmp_path):
