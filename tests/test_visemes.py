@@ -69,3 +69,21 @@ def test_espeak_speech_gets_visemes_in_time():
     ctl = coarticulate([(espeak_to_arpabet(p), a, b) for p, a, b in s.phones], FPS, int(s.duration_s * FPS))
     closed = [ctl["mouth_open"][frame((a + b) / 2)] for p, a, b in s.phones if espeak_to_arpabet(p) in "PBM"]
     assert max(closed) == 0.0
+
+
+def test_recognised_stops_close_only_where_the_sound_dips():
+    from phototalk.motion.visemes import close_uncertain_stops
+
+    sr = 16000
+    t = np.arange(int(1.2 * sr)) / sr
+    y = 0.3 * np.sin(2 * np.pi * 220 * t)
+    y[int(0.50 * sr):int(0.58 * sr)] *= 0.01  # a stop closure: 40 dB down for 80 ms
+    phones = [("AA", 0.0, 0.5), ("D", 0.5, 0.58), ("AA", 0.58, 0.9), ("N", 0.9, 1.0), ("AA", 1.0, 1.2)]
+    out = close_uncertain_stops(phones, y, sr)
+    # the dipping /d/ gets a lip contact at its centre, the /n/ inside a steady tone does not
+    assert [(p[0], round(p[1], 3), round(p[2], 3)) for p in out if p[0] == "M"] == [("M", 0.51, 0.57)]
+    assert ("N", 0.9, 1.0) in out
+    # the cover stays gapless and ordered
+    assert all(abs(a[2] - b[1]) < 1e-9 for a, b in zip(out, out[1:]))
+    ctl = coarticulate(out, FPS, frame(1.2))
+    assert ctl["mouth_open"][frame(0.54)] == 0.0 and ctl["mouth_open"][frame(0.95)] > 0.05

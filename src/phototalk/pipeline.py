@@ -156,6 +156,10 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     ta = time.perf_counter()
     if pending is not None:
         phones = [(p.label, p.start_s, p.end_s) for p in pending.result()]
+        if not transcript:  # recognised: the place of stops and nasals is a guess
+            from .motion.visemes import close_uncertain_stops
+
+            phones = close_uncertain_stops(phones, speech.samples, speech.sr)
     timings["phones"] = time.perf_counter() - ta  # the part not hidden behind the analysis
     ta = time.perf_counter()
     # A face/mouth/eyes region cannot show a head turn: its head stays still.
