@@ -58,9 +58,10 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;:…])\s+|(?<=[。！？；])|\n\s*")
 
 
 def split_text(text: str, chunk_chars: int = CHUNK_CHARS) -> list[str]:
-    """Split ``text`` into chunks of whole sentences of about ``chunk_chars`` characters
-    (a sentence longer than twice that is cut between words, or anywhere in scripts
-    without spaces). Chunks with nothing to speak join their neighbour.
+    """Split ``text`` into chunks of whole sentences of at most ``chunk_chars`` characters
+    (a longer sentence is a chunk of its own; one longer than twice that is cut between
+    words, or anywhere in scripts without spaces). Chunks with nothing to speak join
+    their neighbour.
     Raises InputError when the whole text has nothing to speak."""
     if not any(ch.isalnum() for ch in text):
         raise InputError("text has nothing to speak")
@@ -78,10 +79,11 @@ def split_text(text: str, chunk_chars: int = CHUNK_CHARS) -> list[str]:
         p = p.strip()
         if not p:
             continue
-        cur = f"{cur} {p}" if cur else p
-        if len(cur) >= chunk_chars and any(ch.isalnum() for ch in cur):
+        # pack whole sentences up to chunk_chars: the longest chunk sets the peak memory
+        if cur and len(cur) + 1 + len(p) > chunk_chars and any(ch.isalnum() for ch in cur):
             chunks.append(cur)
             cur = ""
+        cur = f"{cur} {p}" if cur else p
     if cur:
         if any(ch.isalnum() for ch in cur) or not chunks:
             chunks.append(cur)
