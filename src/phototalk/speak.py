@@ -19,6 +19,7 @@ seam so that value and velocity continue; a blink the seam would cut is dropped.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -274,43 +275,37 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
     pool = ThreadPoolExecutor(max_workers=1)
     pending = pool.submit(prepare_rig, image, size=opts.size, face_index=opts.face_index)
     pool.shutdown(wait=False)
-    with tempfile.TemporaryDirectory(prefix="phototalk-") as tmpdir:
-        wav_ctx = atomic_path(save_audio) if save_audio is not None else None
-        wav_path = wav_ctx.__enter__() if wav_ctx else os.path.join(tmpdir, "speech.wav")
-        try:
-            # 3. speech: every chunk into one WAV, keeping only timed phones
-            ta = time.perf_counter()
-            spoken = synthesize_to_wav(chunks, wav_path, opts.fps, voice=voice, rate_wpm=rate_wpm)
-            timings["tts"] = time.perf_counter() - ta
-            n_total = spoken[-1].frame0 + spoken[-1].n_frames
-            ta = time.perf_counter()
-            rig = pending.result()
-            timings["analysis"] = time.perf_counter() - ta  # the part not hidden behind synthesis
-            log.info("%d chunks, %d frames", len(spoken), n_total)
-            # 4. motion, render and encode chunk by chunk
-            still = opts.still or (opts.region not in (None, "head")) or opts.region_box is not None
-            kept: list[MotionTrack] | None = [] if opts.save_track or opts.export_arkit else None
-            motion = text_motion(spoken, wav_path, opts.fps, seed=opts.seed, lipsync=opts.lipsync,
-                                 timings=timings, keep=kept, speed=opts.speed, still=still, emotion=opts.emotion,
-                                 emotion_strength=opts.emotion_strength, gaze=opts.gaze)
-            if overrides is not None:  # --track-in addresses the whole timeline: motion first (it is small)
-                motion = apply_overrides(concat_tracks(list(motion)), overrides)
-                kept = [motion] if kept is not None else None
-            n, first = render_video(rig, motion, wav_path, out, crf=opts.crf, progress=progress, timings=timings,
-                                    fps=opts.fps, n_frames=n_total, region=opts.region,
-                                    region_box=opts.region_box_px())
-            if kept:
-                track = concat_tracks(kept)
-                if opts.save_track:
-                    track.save_json(opts.save_track)
-                if opts.export_arkit:
-                    write_arkit_csv(track, opts.export_arkit)
-        except BaseException as e:
-            if wav_ctx:
-                wav_ctx.__exit__(type(e), e, e.__traceback__)
-            raise
-        if wav_ctx:
-            wav_ctx.__exit__(None, None, None)
+    with tempfile.TemporaryDirectory(prefix="phototalk-") as tmpdir, contextlib.ExitStack() as stack:
+        # --save-audio is written atomically: it appears only when the video does
+        wav_path = stack.enter_context(atomic_path(save_audio)) if save_audio is not None else \
+            os.path.join(tmpdir, "speech.wav")
+        # 3. speech: every chunk into one WAV, keeping only timed phones
+        ta = time.perf_counter()
+        spoken = synthesize_to_wav(chunks, wav_path, opts.fps, voice=voice, rate_wpm=rate_wpm)
+        timings["tts"] = time.perf_counter() - ta
+        n_total = spoken[-1].frame0 + spoken[-1].n_frames
+        ta = time.perf_counter()
+        rig = pending.result()
+        timings["analysis"] = time.perf_counter() - ta  # the part not hidden behind synthesis
+        log.info("%d chunks, %d frames", len(spoken), n_total)
+        # 4. motion, render and encode chunk by chunk
+        still = opts.still or (opts.region not in (None, "head")) or opts.region_box is not None
+        kept: list[MotionTrack] | None = [] if opts.save_track or opts.export_arkit else None
+        motion = text_motion(spoken, wav_path, opts.fps, seed=opts.seed, lipsync=opts.lipsync,
+                             timings=timings, keep=kept, speed=opts.speed, still=still, emotion=opts.emotion,
+                             emotion_strength=opts.emotion_strength, gaze=opts.gaze)
+        if overrides is not None:  # --track-in addresses the whole timeline: motion first (it is small)
+            motion = apply_overrides(concat_tracks(list(motion)), overrides)
+            kept = [motion] if kept is not None else None
+        n, first = render_video(rig, motion, wav_path, out, crf=opts.crf, progress=progress, timings=timings,
+                                fps=opts.fps, n_frames=n_total, region=opts.region,
+                                region_box=opts.region_box_px())
+        if kept:
+            track = concat_tracks(kept)
+            if opts.save_track:
+                track.save_json(opts.save_track)
+            if opts.export_arkit:
+                write_arkit_csv(track, opts.export_arkit)
     duration_s = (spoken[-1].start + spoken[-1].n_samples) / spoken[-1].sr
     timings["total"] = time.perf_counter() - t0
     h, w_ = rig.image.shape[:2]
