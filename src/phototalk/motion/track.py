@@ -124,6 +124,12 @@ assert [f.name for f in fields(MotionTrack)][1:] == list(CHANNELS)
 
 # ---------------------------------------------------------------- editing: --track-in
 RANGE_FADE_S = 0.06  # s; a range override eases in and out over this much outside its span
+# Range shorthands: {"mouth": "closed", "start_s": .., "end_s": ..} sets several channels.
+SHORTHANDS = {
+    ("mouth", "closed"): {"mouth_open": 0.0, "mouth_wide": 0.0, "mouth_round": 0.0, "lip_tuck": 0.0},
+    ("eyes", "closed"): {"blink": 1.0},
+    ("eyes", "open"): {"blink": 0.0},
+}
 
 
 def _num(x, what: str) -> float:
@@ -140,8 +146,9 @@ def apply_overrides(track: MotionTrack, spec: dict) -> MotionTrack:
       replace the generated channel over the time they cover (resampled to the track's
       fps), so a file with only head pose drives only the head;
     * ``"ranges": [{"channel": name | "channels": [names], "start_s": a, "end_s": b,
-      "value": v}]`` — hold a channel at v from a to b s (e.g. mouth_open 0 = mouth
-      closed), easing in and out over RANGE_FADE_S outside the range.
+      "value": v}]`` — hold a channel at v from a to b s, easing in and out over
+      RANGE_FADE_S outside the range; or a shorthand instead of channel and value:
+      ``"mouth": "closed"`` (lips shut and at rest), ``"eyes": "closed"`` or ``"open"``.
     Raises InputError with a one-line message on anything malformed."""
     if not isinstance(spec, dict):
         raise InputError("a track file must hold a JSON object")
@@ -182,15 +189,24 @@ def apply_overrides(track: MotionTrack, spec: dict) -> MotionTrack:
     for k, r in enumerate(ranges):
         if not isinstance(r, dict):
             raise InputError(f"track range {k} must be an object with channel, start_s, end_s, value")
-        names = r.get("channels", [r.get("channel")])
-        if isinstance(names, str):
-            names = [names]
-        for name in names:
-            if name not in CHANNELS:
-                raise InputError(f"track range {k}: unknown channel {name!r} (known: {', '.join(CHANNELS)})")
+        short = [(part, r[part]) for part in ("mouth", "eyes") if part in r]
+        if short:
+            if short[0] not in SHORTHANDS:
+                raise InputError(f"track range {k}: {short[0][0]} may be "
+                                 + " or ".join(repr(v) for p, v in SHORTHANDS if p == short[0][0])
+                                 + f", got {short[0][1]!r}")
+            values = SHORTHANDS[short[0]]
+        else:
+            names = r.get("channels", [r.get("channel")])
+            if isinstance(names, str):
+                names = [names]
+            for name in names:
+                if name not in CHANNELS:
+                    raise InputError(f"track range {k}: unknown channel {name!r} (known: {', '.join(CHANNELS)})")
+            v = _num(r.get("value"), f"track range {k} value")
+            values = {name: v for name in names}
         a = _num(r.get("start_s"), f"track range {k} start_s")
         b = _num(r.get("end_s"), f"track range {k} end_s")
-        v = _num(r.get("value"), f"track range {k} value")
         if not a < b:
             raise InputError(f"track range {k}: start_s ({a:g}) must be before end_s ({b:g})")
         # Weight 1 inside [a, b), easing to 0 over RANGE_FADE_S on both sides.
@@ -198,7 +214,7 @@ def apply_overrides(track: MotionTrack, spec: dict) -> MotionTrack:
         w = np.clip(np.minimum((t - (a - fade)) / fade, ((b + fade) - t) / fade), 0, 1)
         w[(t >= a) & (t < b)] = 1.0
         w = w * w * (3 - 2 * w)
-        for name in names:
+        for name, v in values.items():
             arrays[name] = (arrays[name] * (1 - w) + v * w).astype(np.float32)
     return MotionTrack(fps=fps, **arrays)
 
