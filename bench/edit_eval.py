@@ -127,6 +127,7 @@ def main() -> int:
     ap.add_argument("--eval-python", default=os.path.expanduser("~/.eval/bin/python"))
     ap.add_argument("--videos", nargs="*", default=SPEECH_VIDEOS)
     ap.add_argument("--skip-dub", action="store_true")
+    ap.add_argument("--ease", type=float, default=0.12, help="edit's --ease (seconds)")
     a = ap.parse_args()
     if not ASSETS.is_dir():
         print(f"no evaluation videos at {ASSETS}", file=sys.stderr)
@@ -147,7 +148,7 @@ def main() -> int:
         # --- edit: mouth and eyes, lossless so the untouched pixels can be compared exactly
         ed = out / f"{stem}_edit.mp4"
         res = edit_video(src, ed, close_mouth=[f"{MOUTH_RANGE[0]}-{MOUTH_RANGE[1]}"],
-                         close_eyes=[f"{EYES_RANGE[0]}-{EYES_RANGE[1]}"], lossless=True)
+                         close_eyes=[f"{EYES_RANGE[0]}-{EYES_RANGE[1]}"], lossless=True, ease_s=a.ease)
         s = series(a.eval_python, src, ed)
         so, se = s[src], s[ed]
         fps = so["fps"]
@@ -160,7 +161,7 @@ def main() -> int:
         r["mouth_closed_frac"] = float(np.mean(np.nan_to_num(se["ap"][inm], nan=1.0) < 0.04))
         r["mouth_ap_max_in_range"] = float(np.nanmax(se["ap"][inm]))
         r["mouth_corr_outside"] = float(np.corrcoef(so["ap"][:n][ok], se["ap"][:n][ok])[0, 1])
-        ramp = 0.12 + 1 / fps
+        ramp = a.ease + 1 / fps
         far = ok & ~((t[:n] >= MOUTH_RANGE[0] - ramp) & (t[:n] <= MOUTH_RANGE[1] + ramp))
         r["mouth_corr_outside_excl_ramps"] = float(np.corrcoef(so["ap"][:n][far], se["ap"][:n][far])[0, 1])
         med = float(np.nanmedian(so["eye"]))

@@ -74,6 +74,8 @@ def test_time_range_and_weights():
     assert np.all(w[(t >= 1.0) & (t <= 2.0)] == 1.0)
     assert np.all(w[(t < 1.0 - 0.12) | (t > 2.0 + 0.12)] == 0.0)
     assert 0 < w[24] < 1  # t = 0.96 s: easing in
+    hard = range_weights([TimeRange(1.0, 2.0)], 100, 25.0, ramp_s=0.0)
+    assert np.array_equal(hard > 0, (t >= 1.0) & (t <= 2.0)) and set(np.unique(hard)) == {0.0, 1.0}
     assert list(pingpong(np.arange(9), 4)) == [0, 1, 2, 3, 2, 1, 0, 1, 2]
 
 

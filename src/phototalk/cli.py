@@ -105,6 +105,9 @@ def _add_edit_parsers(sub) -> None:
     e.add_argument("--close-eyes", action="append", default=[], metavar="T0-T1", help="shut the eyes")
     e.add_argument("--no-blink", action="append", default=[], metavar="T0-T1",
                    help="keep the eyes open (blinks replaced by open eyes of a nearby frame)")
+    e.add_argument("--ease", type=float, default=0.12, metavar="S",
+                   help="seconds to close before a range and reopen after it; 0 leaves every frame "
+                        "outside the ranges untouched (default: 0.12)")
     d = sub.add_parser("dub", help="re-lip-sync a real video to new speech (audio or text)",
                        description="Make the person in VIDEO say new speech: the mouth follows it, the new "
                                    "speech replaces the soundtrack, the video is cut to its length or extended "
@@ -129,7 +132,7 @@ def _edit(a: argparse.Namespace) -> int:
     progress = _Progress(enabled=not a.quiet and sys.stderr.isatty())
     if a.command == "edit":
         res = edit_video(a.video, a.output, close_mouth=a.close_mouth, close_eyes=a.close_eyes,
-                         no_blink=a.no_blink, crf=a.crf, lossless=a.lossless, progress=progress)
+                         no_blink=a.no_blink, crf=a.crf, lossless=a.lossless, ease_s=a.ease, progress=progress)
     else:
         res = dub_video(a.video, a.output, audio=a.audio, text=a.text, voice=a.voice, transcript=a.transcript,
                         crf=a.crf, lossless=a.lossless, progress=progress)

@@ -121,9 +121,12 @@ def _track(info: VideoInfo, keep: Callable[[int], bool] | None = None, limit: in
 
 def edit_video(video: str | os.PathLike, out: str | os.PathLike, *, close_mouth: Sequence[TimeRange | str] = (),
                close_eyes: Sequence[TimeRange | str] = (), no_blink: Sequence[TimeRange | str] = (),
-               crf: int = 20, lossless: bool = False, progress: Progress | None = None) -> EditResult:
+               crf: int = 20, lossless: bool = False, ease_s: float = RAMP_S,
+               progress: Progress | None = None) -> EditResult:
     """Write ``out`` (MP4): ``video`` with the mouth closed, the eyes closed and blinks
     removed over the given time ranges ('T0-T1' strings or ``TimeRange``s, seconds).
+    ease_s: seconds over which lips and lids close before a range and reopen after it
+    (0: frames outside the ranges are not touched at all).
     Resolution, frame rate, rotation and the soundtrack are kept; pixels outside the
     face region are the decoded input's. Raises ``PhototalkError``s on bad input."""
     t0 = time.perf_counter()
@@ -134,13 +137,15 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, *, close_mouth:
         raise InputError("nothing to edit: give at least one of --close-mouth, --close-eyes, --no-blink")
     if not 0 <= crf <= 51:
         raise InputError(f"--crf must be between 0 and 51, got {crf}")
+    if not 0 <= ease_s <= 2:
+        raise InputError(f"--ease must be between 0 and 2 seconds, got {ease_s:g}")
     out = check_writable(out)
     info = probe(video)
     _check_size(info, lossless)
     timings["probe"] = time.perf_counter() - t0
     # 2. pass 1: track the face; keep the frames that may lend open eyes to a blink
     ta = time.perf_counter()
-    margin = B.DONOR_REACH_S + RAMP_S
+    margin = B.DONOR_REACH_S
     blink_keep = [(r.start_s - margin, r.end_s + margin) for r in blink_r]
     keep = (lambda i: any(a <= i / info.fps <= b for a, b in blink_keep)) if blink_r else None
     track, kept = _track(info, keep)
@@ -149,7 +154,7 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, *, close_mouth:
         _check_ranges(rs, info, n, flag)
     timings["track"] = time.perf_counter() - ta
     # 3. per-frame edit strengths and blink donors
-    wm, we = range_weights(mouth_r, n, info.fps), range_weights(eyes_r, n, info.fps)
+    wm, we = range_weights(mouth_r, n, info.fps, ease_s), range_weights(eyes_r, n, info.fps, ease_s)
     lm = track.landmarks
     donors = B.plan_donors(B.eye_openness(track.raw), range_weights(blink_r, n, info.fps, 0.0) > 0, info.fps) \
         if blink_r else {}
