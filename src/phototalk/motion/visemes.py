@@ -143,7 +143,7 @@ def extend_stop_closures(phones, y: np.ndarray, sr: int, *, quiet_frac: float = 
 # viewers notice first, while lips touching briefly in a /t/ or /n/ (the jaw is nearly
 # closed there anyway) is hardly seen.
 UNCERTAIN_PLACE = frozenset({"T", "D", "N", "K", "G", "NG"})
-UNCERTAIN_CLOSURE_S = 0.03  # s; half-length of the lip contact put at their centre
+UNCERTAIN_CLOSURE_S = 0.04  # s; half-length of the lip contact put at their centre
 # dB; a closure must show as a dip in level this deep against the loudest moment within
 # UNCERTAIN_CONTEXT_S around it (lips or tongue shutting the tract silence it), so the
 # labels a recogniser scatters over a sustained sung vowel do not make the lips flap.
