@@ -246,38 +246,43 @@ def pingpong(i: np.ndarray | int, n_src: int):
 
 
 def _speech_and_phones(audio, text, voice, transcript):
-    """(Speech, phones [(ARPAbet, start_s, end_s)] or a Future of them, audio for the muxer)."""
-    from ..audio.io import Speech, load_speech
+    """(Speech, a Future of its phones [(ARPAbet, start_s, end_s)], audio for the muxer).
+    The phones are found in a worker thread beside the face tracking (both native code)."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    if text is not None:
+    from ..audio.io import Speech, load_speech
+    from ..audio.phones import phones_for
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        if text is None:
+            speech = load_speech(audio)
+            return speech, pool.submit(phones_for, speech, transcript), speech.path
         from ..audio.tts import synthesize
-        from ..motion.visemes import espeak_to_arpabet
 
         if not text.strip():
             raise InputError("--text is empty")
         syn = synthesize(text, voice=voice)
         speech = Speech(syn.samples, syn.sr)
-        spoken = [(espeak_to_arpabet(p), a, b) for p, a, b in syn.phones]
-        if voice.lower().startswith("en"):
-            # espeak's phoneme events run up to a frame behind the sound it makes (the
-            # closure of a /b/ is reported late); forced alignment of the synthesised audio
-            # to the text finds where each phone is heard. Other languages keep espeak's.
-            from ..audio.phones import AlignmentError, align
+        return speech, pool.submit(_tts_phones, syn, speech, text, voice), (syn.samples, syn.sr)
+    finally:
+        pool.shutdown(wait=False)
 
-            try:
-                spoken = [(p.label, p.start_s, p.end_s) for p in align(speech, text)]
-            except AlignmentError as e:
-                log.info("aligning the synthesised speech failed (%s); using espeak's timings", e)
-        return speech, spoken, (syn.samples, syn.sr)
-    from concurrent.futures import ThreadPoolExecutor
 
-    from ..audio.phones import phones_for
+def _tts_phones(syn, speech, text: str, voice: str) -> list[tuple[str, float, float]]:
+    """Phones of synthesised speech. espeak's phoneme events run up to a frame behind the
+    sound they make (the closure of a /b/ is reported late), so English speech is
+    force-aligned to its text, which finds where each phone is heard; other languages
+    (and a failed alignment) keep espeak's timings."""
+    from ..audio.phones import AlignmentError, align
+    from ..motion.visemes import espeak_to_arpabet
 
-    speech = load_speech(audio)
-    pool = ThreadPoolExecutor(max_workers=1)
-    pending = pool.submit(phones_for, speech, transcript)  # beside the face tracking: both native code
-    pool.shutdown(wait=False)
-    return speech, pending, speech.path
+    if voice.lower().startswith("en"):
+        try:
+            return [(p.label, p.start_s, p.end_s) for p in align(speech, text)]
+        except AlignmentError as e:
+            log.info("aligning the synthesised speech failed (%s); using espeak's timings", e)
+    return [(espeak_to_arpabet(p), a, b) for p, a, b in syn.phones]
 
 
 def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | os.PathLike | None = None,
@@ -316,8 +321,7 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
     timings["track"] = time.perf_counter() - ta
     # 4. mouth controls from the phones
     ta = time.perf_counter()
-    if not isinstance(phones, list):
-        phones = [(p.label, p.start_s, p.end_s) for p in phones.result()]
+    phones = [p if isinstance(p, tuple) else (p.label, p.start_s, p.end_s) for p in phones.result()]
     ctl = mouth_from_phones(speech, info.fps, n_out, phones)
     ctl["mouth_open"] = hold_bilabials(ctl["mouth_open"] * speaker_scale(track, ctl["mouth_open"]), phones, info.fps)
     timings["motion"] = time.perf_counter() - ta
