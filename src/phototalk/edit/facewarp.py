@@ -19,7 +19,7 @@ from ..face import landmarks as L
 from ..render.mouth import MouthPalette, draw_mouth
 
 RING_SCALE = 1.3  # anchor ring (never moves) = face oval scaled about its centre
-MOVE_EPS_PX = 0.05  # vertices that move less than this count as fixed
+MOVE_EPS_PX = 0.3  # offsets smaller than this are dropped: fewer triangles to resample, no visible step
 MIN_AREA_RATIO = 0.2  # a triangle squeezed below this fraction of its source area is hidden
 UPPER_SHARE = 0.25  # share of a lip-gap change taken by the upper lip (the jaw does the rest)
 UPPER_OUTER_FOLLOW = 0.6  # the upper lip's outer edge moves this much of its inner edge
@@ -358,6 +358,7 @@ def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, cl
         off += mouth_offsets(lm, target)
     if close_eyes > 0:
         off += eye_offsets(lm, close_eyes)
+    off[np.linalg.norm(off, axis=1) < MOVE_EPS_PX] = 0.0
     ring = anchor_ring(lm)
     dst = src + off
     sample = src.copy()
