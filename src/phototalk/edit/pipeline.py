@@ -4,7 +4,8 @@ Both commands read the video twice: pass 1 tracks the face in every frame (landm
 only are kept, ~6 KB a frame), pass 2 decodes again, edits each frame from its smoothed
 landmarks and streams it to the encoder. Memory therefore does not grow with the
 length, except when dubbing longer audio, where the frames that are played back and
-forth (ping-pong) are held in memory.
+forth (ping-pong) are held in memory, and for --no-blink, which keeps a small crop around
+the eyes of each frame in its ranges (candidates to lend open eyes).
 """
 from __future__ import annotations
 
@@ -97,9 +98,9 @@ def _check_ranges(ranges: Sequence[TimeRange], info: VideoInfo, n: int, flag: st
 
 def _track(info: VideoInfo, keep: Callable[[int], bool] | None = None, limit: int | None = None
            ) -> tuple[FaceTrack, dict[int, np.ndarray]]:
-    """Pass 1: landmarks of every frame (the first ``limit`` frames), and the frames
-    ``keep(i)`` asks for."""
-    kept: dict[int, np.ndarray] = {}
+    """Pass 1: landmarks of every frame (the first ``limit`` frames), and the eye patches
+    (``blink.eye_patch``) of the frames ``keep(i)`` asks for."""
+    kept: dict[int, tuple] = {}
 
     def source():
         for i, f in enumerate(frames(info)):
@@ -107,9 +108,9 @@ def _track(info: VideoInfo, keep: Callable[[int], bool] | None = None, limit: in
                 return
             yield f
 
-    def on_frame(i, f):
-        if keep is not None and keep(i):
-            kept[i] = f
+    def on_frame(i, f, raw):
+        if keep is not None and raw is not None and keep(i):
+            kept[i] = B.eye_patch(f, raw)  # a crop: whole frames would grow with the range
 
     track = track_faces(source(), info.fps, on_frame=on_frame)
     if track.n_frames == 0:
@@ -158,7 +159,7 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, *, close_mouth:
     lm = track.landmarks
     donors = B.plan_donors(B.eye_openness(track.raw), range_weights(blink_r, n, info.fps, 0.0) > 0, info.fps) \
         if blink_r else {}
-    patches = {j: B.eye_patch(kept[j], lm[j]) for j in set(donors.values()) if j in kept}
+    patches = {j: kept[j] for j in set(donors.values()) if j in kept}
     kept.clear()
     log.info("editing %d frames: mouth in %d, eyes in %d, %d blink frames replaced", n, int((wm > 0).sum()),
              int((we > 0).sum()), len(donors))

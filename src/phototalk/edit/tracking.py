@@ -71,10 +71,12 @@ def _flush_c_stdio() -> None:
         pass
 
 
-def track_faces(frames: Iterable[np.ndarray], fps: float, *, on_frame: Callable[[int, np.ndarray], None] | None = None
+def track_faces(frames: Iterable[np.ndarray], fps: float, *,
+                on_frame: Callable[[int, np.ndarray, np.ndarray | None], None] | None = None
                 ) -> FaceTrack:
     """Landmarks of the most prominent face in every frame ((H, W, 3) uint8 RGB each).
-    on_frame(i, frame) is called for each frame after tracking it (e.g. to keep a crop)."""
+    on_frame(i, frame, raw landmarks or None) is called for each frame after tracking it
+    (e.g. to keep a crop)."""
     import mediapipe as mp
 
     rows = []
@@ -96,7 +98,7 @@ def track_faces(frames: Iterable[np.ndarray], fps: float, *, on_frame: Callable[
                         lm = p
                 rows.append(lm)
                 if on_frame is not None:
-                    on_frame(i, f)
+                    on_frame(i, f, lm)
         finally:
             mesh.close()
             _flush_c_stdio()
