@@ -89,6 +89,7 @@ REACH_S = 0.5  # s; a phone's influence is ignored beyond this distance
 # s; extra closure before a bilabial's start and after its end (stops get their silent
 # closure from extend_stop_closures; margins here would eat short neighbouring vowels).
 CLOSURE_LEAD_S, CLOSURE_LAG_S = 0.0, 0.0
+CLOSURE_EASE_S = 0.06  # s; the opening eases over this long before and after a closure
 SHORT_PAUSE_S = 0.18  # s; pauses shorter than this inside speech do not close the mouth
 
 
@@ -232,6 +233,13 @@ def coarticulate(phones, fps: float, n: int) -> dict[str, np.ndarray]:
             lo, hi = min(i0, ic), max(i1, ic)
             closed[max(lo, 0):min(hi + 1, n)] = True
     out["mouth_open"][closed] = 0.0
+    # Lips take a moment to meet and to part: ease the opening within CLOSURE_EASE_S of a
+    # closure, so it does not jump between a wide vowel and shut in one frame.
+    if closed.any() and not closed.all():
+        shut = np.flatnonzero(closed)
+        k = np.clip(np.searchsorted(shut, np.arange(n)), 1, len(shut) - 1) if len(shut) > 1 else np.zeros(n, int)
+        dist = np.minimum(np.abs(np.arange(n) - shut[k]), np.abs(np.arange(n) - shut[np.maximum(k - 1, 0)])) / fps
+        out["mouth_open"] *= np.clip(0.25 + 0.75 * dist / CLOSURE_EASE_S, 0.0, 1.0).astype(np.float32)
     out["closed"] = closed
     return out
 
