@@ -38,7 +38,7 @@ def f0_yin(y: np.ndarray, sr: int, *, hop_s: float = F0_HOP_S, fmin: float = F0_
     win = int(round(F0_WIN_S * sr))
     tau_min, tau_max = max(2, int(sr / fmax)), min(win - 1, int(np.ceil(sr / fmin)))
     out = np.full(m, np.nan, np.float32)
-    block = 2000  # analysis frames per block: bounded memory for long audio
+    block = 500  # analysis frames per block: bounded memory (~40 MB) for long audio
     nfft = 1 << int(np.ceil(np.log2(2 * win)))
     for a in range(0, m, block):
         b = min(m, a + block)
