@@ -16,7 +16,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from ..face import landmarks as L
-from ..render.mouth import MouthPalette, draw_mouth
+from ..render.mouth import MouthPalette, draw_mouth, smoothstep
 
 RING_SCALE = 1.3  # anchor ring (never moves) = face oval scaled about its centre
 MOVE_EPS_PX = 0.3  # offsets smaller than this are dropped: fewer triangles to resample, no visible step
@@ -36,11 +36,6 @@ SEAM_BRIGHT, SEAM_DARK = 12.0, 20.0  # luma levels above / below the lips' media
 SEAM_LINE_DARKEN = 0.25  # the contact line between shut lips
 LIP_INSET = 0.4  # shut lips sample their edge this far into the lip (inner -> semi-inner contour):
 #                  the tracked inner contour of an open mouth lies a pixel or two onto the teeth
-
-
-def _smoothstep(e0, e1, x):
-    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
-    return t * t * (3 - 2 * t)
 
 
 def face_axes(lm: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -115,8 +110,8 @@ def mouth_offsets(lm: np.ndarray, target_gap: np.ndarray, *, wide: float = 0.0) 
     tv = xv / max(width / 2, 1e-6)
     low_col = np.interp(tv, t[order], ((1 - UPPER_SHARE) * delta)[order], left=0.0, right=0.0)
     up_col = np.interp(tv, t[order], (-UPPER_SHARE * UPPER_OUTER_FOLLOW * delta)[order], left=0.0, right=0.0)
-    jaw = _smoothstep(0.0, 0.5 * float(below[5]), yv)  # the chin rides on the jaw with the lower lip
-    ph = (1 - _smoothstep(0.0, PHILTRUM_REACH_IOD * iod, float(above[5]) - yv)) * (yv < 0)
+    jaw = smoothstep(0.0, 0.5 * float(below[5]), yv)  # the chin rides on the jaw with the lower lip
+    ph = (1 - smoothstep(0.0, PHILTRUM_REACH_IOD * iod, float(above[5]) - yv)) * (yv < 0)
     off += np.where(lip, 0.0, jaw * low_col + ph * up_col)[:, None] * ey[None, :]
     for r, row in enumerate(L.UPPER_LIP):
         follow = 1 - (1 - UPPER_OUTER_FOLLOW) * r / 3
@@ -195,7 +190,7 @@ def paint_lids(frame: np.ndarray, lm: np.ndarray, dst: np.ndarray, closure: floa
     keeps the photo's lashes and socket shadow, which reads as a slit of open eye.
     The band keeps its own fine texture; its local mean is moved to the skin colour
     sampled above the crease and under the eye in this frame."""
-    a_max = float(_smoothstep(0.3, 1.0, closure))
+    a_max = float(smoothstep(0.3, 1.0, closure))
     if a_max <= 0:
         return
     h, w = frame.shape[:2]
@@ -348,7 +343,7 @@ def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, cl
         t, _, _ = lip_columns(lm)
         opening = max(float(mouth["open"]), 0.0)
         profile = gap_profile(t, float(mouth.get("round", 0.0)))
-        press = 1 - _smoothstep(0.0, 0.04, opening)
+        press = 1 - smoothstep(0.0, 0.04, opening)
         target = (opening - press * LIP_PRESS_IOD) * iod * profile
         wide = float(mouth.get("wide", 0.0)) - 0.24 * float(mouth.get("round", 0.0))
         off += mouth_offsets(lm, target, wide=wide)
@@ -362,7 +357,7 @@ def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, cl
     ring = anchor_ring(lm)
     dst = src + off
     sample = src.copy()
-    shut = close_mouth if mouth is None else 1 - _smoothstep(0.0, 0.06, max(float(mouth["open"]), 0.0))
+    shut = close_mouth if mouth is None else 1 - smoothstep(0.0, 0.06, max(float(mouth["open"]), 0.0))
     if shut > 0:
         for inner, semi in ((L.UPPER_INNER, L.UPPER_SEMI_INNER), (L.LOWER_INNER, L.LOWER_SEMI_INNER)):
             sample[inner[1:-1]] += shut * LIP_INSET * (src[semi[1:-1]] - src[inner[1:-1]])
@@ -375,7 +370,7 @@ def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, cl
         # part further than the frame shows.
         _, gap0, _ = lip_columns(lm)
         own, new = float(gap0[5]), float(dst[L.LOWER_INNER[5]] @ face_axes(lm)[2] - dst[L.UPPER_INNER[5]] @ face_axes(lm)[2])
-        a = 1.0 if own < REAL_MOUTH_MIN_IOD * iod else float(_smoothstep(1.0, REAL_MOUTH_MAX_RATIO, new / own))
+        a = 1.0 if own < REAL_MOUTH_MIN_IOD * iod else float(smoothstep(1.0, REAL_MOUTH_MAX_RATIO, new / own))
         if a > 0:
             drawn = out if a >= 1 else out.copy()
             draw_mouth(drawn, dst[L.UPPER_INNER], dst[L.LOWER_INNER], palette, iod)

@@ -12,7 +12,7 @@ import numpy as np
 from ..audio.features import high_band_ratio, loudness_db, n_frames
 from ..audio.io import Speech
 from .expressive import blink_onsets_near_pauses, expressive_channels, jaw_floor
-from .prosody import Prosody, prosody
+from .prosody import Prosody, prosody, smooth
 from .track import MotionTrack
 from .visemes import Viseme, coarticulate, extend_stop_closures, viseme_of
 
@@ -22,17 +22,6 @@ SILENCE_DBFS = -55.0  # dBFS; quieter than this is silence whatever the recordin
 BLINK_INTERVAL_S = (2.6, 4.2)  # s; uniform draw between blinks, ~17 blinks/min (real: 7-22)
 BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = 0.08, 0.12, 0.15  # s; lids fall fast, rise slower
 FALLBACK_MIN_S = 0.3  # s; a "silence" this long that is loud is unrecognised speech
-
-
-def _smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
-    """Gaussian smoothing with reflected ends; (n,) -> (n,)."""
-    if sigma_frames <= 0 or len(x) < 2:
-        return x.astype(np.float32)
-    r = int(np.ceil(3 * sigma_frames))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma_frames) ** 2)
-    k /= k.sum()
-    xp = np.pad(x, r, mode="reflect" if len(x) > r else "edge")
-    return np.convolve(xp, k, mode="valid").astype(np.float32)
 
 
 def mouth_from_loudness(speech: Speech, fps: float, n: int) -> np.ndarray:
@@ -53,8 +42,8 @@ def mouth_from_loudness(speech: Speech, fps: float, n: int) -> np.ndarray:
     # Fricatives are loud but made nearly closed: shrink where high frequencies dominate.
     hf = high_band_ratio(speech.samples, speech.sr, fps, n)
     openness *= 1.0 - 0.55 * np.clip((hf - 0.35) / 0.4, 0.0, 1.0)
-    openness = _smooth(openness, 0.03 * fps)  # ~30 ms: lips are fast but not instantaneous
-    openness[_smooth(level, 0.02 * fps) <= 1e-3] = 0.0  # true silence stays exactly closed
+    openness = smooth(openness, 0.03 * fps)  # ~30 ms: lips are fast but not instantaneous
+    openness[smooth(level, 0.02 * fps) <= 1e-3] = 0.0  # true silence stays exactly closed
     return openness.astype(np.float32)
 
 
@@ -90,7 +79,7 @@ def mouth_from_phones(speech: Speech, fps: float, n: int, phones) -> dict[str, n
     closed = ctl.pop("closed")
     loud = mouth_from_loudness(speech, fps, n)
     level = np.clip(loud / MOUTH_OPEN_MAX, 0, 1)
-    gain = 0.7 + 0.45 * _smooth(level, 0.05 * fps)
+    gain = 0.7 + 0.45 * smooth(level, 0.05 * fps)
     ctl["mouth_open"] = ctl["mouth_open"] * gain
     t = np.arange(n) / fps
     unlabelled = np.zeros(n, bool)
@@ -126,7 +115,7 @@ def analytic_motion(speech: Speech, fps: float, *, seed: int = 0, phones=None, s
     rest = expressive_channels(pro, fps, rng, speed=speed, still=still, emotion=emotion,
                                emotion_strength=emotion_strength, gaze_mode=gaze, mouth_open=mouth)
     if phones is None:
-        wide = 0.06 * _smooth(activity, 0.1 * fps) - 0.03 * (mouth / MOUTH_OPEN_MAX)
+        wide = 0.06 * smooth(activity, 0.1 * fps) - 0.03 * (mouth / MOUTH_OPEN_MAX)
     jaw = jaw_floor(emotion, emotion_strength)
     if jaw > 0:  # surprise: the lips stay parted, speech opens them further
         mouth = np.maximum(mouth, jaw).astype(np.float32)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .prosody import Prosody
+from .prosody import Prosody, smooth
 
 HEAD_STD_RAD = np.radians([4.2, 3.6, 1.5])  # yaw, pitch, roll of the slow random sway at speed 1 while speaking
 HEAD_SIGMA_S = (0.6, 0.5, 0.6)  # s; time scales of the sway per axis (on the speaking clock)
@@ -60,16 +60,6 @@ PRESETS = {
 }
 
 
-def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
-    if sigma <= 0 or len(x) < 2:
-        return np.asarray(x, np.float32)
-    r = int(np.ceil(3 * sigma))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    k /= k.sum()
-    xp = np.pad(np.asarray(x, np.float64), r, mode="reflect" if len(x) > r else "edge")
-    return np.convolve(xp, k, mode="valid").astype(np.float32)
-
-
 def _gp_on_clock(clock: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Unit-variance smooth noise (Gaussian-smoothed white noise, ``sigma`` in clock
     seconds) sampled at the clock times ``clock`` ((n,) seconds, non-decreasing)."""
@@ -107,7 +97,7 @@ def head_pose(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: floa
     rate = (PAUSE_CLOCK + (1 - PAUSE_CLOCK) * speaking) * speed
     clock = np.concatenate([[0.0], np.cumsum(rate[:-1]) / fps])
     gain = speed ** 0.8 * energy
-    amp = gain * (0.65 + 0.35 * _smooth(speaking, 0.5 * fps))
+    amp = gain * (0.65 + 0.35 * smooth(speaking, 0.5 * fps))
     for k in range(3):
         slow = _gp_on_clock(clock, HEAD_SIGMA_S[k], rng)
         fast = _gp_on_clock(clock, 0.35, rng)
@@ -126,7 +116,7 @@ def head_pose(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: floa
         out[k] += np.convolve(imp[k], kern)[:n]
     # High pitch lifts the chin a little (pitch accents, questions).
     coupling = np.radians(PITCH_COUPLING_DEG) * rng.uniform(0.5, 1.0) * gain
-    out[1] -= coupling * _smooth(np.clip(pro.pitch_st, -4, 6), 0.15 * fps)
+    out[1] -= coupling * smooth(np.clip(pro.pitch_st, -4, 6), 0.15 * fps)
     return out
 
 
@@ -164,7 +154,7 @@ def brows_and_squint(pro: Prosody, fps: float, rng: np.random.Generator, *, spee
         elif rng.random() < 0.3:
             sq[p] += pro.emphasis[p] * rng.uniform(0.5, 1.0)
     brow = BROW_ACCENT * gain * np.convolve(acc, kern)[:n]
-    brow += 0.03 * gain * _smooth(np.clip(pro.pitch_st, 0, 6), 0.3 * fps)
+    brow += 0.03 * gain * smooth(np.clip(pro.pitch_st, 0, 6), 0.3 * fps)
     squint = 0.15 * gain * np.convolve(sq, kern)[:n]
     return brow.astype(np.float32), squint.astype(np.float32)
 

@@ -102,13 +102,15 @@ class Prosody:
     phrase_start: np.ndarray
 
 
-def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing of a frame series, ``sigma`` in frames, reflected ends;
+    (n,) -> (n,) float32. Shared by every motion channel."""
     if sigma <= 0 or len(x) < 2:
-        return x.astype(np.float32)
+        return np.asarray(x, np.float32)
     r = int(np.ceil(3 * sigma))
     k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
     k /= k.sum()
-    xp = np.pad(x.astype(np.float64), r, mode="reflect" if len(x) > r else "edge")
+    xp = np.pad(np.asarray(x, np.float64), r, mode="reflect" if len(x) > r else "edge")
     return np.convolve(xp, k, mode="valid").astype(np.float32)
 
 
@@ -155,18 +157,18 @@ def prosody(y: np.ndarray, sr: int, fps: float, n: int) -> Prosody:
         med = float(np.median(st[ok]))
         rel = np.clip(st - med, -12, 12)
         # Octave errors: a lone jump of > 7 semitones is dropped.
-        okk = ok & (np.abs(rel - _smooth(np.where(ok, rel, 0), 3)) < 7)
+        okk = ok & (np.abs(rel - smooth(np.where(ok, rel, 0), 3)) < 7)
         if okk.sum() >= 3:
             pitch = np.interp(t, t_f0[okk], rel[okk]).astype(np.float32)
             v = np.interp(t, t_f0, okk.astype(np.float32))
             voiced = (v > 0.5).astype(np.float32)
-            pitch = _smooth(pitch * (_smooth(voiced, 0.1 * fps) > 0.2), 0.06 * fps)
-    speaking_f = _smooth(speaking.astype(np.float32), 0.08 * fps)
+            pitch = smooth(pitch * (smooth(voiced, 0.1 * fps) > 0.2), 0.06 * fps)
+    speaking_f = smooth(speaking.astype(np.float32), 0.08 * fps)
 
     # Emphasis: syllable-rate loudness peaks that stand out from their phrase, helped by
     # high pitch (a pitch accent). One impulse per peak, at least 0.3 s apart.
-    syl = _smooth(level, 0.04 * fps)
-    ctx = _smooth(level, 0.6 * fps)
+    syl = smooth(level, 0.04 * fps)
+    ctx = smooth(level, 0.6 * fps)
     score = np.clip(syl - ctx, 0, None) + 0.04 * np.clip(pitch, 0, 6) * (syl > 0.3)
     emphasis = np.zeros(n, np.float32)
     gap = max(1, int(0.3 * fps))
@@ -178,5 +180,5 @@ def prosody(y: np.ndarray, sr: int, fps: float, n: int) -> Prosody:
                 chosen.append(int(p))
         for p in chosen:
             emphasis[p] = min(1.0, float(score[p]) / 0.35)
-    return Prosody(pitch_st=pitch, voiced=voiced, level=_smooth(level, 0.03 * fps), speaking=speaking_f,
+    return Prosody(pitch_st=pitch, voiced=voiced, level=smooth(level, 0.03 * fps), speaking=speaking_f,
                    emphasis=emphasis, phrase_start=phrase_start)

@@ -53,7 +53,8 @@ class MouthPalette:
         return cls(cavity.astype(np.float32), tongue.astype(np.float32), np.clip(teeth, 0, 255).astype(np.float32))
 
 
-def _smoothstep(e0, e1, x):
+def smoothstep(e0, e1, x):
+    """Hermite ramp: 0 below e0, 1 above e1, smooth in between (elementwise)."""
     t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
     return t * t * (3 - 2 * t)
 
@@ -121,7 +122,7 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
 
     # Tongue: a broad rounded bulge filling the floor of the mouth.
     tv = (v - (v_lo - 0.18 * gap)) / np.maximum(0.5 * gap, 1.0)
-    tongue_a = (1 - _smoothstep(0.6, 1.0, np.sqrt((u / 0.72) ** 2 + tv ** 2))) * _smoothstep(2, 10, gap)
+    tongue_a = (1 - smoothstep(0.6, 1.0, np.sqrt((u / 0.72) ** 2 + tv ** 2))) * smoothstep(2, 10, gap)
     tshade = 0.7 + 0.3 * np.clip(-tv, 0, 1)
     col = col * (1 - tongue_a[..., None]) + pal.tongue[None, None, :] * (tshade * tongue_a)[..., None]
 
@@ -129,8 +130,8 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     lh = LOWER_TEETH_H * iod_px
     lgap, lpos = _tooth_pattern(u, LOWER_TOOTH_EDGES, half)
     ltop = v_lo - lh * (1 - 0.15 * lpos ** 2)
-    la = _smoothstep(ltop - 0.7, ltop + 0.7, v) * (1 - _smoothstep(0.38, 0.5, np.abs(u)))
-    la *= _smoothstep(1.2, 2.2, gap / max(UPPER_TEETH_H * iod_px, 1.0))
+    la = smoothstep(ltop - 0.7, ltop + 0.7, v) * (1 - smoothstep(0.38, 0.5, np.abs(u)))
+    la *= smoothstep(1.2, 2.2, gap / max(UPPER_TEETH_H * iod_px, 1.0))
     lcol = 0.6 * (1 - 0.5 * np.abs(u)) * (1 - 0.12 * lgap)
     col = col * (1 - la[..., None]) + pal.teeth[None, None, :] * (lcol * la)[..., None]
 
@@ -138,13 +139,13 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     uh = UPPER_TEETH_H * iod_px * (1 - 0.3 * u ** 2)
     ugap, upos = _tooth_pattern(u, UPPER_TOOTH_EDGES, half)
     ubot = v_up + uh * (1 - 0.10 * upos ** 2)
-    ua = (1 - _smoothstep(ubot - 0.7, ubot + 0.7, v)) * (1 - _smoothstep(0.62, 0.8, np.abs(u)))
+    ua = (1 - smoothstep(ubot - 0.7, ubot + 0.7, v)) * (1 - smoothstep(0.62, 0.8, np.abs(u)))
     ucol = (0.95 - 0.45 * np.abs(u) ** 1.5) * (1 - 0.12 * ugap)
-    ucol = ucol * (0.78 + 0.22 * _smoothstep(0, 0.35 * np.maximum(uh, 1), v - v_up))  # lip shadow
-    ucol = ucol * (1 - 0.12 * _smoothstep(ubot - 0.25 * uh, ubot, v))  # translucent incisal edge
+    ucol = ucol * (0.78 + 0.22 * smoothstep(0, 0.35 * np.maximum(uh, 1), v - v_up))  # lip shadow
+    ucol = ucol * (1 - 0.12 * smoothstep(ubot - 0.25 * uh, ubot, v))  # translucent incisal edge
     col = col * (1 - ua[..., None]) + pal.teeth[None, None, :] * (ucol * ua)[..., None]
 
-    col *= (0.6 + 0.4 * _smoothstep(0.0, 2.0, edge))[..., None]  # soft shadow at the lip line
+    col *= (0.6 + 0.4 * smoothstep(0.0, 2.0, edge))[..., None]  # soft shadow at the lip line
     # The inside of a mouth is out of focus and in shadow next to the lips: no edge in it
     # should be crisper than the photo's own detail at that scale.
     col = cv2.GaussianBlur(col, (0, 0), max(0.6, 0.006 * iod_px))

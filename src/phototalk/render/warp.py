@@ -23,7 +23,7 @@ from scipy.spatial import Delaunay
 
 from ..face import landmarks as L
 from ..face.analyze import FaceRig
-from .mouth import MouthPalette, draw_mouth
+from .mouth import MouthPalette, draw_mouth, smoothstep
 
 RING_SCALES = (1.3, 1.7, 2.3)  # control rings around the face oval (residual 0 there)
 HEAD_FULL, HEAD_ZERO = 1.35, 2.2  # elliptic radii where head weight starts to fall / reaches 0
@@ -49,11 +49,6 @@ POSE_MAX_STRETCH = 0.75  # largest |d displacement / d x| a head pose may cause 
 BROW_L = np.array([[70, 63, 105, 66, 107], [46, 53, 52, 65, 55]])
 BROW_R = np.array([[300, 293, 334, 296, 336], [276, 283, 282, 295, 285]])
 CHEEK_L, CHEEK_R = 50, 280
-
-
-def _smoothstep(e0, e1, x):
-    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
-    return t * t * (3 - 2 * t)
 
 
 def _affine_from_triangles(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
@@ -118,7 +113,7 @@ class MeshWarpRenderer:
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         px, py = xx - c[0], yy - c[1]
         r = np.sqrt(((px * self.ex[0] + py * self.ex[1]) / a) ** 2 + ((px * self.ey[0] + py * self.ey[1]) / b) ** 2)
-        geom = 1 - _smoothstep(HEAD_FULL, HEAD_ZERO, r)
+        geom = 1 - smoothstep(HEAD_FULL, HEAD_ZERO, r)
         sig = max(1.0, 0.08 * s)
         person = cv2.GaussianBlur(rig.person.astype(np.float32), (0, 0), max(1.0, PERSON_BLUR * s))
         face_core = np.zeros((h, w), np.float32)
@@ -127,7 +122,7 @@ class MeshWarpRenderer:
                                      (0, 0), sig)
         whead = np.maximum(geom * (0.35 + 0.65 * person), np.minimum(face_core * 1.5, 1.0))
         edge = np.minimum(np.minimum(xx, w - 1 - xx), np.minimum(yy, h - 1 - yy))
-        whead *= _smoothstep(BORDER_STILL * min(h, w), BORDER_TAPER * min(h, w), edge)
+        whead *= smoothstep(BORDER_STILL * min(h, w), BORDER_TAPER * min(h, w), edge)
         whead[whead < 1e-3] = 0.0
 
         # --- region of interest: where anything can move -------------------------------
@@ -195,8 +190,8 @@ class MeshWarpRenderer:
         self.palette = MouthPalette.from_image(self.image, lm)
 
         # --- the body: follows the head slightly and breathes ---------------------------
-        body = _smoothstep(0.3, 0.8, cv2.GaussianBlur(rig.person.astype(np.float32), (0, 0), max(1.0, 0.05 * s)))
-        body *= _smoothstep(BORDER_STILL * min(h, w), BORDER_TAPER * min(h, w), edge)
+        body = smoothstep(0.3, 0.8, cv2.GaussianBlur(rig.person.astype(np.float32), (0, 0), max(1.0, 0.05 * s)))
+        body *= smoothstep(BORDER_STILL * min(h, w), BORDER_TAPER * min(h, w), edge)
         # Only this person's body: the mask's part connected to the face, and not far to
         # the side of it (other people in the picture stay still).
         _, comp = cv2.connectedComponents((body > 0.05).astype(np.uint8), connectivity=8)
@@ -204,7 +199,7 @@ class MeshWarpRenderer:
         own = comp[cy, cx]
         body = body * (comp == own) if own > 0 else np.zeros_like(body)
         side = np.abs((xx - c[0]) * self.ex[0] + (yy - c[1]) * self.ex[1])
-        body *= 1 - _smoothstep(2.2 * s, 3.2 * s, side)
+        body *= 1 - smoothstep(2.2 * s, 3.2 * s, side)
         body[body < 1e-3] = 0.0
         ys, xs = np.nonzero(body > 0)
         # The body outside the head's box, as up to four strips (x0, y0, x1, y1, grid x,
@@ -242,7 +237,7 @@ class MeshWarpRenderer:
         self.lip_gap0 = (lo - up) @ self.ey  # (11,) source gap along "down", px
         rel = v2 - self.mouth_mid
         xv, yv = rel @ self.ex, rel @ self.ey
-        jaw = _smoothstep(0.0, 0.22 * s, yv) * (1 - 0.7 * np.clip(np.abs(xv) / (1.0 * s), 0, 1) ** 2)
+        jaw = smoothstep(0.0, 0.22 * s, yv) * (1 - 0.7 * np.clip(np.abs(xv) / (1.0 * s), 0, 1) ** 2)
         self.jaw_w = jaw
         self.wide_field = np.exp(-(xv ** 2 + yv ** 2) / (2 * (0.7 * self.mouth_w) ** 2)) * xv  # px per unit wide
         self.lip_set = np.zeros(L.N_SURFACE, bool)
@@ -272,7 +267,7 @@ class MeshWarpRenderer:
             h = (v2 - eye_c) @ up  # height above the eye centre, px
             h_lid = float(((lm[u0, :2] - eye_c) @ up).max())
             h_brow = float(((pts - eye_c) @ up).mean())
-            gate = _smoothstep(h_lid + 0.02 * s, h_brow, h) * np.exp(-np.clip(h - h_brow, 0, None) ** 2 / (2 * (0.5 * s) ** 2))
+            gate = smoothstep(h_lid + 0.02 * s, h_brow, h) * np.exp(-np.clip(h - h_brow, 0, None) ** 2 / (2 * (0.5 * s) ** 2))
             bx = pts @ ex
             x = v2 @ ex
             lo_x, hi_x = bx.min(), bx.max()
@@ -292,7 +287,7 @@ class MeshWarpRenderer:
         lat = ((v2 - self.mouth_mid) @ ex) / (self.mouth_w / 2)
         for corner, outward, side in ((L.UPPER_OUTER[0], -ex, -1), (L.UPPER_OUTER[-1], ex, 1)):
             d2 = ((v2 - lm[corner, :2]) ** 2).sum(1)
-            w = np.exp(-d2 / (2 * (0.3 * s) ** 2)) * _smoothstep(0.15, 0.95, side * lat)
+            w = np.exp(-d2 / (2 * (0.3 * s) ** 2)) * smoothstep(0.15, 0.95, side * lat)
             self.fields["smile_pos"] += w[:, None] * (SMILE_OUT * s * outward + SMILE_UP * s * up)[None, :]
             self.fields["smile_neg"] += w[:, None] * (FROWN_DOWN * s * (-up) - 0.01 * s * outward)[None, :]
         for c in (CHEEK_L, CHEEK_R):
@@ -336,7 +331,7 @@ class MeshWarpRenderer:
         """Lay lid skin over the closing lid band (fold ring to lid margin), fading out
         just above the margin so a thin lash line stays. Stretching the photo's own band
         alone keeps its shadowed socket and lashes, which reads as a slit of open eye."""
-        alpha_max = LID_PAINT * _smoothstep(0.3, 1.0, blink)
+        alpha_max = LID_PAINT * smoothstep(0.3, 1.0, blink)
         if alpha_max <= 0:
             return
         h, w = frame.shape[:2]
@@ -358,7 +353,7 @@ class MeshWarpRenderer:
             bot_y = np.interp(xx, bottom[:, 0], bottom[:, 1]) if np.all(np.diff(bottom[:, 0]) > 0) else \
                 np.interp(xx, bottom[::-1, 0], bottom[::-1, 1])
             frac = (yy - top_y) / np.maximum(bot_y - top_y, 1.0)
-            ramp = 1 - _smoothstep(0.55, 0.9, frac)
+            ramp = 1 - smoothstep(0.55, 0.9, frac)
             sig = max(0.7, 0.06 * float(gap.max()))
             a = cv2.GaussianBlur(mask * ramp, (0, 0), sig) * alpha_max
             sub = frame[y0:y1, x0:x1].astype(np.float32)
@@ -537,7 +532,7 @@ class MeshWarpRenderer:
 
         def inside(x, y):  # 0 at the box edge (and outside) .. 1 deeper than ``feather``
             dist = np.minimum(np.minimum(x - x0, x1 - 1 - x), np.minimum(y - y0, y1 - 1 - y))
-            return _smoothstep(0.0, feather, dist)
+            return smoothstep(0.0, feather, dist)
 
         v2 = self.verts[:, :2]
         self.region_vmask = inside(v2[:, 0], v2[:, 1])
@@ -590,7 +585,7 @@ class MeshWarpRenderer:
             dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
             if dist.max() < 1.0:
                 continue  # a closed eye
-            m = _smoothstep(0.0, max(1.0, 0.45 * float(dist.max())), dist)
+            m = smoothstep(0.0, max(1.0, 0.45 * float(dist.max())), dist)
             yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
             sub = cv2.remap(frame, xx - m * shift[0], yy - m * shift[1], cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_REPLICATE)
