@@ -16,7 +16,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from ..face import landmarks as L
-from ..render.mouth import MouthPalette, draw_mouth, smoothstep
+from ..render.mouth import MouthPalette, draw_mouth, polygon_crop, smoothstep
 
 RING_SCALE = 1.3  # anchor ring (never moves) = face oval scaled about its centre
 MOVE_EPS_PX = 0.3  # offsets smaller than this are dropped: fewer triangles to resample, no visible step
@@ -205,13 +205,10 @@ def paint_lids(frame: np.ndarray, lm: np.ndarray, dst: np.ndarray, closure: floa
         col = np.median(frame[pts[:, 1], pts[:, 0]].astype(np.float32), axis=0)
         top, bottom = dst[u1], dst[u0]
         poly = np.concatenate([top, bottom[::-1]])
-        x0, y0 = np.floor(poly.min(0)).astype(int) - 3
-        x1, y1 = np.ceil(poly.max(0)).astype(int) + 4
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        if x1 - x0 < 3 or y1 - y0 < 3:
+        crop = polygon_crop(poly, frame.shape, 3, (3, 3))
+        if crop is None:
             continue
-        mask = np.zeros((y1 - y0, x1 - x0), np.float32)
-        cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=2)
+        mask, (x0, y0, x1, y1) = crop
         sig = max(0.7, 0.08 * gap)
         a = cv2.GaussianBlur(mask, (0, 0), sig) * a_max
         sub = frame[y0:y1, x0:x1].astype(np.float32)

@@ -53,6 +53,24 @@ class MouthPalette:
         return cls(cavity.astype(np.float32), tongue.astype(np.float32), np.clip(teeth, 0, 255).astype(np.float32))
 
 
+def polygon_crop(poly: np.ndarray, shape, pad: int, min_size: tuple[int, int] = (2, 2), *,
+                 value=1.0, dtype=np.float32, line_type=cv2.LINE_AA):
+    """Rasterise ``poly`` ((K, 2) float pixel x, y; quarter-pixel precision) into its
+    bounding box grown by ``pad`` pixels and clipped to an image of ``shape``.
+
+    Returns (mask, (x0, y0, x1, y1)) with mask (y1 - y0, x1 - x0) of ``dtype`` holding
+    ``value`` inside, or None when the clipped box is smaller than min_size (w, h)."""
+    h, w = shape[:2]
+    x0, y0 = np.floor(poly.min(0)).astype(int) - pad
+    x1, y1 = np.ceil(poly.max(0)).astype(int) + pad + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < min_size[0] or y1 - y0 < min_size[1]:
+        return None
+    mask = np.zeros((y1 - y0, x1 - x0), dtype)
+    cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], value, lineType=line_type, shift=2)
+    return mask, (x0, y0, x1, y1)
+
+
 def smoothstep(e0, e1, x):
     """Hermite ramp: 0 below e0, 1 above e1, smooth in between (elementwise)."""
     t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
@@ -90,16 +108,11 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     if float(np.max(vl - vu)) < 0.6:
         return  # lips touch everywhere: nothing to show
     poly = np.concatenate([upper, lower[::-1][1:-1]])
-    h, w = frame.shape[:2]
-    x0, y0 = np.floor(poly.min(0)).astype(int) - 2
-    x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    crop = polygon_crop(poly, frame.shape, 2, value=255, dtype=np.uint8)
+    if crop is None:
         return
+    mask, (x0, y0, x1, y1) = crop
     sub = frame[y0:y1, x0:x1]
-    mask = np.zeros(sub.shape[:2], np.uint8)
-    pts = np.round((poly - [x0, y0]) * 4).astype(np.int32)
-    cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_AA, shift=2)
     alpha = mask.astype(np.float32) / 255.0
 
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)

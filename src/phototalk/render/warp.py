@@ -23,7 +23,7 @@ from scipy.spatial import Delaunay
 
 from ..face import landmarks as L
 from ..face.analyze import FaceRig
-from .mouth import MouthPalette, draw_mouth, smoothstep
+from .mouth import MouthPalette, draw_mouth, polygon_crop, smoothstep
 
 RING_SCALES = (1.3, 1.7, 2.3)  # control rings around the face oval (residual 0 there)
 HEAD_FULL, HEAD_ZERO = 1.35, 2.2  # elliptic radii where head weight starts to fall / reaches 0
@@ -334,17 +334,13 @@ class MeshWarpRenderer:
         alpha_max = LID_PAINT * smoothstep(0.3, 1.0, blink)
         if alpha_max <= 0:
             return
-        h, w = frame.shape[:2]
         for (u0, _, u1, _, gap), color in zip(self.eyes, self.lid_colors):
             top, bottom = pos[u1], pos[u0]
             poly = np.concatenate([top, bottom[::-1]])
-            x0, y0 = np.floor(poly.min(0)).astype(int) - 3
-            x1, y1 = np.ceil(poly.max(0)).astype(int) + 4
-            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-            if x1 - x0 < 3 or y1 - y0 < 3:
+            crop = polygon_crop(poly, frame.shape, 3, (3, 3))
+            if crop is None:
                 continue
-            mask = np.zeros((y1 - y0, x1 - x0), np.float32)
-            cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=2)
+            mask, (x0, y0, x1, y1) = crop
             # Fade towards the lid margin: distance below the fold over the band height.
             yy = np.arange(y0, y1, dtype=np.float32)[:, None]
             xx = np.arange(x0, x1, dtype=np.float32)[None, :]
@@ -572,16 +568,12 @@ class MeshWarpRenderer:
         shift = EYEBALL_R * self.iod * (np.sin(gaze_yaw) * self.ex + 0.6 * np.sin(gaze_pitch) * self.ey)
         if np.hypot(*shift) < 0.05:
             return
-        h, w = frame.shape[:2]
         for u0, l0 in ((L.EYE_L_UPPER0, L.EYE_L_LOWER0), (L.EYE_R_UPPER0, L.EYE_R_LOWER0)):
             poly = np.concatenate([pos[u0], pos[l0][::-1]])
-            x0, y0 = np.floor(poly.min(0)).astype(int) - 2
-            x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
-            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-            if x1 - x0 < 4 or y1 - y0 < 3:
+            crop = polygon_crop(poly, frame.shape, 2, (4, 3), value=255, dtype=np.uint8, line_type=cv2.LINE_8)
+            if crop is None:
                 continue
-            mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-            cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 255, lineType=cv2.LINE_8, shift=2)
+            mask, (x0, y0, x1, y1) = crop
             dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
             if dist.max() < 1.0:
                 continue  # a closed eye
