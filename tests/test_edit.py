@@ -79,6 +79,35 @@ def test_time_range_and_weights():
     assert list(pingpong(np.arange(9), 4)) == [0, 1, 2, 3, 2, 1, 0, 1, 2]
 
 
+def test_tracking_smooths_shape_not_placement():
+    """A head that jumps 40 px between two frames (a fast move, or a video whose frames
+    repeat and then jump) keeps its landmarks on the jump; the shape's jitter is still
+    smoothed away."""
+    from phototalk.edit.tracking import smooth_runs, smooth_shape
+
+    rng = np.random.default_rng(0)
+    n = 30
+    shape = rng.uniform(-60, 60, (478, 2))
+    shape[:, 1] *= 1.2
+    pos = np.where(np.arange(n) < 15, 200.0, 240.0)[:, None] * np.array([1.0, 0.5])  # (n, 2) px
+    ang = np.where(np.arange(n) < 15, 0.0, 0.15)  # rad: the head also rolls
+    rot = np.stack([np.stack([np.cos(ang), np.sin(ang)], -1), np.stack([-np.sin(ang), np.cos(ang)], -1)], 1)
+    true = np.einsum("pc,ncd->npd", shape, rot) + pos[:, None]
+    raw = np.zeros((n, 478, 3), np.float32)
+    raw[..., :2] = true + rng.normal(0, 0.5, true.shape)  # per-point jitter
+    found = np.ones(n, bool)
+    sm = smooth_shape(raw, found, 0.75)
+    err = np.linalg.norm(sm[..., :2] - true, axis=-1).mean(1)  # (n,) px, mean over the points
+    assert err.max() < 0.6, err  # on the jump too
+    assert np.abs(sm[..., :2] - true).std() < 0.7 * np.abs(raw[..., :2] - true).std()  # jitter reduced
+    lag = np.linalg.norm(smooth_runs(raw, found, 0.75)[..., :2] - true, axis=-1).mean(1)
+    assert lag[14:16].min() > 10  # smoothing positions instead would put the face 10+ px off
+    sm[3], found[3] = np.nan, False  # a frame without a face stays NaN and splits the runs
+    raw[3] = np.nan
+    out = smooth_shape(raw, found, 0.75)
+    assert np.isnan(out[3]).all() and np.isfinite(out[found]).all()
+
+
 def test_close_mouth_and_eyes_synthetic(synthetic, tmp_path):
     from phototalk.edit import edit_video
 

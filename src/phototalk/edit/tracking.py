@@ -3,9 +3,13 @@ then zero-phase temporal smoothing.
 
 Video mode runs the detector only when tracking is lost, so it costs ~6 ms a frame at
 512 px on one core. Raw landmarks jitter by ~0.5 px from frame to frame; edits built on
-them would make the warped skin shimmer, so each coordinate is smoothed with a short
-Gaussian over time (centred, so it adds no lag) within each run of frames that have a
-face. Frames without a face stay NaN and pass through unedited.
+them would make the warped skin shimmer, so the face's *shape* is smoothed with a short
+Gaussian over time within each run of frames that have a face. Its *placement* (a 2-D
+affine fit of all surface points per frame) is not: a fast head move, or a video whose
+frames repeat and then jump (a frame-rate conversion), moves the face 20-70 px in one
+frame, and a smoothed position would put the lids and lips several pixels beside the
+real ones exactly there. The affine fit averages 468 points, so it hardly jitters.
+Frames without a face stay NaN and pass through unedited.
 """
 from __future__ import annotations
 
@@ -60,6 +64,30 @@ def smooth_runs(x: np.ndarray, found: np.ndarray, sigma_frames: float) -> np.nda
     return out
 
 
+def smooth_shape(raw: np.ndarray, found: np.ndarray, sigma_frames: float) -> np.ndarray:
+    """``raw`` ((n, 478, 3) float landmarks) with the shape smoothed over time and the
+    placement kept: each found frame's xy is split into a least-squares affine map of a
+    reference shape (all frames share it) plus a residual in reference coordinates; only
+    the residual (and z) is smoothed (``smooth_runs``), and each frame is rebuilt with its
+    own affine map. sigma_frames <= 0.2 returns a copy."""
+    out = raw.copy()
+    idx = np.flatnonzero(found)
+    if sigma_frames <= 0.2 or not len(idx):
+        return out
+    xy = raw[idx, :, :2].astype(np.float64)  # (m, 478, 2)
+    ref = xy[:, :L.N_SURFACE].mean(0)  # (468, 2)
+    X = np.concatenate([ref, np.ones((L.N_SURFACE, 1))], 1)  # (468, 3)
+    A = np.einsum("kp,mpc->mkc", np.linalg.pinv(X), xy[:, :L.N_SURFACE])  # (m, 3, 2): [x y 1] @ A
+    M, t = A[:, :2], A[:, 2]
+    local = np.einsum("mpc,mcd->mpd", xy - t[:, None], np.linalg.inv(M))  # (m, 478, 2) reference coords
+    full = np.full(raw.shape, np.nan)
+    full[idx, :, :2], full[idx, :, 2] = local, raw[idx, :, 2]
+    sm = smooth_runs(full, found, sigma_frames)[idx]
+    out[idx, :, :2] = np.einsum("mpc,mcd->mpd", sm[..., :2], M) + t[:, None]
+    out[idx, :, 2] = sm[..., 2]
+    return out
+
+
 def _flush_c_stdio() -> None:
     """MediaPipe's C++ logs can sit in the C library's stdio buffer and reach the
     terminal at exit, after fd 2 is restored; flush them while it is still muted."""
@@ -108,6 +136,6 @@ def track_faces(frames: Iterable[np.ndarray], fps: float, *,
     for i, lm in enumerate(rows):
         if lm is not None:
             raw[i], found[i] = lm, True
-    sm = smooth_runs(raw, found, SMOOTH_SIGMA_S * fps)
+    sm = smooth_shape(raw, found, SMOOTH_SIGMA_S * fps)
     log.info("tracked %d frames, face in %d", n, int(found.sum()))
     return FaceTrack(landmarks=sm, raw=raw, found=found)
