@@ -27,7 +27,8 @@ PHILTRUM_REACH_IOD = 0.18  # iod above the upper lip over which skin follows it
 LID_DROP = 1.1  # eye heights the upper lid margin travels when closing
 LID_FOLD, LID_CREASE = 1.0, 0.45  # how far the skin rings above the margin follow it
 LOWER_LID_RISE = 0.06  # eye heights the lower lid rises to meet the upper
-LASH_DARKEN = 0.45  # how much the lash line at a closed lid darkens the skin
+LID_DETAIL = 6.0  # 8-bit levels of fine texture the painted lid keeps from the stretched band
+LASH_DARKEN = 0.65  # how much the lash line at a closed lid darkens the skin
 LIP_PRESS_IOD = 0.025  # iod the lips overlap when shut
 REAL_MOUTH_MIN_IOD = 0.06  # a dubbed frame whose own mouth is open at least this much (iod) ...
 REAL_MOUTH_MAX_RATIO = 1.5  # ... keeps its real interior up to this ratio of new to own opening
@@ -188,8 +189,11 @@ def paint_lids(frame: np.ndarray, lm: np.ndarray, dst: np.ndarray, closure: floa
     """Lay lid skin over each closed lid band (fold ring to lid margin, ``dst`` (468, 2)
     warped positions) and draw a soft lash line at the margin. A stretched band alone
     keeps the photo's lashes and socket shadow, which reads as a slit of open eye.
-    The band keeps its own fine texture; its local mean is moved to the skin colour
-    sampled above the crease and under the eye in this frame."""
+    The band keeps its own fine texture, clipped to +-LID_DETAIL levels (a stretched
+    band also carries lashes, eye white and iris edges, and those strips read as an open
+    slit); its local mean is moved to the skin colour sampled above the crease and under
+    the eye in this frame. The lash line is what marks a shut eye to a viewer (and to
+    a landmark model): at a faint line MediaPipe reads the lid as 30-50 % open."""
     a_max = float(smoothstep(0.3, 1.0, closure))
     if a_max <= 0:
         return
@@ -213,7 +217,7 @@ def paint_lids(frame: np.ndarray, lm: np.ndarray, dst: np.ndarray, closure: floa
         a = cv2.GaussianBlur(mask, (0, 0), sig) * a_max
         sub = frame[y0:y1, x0:x1].astype(np.float32)
         local = cv2.GaussianBlur(sub, (0, 0), max(1.0, 0.3 * gap))
-        lid = np.clip(sub - local + col, 0, 255)
+        lid = np.clip(np.clip(sub - local, -LID_DETAIL, LID_DETAIL) + col, 0, 255)
         out = sub * (1 - a[..., None]) + lid * a[..., None]
         # Lash line: a thin dark curve along the closed margin.
         lash = np.zeros_like(mask)
