@@ -244,3 +244,25 @@ def test_close_mouth_real_video(tmp_path):
     assert np.mean(a1[inside] < 0.04) >= 0.95, a1[inside]
     far = (t < 1 - 0.2) | (t > 3 + 0.2)
     assert np.corrcoef(a0[far], a1[far])[0, 1] > 0.95
+
+
+def test_close_mouth_and_eyes_real_video_moving_head(tmp_path):
+    """issue 6's acceptance ranges on a speaker with glasses whose head jumps up to 70 px
+    a frame (the clip repeats frames, then jumps): lips shut over 2-5 s, eyes over
+    5.5-7 s; outside the mouth range, the lips' easing frames included, the aperture
+    follows the original's."""
+    from phototalk.edit import edit_video
+
+    src = asset("video", "man_glasses_speech.mp4")
+    out = tmp_path / "closed.mp4"
+    edit_video(src, out, close_mouth=["2-5"], close_eyes=["5.5-7"], crf=12)
+    lm0, lm1 = pixels.landmarks(pixels.decode(src)[0]), pixels.landmarks(pixels.decode(out)[0])
+    a0, a1 = (np.array([pixels.aperture(lm) for lm in lms]) for lms in (lm0, lm1))
+    e0, e1 = (np.array([pixels.eye_open(lm) for lm in lms]) for lms in (lm0, lm1))
+    t = np.arange(len(a1)) / FPS
+    mouth, eyes = (t >= 2) & (t <= 5), (t >= 5.5) & (t <= 7)
+    assert np.mean(a1[mouth] < 0.04) >= 0.95, a1[mouth]
+    ok = ~mouth & np.isfinite(a0) & np.isfinite(a1)
+    assert np.corrcoef(a0[ok], a1[ok])[0, 1] >= 0.95
+    ratio = e1[eyes] / np.nanmedian(e0)
+    assert np.mean(np.nan_to_num(ratio, nan=1.0) < 0.3) >= 0.95, ratio

@@ -30,6 +30,7 @@ LOWER_LID_RISE = 0.06  # eye heights the lower lid rises to meet the upper
 LID_DETAIL = 6.0  # 8-bit levels of fine texture the painted lid keeps from the stretched band
 LASH_DARKEN = 0.65  # how much the lash line at a closed lid darkens the skin
 LIP_PRESS_IOD = 0.025  # iod the lips overlap when shut
+SHUT_OPEN_IOD = 0.06  # iod; lips parted less than this count as (partly) shut: seam cleaned, edge inset
 REAL_MOUTH_MIN_IOD = 0.06  # a dubbed frame whose own mouth is open at least this much (iod) ...
 REAL_MOUTH_MAX_RATIO = 1.5  # ... keeps its real interior up to this ratio of new to own opening
 SEAM_HALF_IOD = 0.05  # iod; half-width of the band around a shut mouth's seam that is cleaned
@@ -340,9 +341,13 @@ def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, cl
     iod, _, _ = face_axes(lm)
     src = lm[:L.N_SURFACE, :2].astype(np.float64)
     off = np.zeros_like(src)
+    # shut: how far the lips meet (0..1). The seam clean-up and the inset lip edge belong
+    # to touching lips only: a mouth easing shut, or a dub's narrow opening, keeps its gap.
+    shut = 0.0
     if mouth is not None:
         t, _, _ = lip_columns(lm)
         opening = max(float(mouth["open"]), 0.0)
+        shut = float(1 - smoothstep(0.0, SHUT_OPEN_IOD, opening))
         profile = gap_profile(t, float(mouth.get("round", 0.0)))
         press = 1 - smoothstep(0.0, 0.04, opening)
         target = (opening - press * LIP_PRESS_IOD) * iod * profile
@@ -350,6 +355,8 @@ def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, cl
         off += mouth_offsets(lm, target, wide=wide)
     elif close_mouth > 0:
         t, gap, _ = lip_columns(lm)
+        opening = (1 - close_mouth) * float(gap[5]) / max(iod, 1e-6)  # iod, before the press
+        shut = close_mouth * float(1 - smoothstep(0.0, SHUT_OPEN_IOD, opening))
         target = (1 - close_mouth) * gap - close_mouth * LIP_PRESS_IOD * iod * gap_profile(t, 0.0)
         off += mouth_offsets(lm, target)
     if close_eyes > 0:
@@ -358,7 +365,6 @@ def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, cl
     ring = anchor_ring(lm)
     dst = src + off
     sample = src.copy()
-    shut = close_mouth if mouth is None else 1 - smoothstep(0.0, 0.06, max(float(mouth["open"]), 0.0))
     if shut > 0:
         for inner, semi in ((L.UPPER_INNER, L.UPPER_SEMI_INNER), (L.LOWER_INNER, L.LOWER_SEMI_INNER)):
             sample[inner[1:-1]] += shut * LIP_INSET * (src[semi[1:-1]] - src[inner[1:-1]])
