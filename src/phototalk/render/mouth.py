@@ -18,6 +18,7 @@ UPPER_TOOTH_EDGES = np.cumsum([0.17, 0.13, 0.12, 0.11, 0.11, 0.11])
 LOWER_TOOTH_EDGES = np.cumsum([0.10, 0.10, 0.10, 0.10, 0.10])
 UPPER_TEETH_H = 0.10  # visible upper incisor height / inter-ocular distance (~9 mm of ~90 mm)
 LOWER_TEETH_H = 0.06  # visible lower incisor height / inter-ocular distance
+CORNER_SHADOW = 0.035  # iod; reach of the shadow where the lips fold in at each corner
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     if float(np.max(vl - vu)) < 0.6:
         return  # lips touch everywhere: nothing to show
     poly = np.concatenate([upper, lower[::-1][1:-1]])
-    crop = polygon_crop(poly, frame.shape, 2, value=255, dtype=np.uint8)
+    reach = max(2.0, CORNER_SHADOW * iod_px)
+    crop = polygon_crop(poly, frame.shape, int(np.ceil(reach)) + 1, value=255, dtype=np.uint8)
     if crop is None:
         return
     mask, (x0, y0, x1, y1) = crop
@@ -163,4 +165,11 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     # should be crisper than the photo's own detail at that scale.
     col = cv2.GaussianBlur(col, (0, 0), max(0.6, 0.006 * iod_px))
     out = sub.astype(np.float32) * (1 - alpha[..., None]) + col * alpha[..., None]
+    # The lips fold into each other at the corners: a small soft shadow just outside
+    # each inner corner, deeper the wider the mouth is open.
+    open_px = float(np.max(vl - vu))
+    depth = 0.45 * smoothstep(0.5, 0.06 * iod_px, open_px)
+    for corner in (left, right):
+        shade = depth * (1 - smoothstep(0.0, reach, np.hypot(xx - corner[0], yy - corner[1]))) * (1 - alpha)
+        out *= (1 - shade)[..., None]
     frame[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)

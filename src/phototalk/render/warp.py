@@ -188,6 +188,7 @@ class MeshWarpRenderer:
 
         self._setup_expressions(lm)
         self.palette = MouthPalette.from_image(self.image, lm)
+        self._setup_slit(lm)
 
         # --- the body: follows the head slightly and breathes ---------------------------
         body = smoothstep(0.3, 0.8, cv2.GaussianBlur(rig.person.astype(np.float32), (0, 0), max(1.0, 0.05 * s)))
@@ -438,6 +439,49 @@ class MeshWarpRenderer:
             pos = self.verts[:, :2] + self.region_vmask[:, None] * (pos - self.verts[:, :2])
         return pos, A, b
 
+    def _setup_slit(self, lm: np.ndarray) -> None:
+        """The photo's own mouth slit (the dark line between closed lips, running out to
+        the outer corners, or the gap of an open mouth) and a copy of the photo with it
+        healed from the surrounding lips. When the lips part, the skin and lip around the
+        corners is stretched out of the pixels right next to the slit; sampling the slit
+        itself there leaves dark specks below and beside the corners."""
+        h, w = self.image.shape[:2]
+        poly = np.concatenate([lm[[L.UPPER_OUTER[0]]], lm[L.UPPER_INNER], lm[[L.UPPER_OUTER[-1]]],
+                               lm[L.LOWER_INNER[::-1]]])[:, :2]
+        crop = polygon_crop(poly, (h, w), 6, value=255, dtype=np.uint8)
+        self.slit = None
+        if crop is None:
+            return
+        mask, (x0, y0, x1, y1) = crop
+        mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))  # the slit's anti-aliased rim
+        healed = cv2.inpaint(np.ascontiguousarray(self.image[y0:y1, x0:x1]), mask, 3, cv2.INPAINT_TELEA)
+        self.slit = (x0, y0, mask.astype(np.float32) / 255.0, healed)
+
+    def _heal_slit(self, frame: np.ndarray, qx: np.ndarray, qy: np.ndarray, pos: np.ndarray,
+                   mouth_open: float) -> None:
+        """Where output pixels around the parted lips sample the photo's mouth slit, take
+        the healed photo instead (frame: the output, qx, qy: ROI inverse map, in place)."""
+        k = float(smoothstep(0.005, 0.03, mouth_open))
+        if self.slit is None or k <= 0:
+            return
+        sx0, sy0, smask, healed = self.slit
+        x0, y0, x1, y1 = self.roi
+        lips = pos[np.r_[L.UPPER_OUTER, L.LOWER_OUTER], :2]
+        pad = 0.15 * self.iod
+        bx0, by0 = np.floor(lips.min(0) - pad).astype(int)
+        bx1, by1 = np.ceil(lips.max(0) + pad).astype(int) + 1
+        bx0, by0, bx1, by1 = max(bx0, x0), max(by0, y0), min(bx1, x1), min(by1, y1)
+        if bx1 <= bx0 or by1 <= by0:
+            return
+        mx = qx[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] + (x0 - sx0)
+        my = qy[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] + (y0 - sy0)
+        m = cv2.remap(smask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) * k
+        if not (m > 1e-3).any():
+            return
+        hv = cv2.remap(healed, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        sub = frame[by0:by1, bx0:bx1].astype(np.float32)
+        frame[by0:by1, bx0:bx1] = np.clip(sub + (hv - sub) * m[..., None] + 0.5, 0, 255).astype(np.uint8)
+
     def _exact_inverse(self, pos: np.ndarray, tris: np.ndarray, priority: np.ndarray,
                        qx: np.ndarray, qy: np.ndarray) -> None:
         """Overwrite the inverse map (qx, qy: ROI coordinates, in place) with the exact
@@ -647,6 +691,7 @@ class MeshWarpRenderer:
                                                     borderMode=cv2.BORDER_REPLICATE)
         frame[y0:y1, x0:x1] = cv2.remap(self.image, qx + x0, qy + y0, cv2.INTER_LINEAR,
                                         borderMode=cv2.BORDER_REPLICATE)
+        self._heal_slit(frame, qx, qy, pos, mouth_open)
         draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette, self.iod)
         if blink < 0.5 and (gaze_yaw or gaze_pitch):
             self._apply_gaze(frame, pos, gaze_yaw, gaze_pitch)
