@@ -21,7 +21,7 @@ import numpy as np
 
 from .prosody import Prosody, smooth
 
-HEAD_STD_RAD = np.radians([4.2, 3.6, 1.5])  # yaw, pitch, roll of the slow random sway at speed 1 while speaking
+HEAD_STD_RAD = np.radians([4.2, 4.3, 1.5])  # yaw, pitch, roll of the slow random sway at speed 1 while speaking
 HEAD_SIGMA_S = (0.6, 0.5, 0.6)  # s; time scales of the sway per axis (on the speaking clock)
 JIGGLE = 0.12  # share of a faster (sigma 0.35 s) component, only while speaking
 PAUSE_CLOCK = 0.4  # the warped clock's rate in pauses (1 while speaking)

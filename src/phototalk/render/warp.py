@@ -28,6 +28,10 @@ from .mouth import MouthPalette, draw_mouth, polygon_crop, smoothstep
 RING_SCALES = (1.3, 1.7, 2.3)  # control rings around the face oval (residual 0 there)
 HEAD_FULL, HEAD_ZERO = 1.35, 2.2  # elliptic radii where head weight starts to fall / reaches 0
 BORDER_STILL, BORDER_TAPER = 0.03, 0.09  # fractions of the short side: no motion within the first, fading in up to the second
+# The head's motion fades in further from the border: a head cropped at the frame edge
+# (a tight head shot) then spreads the stretch over more hair and keeps most of its
+# pose instead of having it cut by pose_scale.
+HEAD_BORDER_TAPER = 0.14
 INVERT_ITERS = 4  # fixed-point iterations of the displacement inversion
 LID_DROP, LOWER_LID_RISE = 1.05, 0.05  # eye heights the lid margins travel in a full blink
 LID_FOLD, LID_CREASE = 1.05, 0.5  # how far the skin rings above the lid margin follow it
@@ -122,7 +126,7 @@ class MeshWarpRenderer:
                                      (0, 0), sig)
         whead = np.maximum(geom * (0.35 + 0.65 * person), np.minimum(face_core * 1.5, 1.0))
         edge = np.minimum(np.minimum(xx, w - 1 - xx), np.minimum(yy, h - 1 - yy))
-        whead *= smoothstep(BORDER_STILL * min(h, w), BORDER_TAPER * min(h, w), edge)
+        whead *= smoothstep(BORDER_STILL * min(h, w), HEAD_BORDER_TAPER * min(h, w), edge)
         whead[whead < 1e-3] = 0.0
 
         # --- region of interest: where anything can move -------------------------------
@@ -588,7 +592,7 @@ class MeshWarpRenderer:
             h, w = self.image.shape[:2]
             wy, wx = np.gradient(wr)
             edge = np.minimum(np.minimum(self.gx, w - 1 - self.gx), np.minimum(self.gy, h - 1 - self.gy))
-            sel = (np.hypot(wx, wy) > 0.25 / self.iod) & (edge < BORDER_TAPER * min(h, w) + 2)
+            sel = (np.hypot(wx, wy) > 0.25 / self.iod) & (edge < HEAD_BORDER_TAPER * min(h, w) + 2)
             self._taper = (wx[sel], wy[sel], wr[sel], self.gx[sel], self.gy[sel])
             self._taper_of = wr
         wx, wy, w, gx, gy = self._taper
