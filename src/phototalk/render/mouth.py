@@ -147,8 +147,11 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     ltop = v_lo - lh * (1 - 0.15 * lpos ** 2)
     la = smoothstep(ltop - 0.7, ltop + 0.7, v) * (1 - smoothstep(0.38, 0.5, np.abs(u)))
     la *= smoothstep(1.2, 2.2, gap / max(UPPER_TEETH_H * iod_px, 1.0))
-    lcol = 0.6 * (1 - 0.5 * np.abs(u)) * (1 - 0.12 * lgap)
-    col = col * (1 - la[..., None]) + pal.teeth[None, None, :] * (lcol * la)[..., None]
+    lcol = 0.75 * (1 - 0.45 * np.abs(u)) * (1 - 0.12 * lgap)
+    # In the mouth's shadow they take on the warm light bounced off the tongue and lips
+    # (plain grey teeth read as blue-green next to the red cavity).
+    lower_teeth = 0.85 * pal.teeth + 0.15 * pal.tongue
+    col = col * (1 - la[..., None]) + lower_teeth[None, None, :] * (lcol * la)[..., None]
 
     # Upper teeth: fixed to the upper jaw, so sized from the face, not from the gap.
     uh = UPPER_TEETH_H * iod_px * (1 - 0.3 * u ** 2)

@@ -48,6 +48,9 @@ TORSO_FOLLOW = 0.12  # share of the head's rigid sway the body follows
 BREATH_RISE = 0.008  # iod the body rises on a full inhale
 REGIONS = ("face", "mouth", "eyes", "head")
 PERSON_BLUR = 0.08  # iod; blur of the person mask inside the head weight
+# Source pixels per output pixel where squeezed skin starts / fully takes a blurred
+# sample (sigma SQUEEZE_BLUR px) instead of a point sample.
+SQUEEZE_START, SQUEEZE_FULL, SQUEEZE_BLUR = 1.4, 2.5, 1.0
 POSE_MAX_STRETCH = 0.75  # largest |d displacement / d x| a head pose may cause at the border taper
 # Brow landmarks (image-left, image-right), each outer end to inner end: upper and lower rows.
 BROW_L = np.array([[70, 63, 105, 66, 107], [46, 53, 52, 65, 55]])
@@ -55,18 +58,17 @@ BROW_R = np.array([[300, 293, 334, 296, 336], [276, 283, 282, 295, 285]])
 CHEEK_L, CHEEK_R = 50, 280
 
 
-def _affine_from_triangles(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
-    """(K, 3, 2) affine maps M with [x y 1] @ M = source point, from triangle corners
-    dst, src (K, 3, 2); a closed-form 3x3 inverse (batched LAPACK solves of tiny
-    systems cost milliseconds per frame)."""
+def _barycentric_from_triangles(dst: np.ndarray) -> np.ndarray:
+    """(K, 3, 3) maps B with [x y 1] @ B = the barycentric weights of the point (x, y)
+    in each triangle of dst (K, 3, 2); a closed-form 3x3 inverse (batched LAPACK
+    solves of tiny systems cost milliseconds per frame)."""
     x, y = dst[..., 0], dst[..., 1]  # (K, 3)
     # Inverse of D = [[x0 y0 1], [x1 y1 1], [x2 y2 1]] by cofactors.
     c0 = np.stack([y[:, 1] - y[:, 2], x[:, 2] - x[:, 1], x[:, 1] * y[:, 2] - x[:, 2] * y[:, 1]], 1)
     c1 = np.stack([y[:, 2] - y[:, 0], x[:, 0] - x[:, 2], x[:, 2] * y[:, 0] - x[:, 0] * y[:, 2]], 1)
     c2 = np.stack([y[:, 0] - y[:, 1], x[:, 1] - x[:, 0], x[:, 0] * y[:, 1] - x[:, 1] * y[:, 0]], 1)
     det = x[:, 0] * c0[:, 0] + x[:, 1] * c1[:, 0] + x[:, 2] * c2[:, 0]
-    inv = np.stack([c0, c1, c2], 2) / det[:, None, None]  # (K, 3, 3) = D^-1
-    return inv @ src
+    return np.stack([c0, c1, c2], 2) / det[:, None, None]  # (K, 3, 3) = D^-1
 
 
 def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
@@ -461,6 +463,34 @@ class MeshWarpRenderer:
         healed = cv2.inpaint(np.ascontiguousarray(self.image[y0:y1, x0:x1]), mask, 3, cv2.INPAINT_TELEA)
         self.slit = (x0, y0, mask.astype(np.float32) / 255.0, healed)
 
+    def _antialias_squeezed(self, frame: np.ndarray, qx: np.ndarray, qy: np.ndarray, pos: np.ndarray) -> None:
+        """Where the warp squeezes skin around the mouth (below a dropping lower lip, at
+        the corners), one output pixel covers several source pixels and point sampling
+        picks single dark pixels out of lip lines: dotted lines. There, sample a blurred
+        copy of the photo instead, in proportion to the squeeze."""
+        x0, y0, x1, y1 = self.roi
+        lips = pos[np.r_[L.UPPER_OUTER, L.LOWER_OUTER], :2]
+        pad = 0.3 * self.iod
+        bx0, by0 = np.floor(lips.min(0) - pad).astype(int)
+        bx1, by1 = np.ceil(lips.max(0) + pad).astype(int) + 1
+        bx0, by0, bx1, by1 = max(bx0, x0 + 1), max(by0, y0 + 1), min(bx1, x1 - 1), min(by1, y1 - 1)
+        if bx1 - bx0 < 3 or by1 - by0 < 3:
+            return
+        sx = qx[by0 - y0 - 1:by1 - y0 + 1, bx0 - x0 - 1:bx1 - x0 + 1]
+        sy = qy[by0 - y0 - 1:by1 - y0 + 1, bx0 - x0 - 1:bx1 - x0 + 1]
+        # Largest source step per output pixel along x or y (central differences).
+        step = np.maximum(np.hypot(sx[1:-1, 2:] - sx[1:-1, :-2], sy[1:-1, 2:] - sy[1:-1, :-2]),
+                          np.hypot(sx[2:, 1:-1] - sx[:-2, 1:-1], sy[2:, 1:-1] - sy[:-2, 1:-1])) * 0.5
+        wgt = smoothstep(SQUEEZE_START, SQUEEZE_FULL, step).astype(np.float32)
+        if not (wgt > 0.02).any():
+            return
+        if getattr(self, "_blurred", None) is None:
+            self._blurred = cv2.GaussianBlur(self.image, (0, 0), SQUEEZE_BLUR)
+        mx, my = sx[1:-1, 1:-1] + x0, sy[1:-1, 1:-1] + y0
+        soft = cv2.remap(self._blurred, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        sub = frame[by0:by1, bx0:bx1].astype(np.float32)
+        frame[by0:by1, bx0:bx1] = np.clip(sub + (soft - sub) * wgt[..., None] + 0.5, 0, 255).astype(np.uint8)
+
     def _heal_slit(self, frame: np.ndarray, qx: np.ndarray, qy: np.ndarray, pos: np.ndarray,
                    mouth_open: float) -> None:
         """Where output pixels around the parted lips sample the photo's mouth slit, take
@@ -517,12 +547,23 @@ class MeshWarpRenderer:
             cv2.polylines(label, [pts[k]], True, int(k), thickness=1, lineType=cv2.LINE_8, shift=4)
         for k in order:
             cv2.fillConvexPoly(label, pts[k], int(k), lineType=cv2.LINE_8, shift=4)
-        M = _affine_from_triangles(dst, src)  # (K, 3, 2): [x y 1] @ M = source xy
+        # Per triangle: two columns of [x y 1] -> barycentric weights, then its source corners.
+        inv = _barycentric_from_triangles(dst)
+        coef = np.concatenate([inv[:, :, :2].reshape(-1, 6), src.reshape(-1, 6)], 1).astype(np.float32)
         yy, xx = np.nonzero(label >= 0)
-        k = label[yy, xx]
+        c = coef[label[yy, xx]]  # (P, 12)
         X, Y = xx + bx0, yy + by0
-        sx = X * M[k, 0, 0] + Y * M[k, 1, 0] + M[k, 2, 0]
-        sy = X * M[k, 0, 1] + Y * M[k, 1, 1] + M[k, 2, 1]
+        xf, yf = X.astype(np.float32), Y.astype(np.float32)
+        b0 = xf * c[:, 0] + yf * c[:, 2] + c[:, 4]
+        b1 = xf * c[:, 1] + yf * c[:, 3] + c[:, 5]
+        b2 = 1 - b0 - b1
+        # Pixels on a triangle's rim (outlines, rounding) may lie just outside it; clamp
+        # their weights onto the triangle, since extrapolating the map of a squeezed
+        # sliver lands pixels away and shows as dotted lines.
+        b0, b1, b2 = np.maximum(b0, 0), np.maximum(b1, 0), np.maximum(b2, 0)
+        norm = 1.0 / np.maximum(b0 + b1 + b2, 1e-6)
+        sx = (b0 * c[:, 6] + b1 * c[:, 8] + b2 * c[:, 10]) * norm
+        sy = (b0 * c[:, 7] + b1 * c[:, 9] + b2 * c[:, 11]) * norm
         qx[Y - y0, X - x0] = sx - x0
         qy[Y - y0, X - x0] = sy - y0
 
@@ -695,6 +736,7 @@ class MeshWarpRenderer:
                                                     borderMode=cv2.BORDER_REPLICATE)
         frame[y0:y1, x0:x1] = cv2.remap(self.image, qx + x0, qy + y0, cv2.INTER_LINEAR,
                                         borderMode=cv2.BORDER_REPLICATE)
+        self._antialias_squeezed(frame, qx, qy, pos)
         self._heal_slit(frame, qx, qy, pos, mouth_open)
         draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette, self.iod)
         if blink < 0.5 and (gaze_yaw or gaze_pitch):
