@@ -323,6 +323,10 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
     # 4. mouth controls from the phones
     ta = time.perf_counter()
     phones = [p if isinstance(p, tuple) else (p.label, p.start_s, p.end_s) for p in phones.result()]
+    if text is None and not transcript:  # recognised phones: as in generate, misheard /b m/ still close
+        from ..motion.visemes import close_uncertain_stops
+
+        phones = close_uncertain_stops(phones, speech.samples, speech.sr)
     ctl = mouth_from_phones(speech, info.fps, n_out, phones)
     ctl["mouth_open"] = hold_bilabials(ctl["mouth_open"] * speaker_scale(track, ctl["mouth_open"]), phones, info.fps)
     timings["motion"] = time.perf_counter() - ta
