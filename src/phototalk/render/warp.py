@@ -51,6 +51,7 @@ PERSON_BLUR = 0.08  # iod; blur of the person mask inside the head weight
 # Source pixels per output pixel where squeezed skin starts / fully takes a blurred
 # sample (sigma SQUEEZE_BLUR px) instead of a point sample.
 SQUEEZE_START, SQUEEZE_FULL, SQUEEZE_BLUR = 1.4, 2.5, 1.0
+SQUEEZED_AREA = 0.5  # a deformed triangle under this share of its source area is a squeezed sliver
 POSE_MAX_STRETCH = 0.75  # largest |d displacement / d x| a head pose may cause at the border taper
 # Brow landmarks (image-left, image-right), each outer end to inner end: upper and lower rows.
 BROW_L = np.array([[70, 63, 105, 66, 107], [46, 53, 52, 65, 55]])
@@ -530,6 +531,7 @@ class MeshWarpRenderer:
         area0 = np.cross(src[:, 1] - src[:, 0], src[:, 2] - src[:, 0])
         keep = (area * np.sign(area0) > 0.25)  # px², same orientation as in the source
         dst, src, area, priority = dst[keep], src[keep], np.abs(area[keep]), priority[keep]
+        squeezed = area < SQUEEZED_AREA * np.abs(area0[keep])
         if not len(dst):
             return
         bx0 = int(max(x0, np.floor(dst[..., 0].min()) - 1))
@@ -547,20 +549,23 @@ class MeshWarpRenderer:
             cv2.polylines(label, [pts[k]], True, int(k), thickness=1, lineType=cv2.LINE_8, shift=4)
         for k in order:
             cv2.fillConvexPoly(label, pts[k], int(k), lineType=cv2.LINE_8, shift=4)
-        # Per triangle: two columns of [x y 1] -> barycentric weights, then its source corners.
+        # Per triangle: two columns of [x y 1] -> barycentric weights, its source corners,
+        # and the lowest weight allowed (0 for squeezed ones, see below).
         inv = _barycentric_from_triangles(dst)
-        coef = np.concatenate([inv[:, :, :2].reshape(-1, 6), src.reshape(-1, 6)], 1).astype(np.float32)
+        floor = np.where(squeezed, 0.0, -np.inf)[:, None]
+        coef = np.concatenate([inv[:, :, :2].reshape(-1, 6), src.reshape(-1, 6), floor], 1).astype(np.float32)
         yy, xx = np.nonzero(label >= 0)
-        c = coef[label[yy, xx]]  # (P, 12)
+        c = coef[label[yy, xx]]  # (P, 13)
         X, Y = xx + bx0, yy + by0
         xf, yf = X.astype(np.float32), Y.astype(np.float32)
         b0 = xf * c[:, 0] + yf * c[:, 2] + c[:, 4]
         b1 = xf * c[:, 1] + yf * c[:, 3] + c[:, 5]
         b2 = 1 - b0 - b1
-        # Pixels on a triangle's rim (outlines, rounding) may lie just outside it; clamp
-        # their weights onto the triangle, since extrapolating the map of a squeezed
-        # sliver lands pixels away and shows as dotted lines.
-        b0, b1, b2 = np.maximum(b0, 0), np.maximum(b1, 0), np.maximum(b2, 0)
+        # Pixels on a triangle's rim (outlines, rounding) may lie just outside it. A normal
+        # triangle's map extends smoothly past its edge; a squeezed sliver's map magnifies,
+        # so extrapolating it lands pixels far off (dotted lines): clamp onto the triangle.
+        lo = c[:, 12]
+        b0, b1, b2 = np.maximum(b0, lo), np.maximum(b1, lo), np.maximum(b2, lo)
         norm = 1.0 / np.maximum(b0 + b1 + b2, 1e-6)
         sx = (b0 * c[:, 6] + b1 * c[:, 8] + b2 * c[:, 10]) * norm
         sy = (b0 * c[:, 7] + b1 * c[:, 9] + b2 * c[:, 11]) * norm
