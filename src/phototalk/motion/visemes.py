@@ -51,7 +51,7 @@ class Target:
 TARGETS: dict[Viseme, Target] = {
     Viseme.SIL: Target(0.0, 0.0, weight=0.8),
     Viseme.PP: Target(0.0, -0.02, weight=1.0),  # closure itself is enforced below
-    Viseme.FF: Target(0.07, 0.0, tuck=1.0, weight=1.5),
+    Viseme.FF: Target(0.07, 0.0, tuck=1.0, weight=3.0),  # labial: visible, so it resists coarticulation
     Viseme.TH: Target(0.10, 0.02, weight=0.8),
     Viseme.DD: Target(0.11, 0.04, weight=0.5),
     Viseme.KK: Target(0.13, 0.02, weight=0.5),
