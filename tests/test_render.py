@@ -119,3 +119,25 @@ def test_parted_lips_leave_no_dark_specks_around_the_mouth(name):
         interior = cv2.dilate(interior, np.ones((5, 5), np.uint8)) > 0
         total += isolated_dark_pixels(frame, (x0, y0, x1, y1), interior)
     assert total <= 3  # 6 and 10 before the healed slit and the rim clamp
+
+
+def test_a_small_face_in_a_wide_shot_is_found_and_animated():
+    """A face ~4 % of the frame's width is below what the detector sees in the whole image
+    (it looks at 192 px); tiles find it, and its mouth opens in the render."""
+    from PIL import Image
+    from skimage import data
+
+    canvas = np.full((900, 1400, 3), 200, np.uint8)
+    canvas[600:780, 1100:1280] = np.array(Image.fromarray(data.astronaut()).resize((180, 180)))
+    rig = prepare_rig(canvas, size=1400)
+    x, y, w, h = rig.face_box
+    r = MeshWarpRenderer(rig)
+    assert 1100 < x + w / 2 < 1280 and 600 < y + h / 2 < 780
+
+    def crop(frame):  # the face region, enlarged so the landmark model sees it well
+        return np.array(Image.fromarray(frame[600:780, 1100:1280]).resize((540, 540), Image.LANCZOS))
+
+    shut = one(crop(r.render()))
+    wide = one(crop(r.render(mouth_open=0.3)))
+    assert shut is not None and wide is not None
+    assert pixels.aperture(wide) > pixels.aperture(shut) + 0.1

@@ -25,6 +25,7 @@ MESH_CROP_PX = 512  # side of the square crop the face mesh sees
 CROP_SCALE = 2.0  # crop side / detected face-box side
 MIN_RELATIVE_FACE_AREA = 0.15  # a face smaller than this fraction of the largest one is ignored
 DETECT_CONFIDENCE = 0.5
+TILE_SPLITS = (2, 3)  # when the whole image shows no face, look at halves, then thirds of it
 
 _lock = threading.RLock()
 _models: dict[str, object] = {}
@@ -114,6 +115,8 @@ def detect_faces(image: np.ndarray) -> list[tuple[float, float, float, float]]:
         bb = det.location_data.relative_bounding_box
         boxes.append((bb.xmin * w, bb.ymin * h, bb.width * w, bb.height * h))
     if not boxes:
+        boxes = _detect_in_tiles(image)
+    if not boxes:
         # Full-range detection misses some stylised faces (cartoons, paintings) that the
         # face mesh's own detector finds; ask it before giving up.
         with _native_stderr_muted():
@@ -127,6 +130,45 @@ def detect_faces(image: np.ndarray) -> list[tuple[float, float, float, float]]:
         biggest = max(b[2] * b[3] for b in boxes)
         boxes = [b for b in boxes if b[2] * b[3] >= MIN_RELATIVE_FACE_AREA * biggest]
     return sorted(boxes, key=lambda b: b[0] + b[2] / 2)
+
+
+def _detect_in_tiles(image: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """Face boxes found in overlapping tiles (halves, then thirds of the long side): the
+    detector sees the image at 192 px, so a face a few percent of a wide shot is too
+    small for it until it looks at a part of the picture."""
+    h, w = image.shape[:2]
+    found: list[tuple[float, float, float, float, float]] = []  # x, y, w, h, score
+    for parts in TILE_SPLITS:
+        side = int(np.ceil(max(h, w) / parts))
+        if side < 64:
+            break
+        step = max(1, side // 2)
+        for y0 in sorted({*range(0, max(h - side, 0) + 1, step), max(h - side, 0)}):
+            for x0 in sorted({*range(0, max(w - side, 0) + 1, step), max(w - side, 0)}):
+                tile = np.ascontiguousarray(image[y0:y0 + side, x0:x0 + side])
+                th, tw = tile.shape[:2]
+                with _native_stderr_muted():
+                    res = _model("detect").process(tile)
+                for det in res.detections or []:
+                    bb = det.location_data.relative_bounding_box
+                    found.append((x0 + bb.xmin * tw, y0 + bb.ymin * th, bb.width * tw, bb.height * th,
+                                  float(det.score[0]) if det.score else 0.0))
+        if found:
+            break
+    # One box per face: a face in the overlap of two tiles is found twice.
+    found.sort(key=lambda b: -b[4])
+    keep: list[tuple[float, float, float, float, float]] = []
+    for b in found:
+        if all(_iou(b, k) < 0.3 for k in keep):
+            keep.append(b)
+    return [b[:4] for b in keep]
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-9)
 
 
 def _mesh_in_box(image: np.ndarray, box) -> np.ndarray | None:
