@@ -150,7 +150,7 @@ def test_audio_formats(tmp_path, astronaut_path, fmt, codec):
     assert abs(st["audio"] - res.duration_s) < 0.08 and abs(st["video"] - res.n_frames / FPS) < 0.05
 
 
-@pytest.mark.parametrize("kind", ["rgba", "gray", "webp", "bmp", "exif"])
+@pytest.mark.parametrize("kind", ["rgba", "gray", "gray16", "webp", "bmp", "exif"])
 def test_image_formats(tmp_path, astronaut_path, kind):
     from phototalk.pipeline import prepare_rig
 
@@ -160,6 +160,8 @@ def test_image_formats(tmp_path, astronaut_path, kind):
         im.convert("RGBA").save(p)
     elif kind == "gray":
         im.convert("L").save(p)
+    elif kind == "gray16":  # 16-bit: Pillow's own RGB conversion would clip it to white
+        Image.fromarray(np.asarray(im.convert("L")).astype(np.uint16) * 257).save(p)
     elif kind == "exif":
         # Stored rotated by 90°, with the EXIF tag that tells viewers to turn it back upright.
         exif = Image.Exif()

@@ -35,6 +35,8 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
                 if w * h > MAX_IMAGE_PIXELS:
                     raise InputError(f"image too large: {w}x{h} pixels (limit {MAX_IMAGE_PIXELS // 1_000_000} MP): {path}")
                 im = ImageOps.exif_transpose(im)
+                if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+                    im = _to_8bit_gray(im)
                 if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                     im = im.convert("RGBA")
                     bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
@@ -49,6 +51,22 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[0] < 16 or rgb.shape[1] < 16:
         raise InputError(f"image too small: {rgb.shape[1]}x{rgb.shape[0]} pixels: {path}")
     return np.ascontiguousarray(rgb)
+
+
+def _to_8bit_gray(im):
+    """A 16-bit, 32-bit integer or float grayscale image as 8-bit 'L' (Pillow's own
+    conversion clips such values at 255 and turns the picture white)."""
+    from PIL import Image
+
+    a = np.asarray(im, dtype=np.float64)
+    peak = float(a.max()) if a.size else 0.0
+    if im.mode.startswith("I;16") or (im.mode == "I" and peak > 255):
+        top = 65535.0
+    elif im.mode == "F" and peak <= 1.0:
+        top = 1.0
+    else:
+        top = 255.0
+    return Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
 
 
 def output_size(width: int, height: int, size: int | None) -> tuple[int, int]:
