@@ -148,7 +148,8 @@ def apply_overrides(track: MotionTrack, spec: dict) -> MotionTrack:
     * ``"ranges": [{"channel": name | "channels": [names], "start_s": a, "end_s": b,
       "value": v}]`` — hold a channel at v from a to b s, easing in and out over
       RANGE_FADE_S outside the range; or a shorthand instead of channel and value:
-      ``"mouth": "closed"`` (lips shut and at rest), ``"eyes": "closed"`` or ``"open"``.
+      ``"mouth": "closed"`` (lips shut and at rest), ``"eyes": "closed"`` or ``"open"``
+      (one range may hold both ``"mouth"`` and ``"eyes"``).
     Raises InputError with a one-line message on anything malformed."""
     if not isinstance(spec, dict):
         raise InputError("a track file must hold a JSON object")
@@ -190,12 +191,14 @@ def apply_overrides(track: MotionTrack, spec: dict) -> MotionTrack:
         if not isinstance(r, dict):
             raise InputError(f"track range {k} must be an object with channel, start_s, end_s, value")
         short = [(part, r[part]) for part in ("mouth", "eyes") if part in r]
-        if short:
-            if short[0] not in SHORTHANDS:
-                raise InputError(f"track range {k}: {short[0][0]} may be "
-                                 + " or ".join(repr(v) for p, v in SHORTHANDS if p == short[0][0])
-                                 + f", got {short[0][1]!r}")
-            values = SHORTHANDS[short[0]]
+        if short:  # "mouth" and "eyes" may share one range
+            values = {}
+            for part, want in short:
+                if (part, want) not in SHORTHANDS:
+                    raise InputError(f"track range {k}: {part} may be "
+                                     + " or ".join(repr(v) for p, v in SHORTHANDS if p == part)
+                                     + f", got {want!r}")
+                values.update(SHORTHANDS[part, want])
         else:
             names = r.get("channels", [r.get("channel")])
             if isinstance(names, str):
