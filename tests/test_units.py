@@ -60,6 +60,18 @@ def test_motion_is_seeded():
     assert not np.allclose(a.head_yaw, c.head_yaw)
 
 
+def test_consecutive_seeds_move_the_head_differently():
+    # Two free draws of a smooth sway over 8 s correlate above 0.5 about one time in
+    # six; stepping through seeds must give a different take each time.
+    k = np.arange(8 * SR)
+    y = tone(8.0) * ((k % 5000) < 3200) * (((k // SR) % 3) != 2)  # syllables, a pause every third second
+    tracks = [analytic_motion(Speech(y.astype(np.float32)), 25, seed=s) for s in range(21)]
+    corr = np.array([[np.corrcoef(getattr(a, ax), getattr(b, ax))[0, 1] for a, b in zip(tracks, tracks[1:])]
+                     for ax in ("head_yaw", "head_pitch", "head_roll")])
+    assert (corr > 0.5).sum() <= 2, np.round(corr, 2)  # free draws: 6 of these 60
+    assert np.abs(corr).mean() < 0.25
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_blink_rate_is_natural(seed):
     b = blink_curve(25 * 60, 25, np.random.default_rng(seed))

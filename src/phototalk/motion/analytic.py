@@ -113,7 +113,7 @@ def analytic_motion(speech: Speech, fps: float, *, seed: int = 0, phones=None, s
     pro = prosody(speech.samples, speech.sr, fps, n)
     blink = blink_curve(n, fps, rng, pro)
     rest = expressive_channels(pro, fps, rng, speed=speed, still=still, emotion=emotion,
-                               emotion_strength=emotion_strength, gaze_mode=gaze, mouth_open=mouth)
+                               emotion_strength=emotion_strength, gaze_mode=gaze, mouth_open=mouth, seed=seed)
     if phones is None:
         wide = 0.06 * smooth(activity, 0.1 * fps) - 0.03 * (mouth / MOUTH_OPEN_MAX)
     jaw = jaw_floor(emotion, emotion_strength)

@@ -78,6 +78,39 @@ def _gp_on_clock(clock: np.ndarray, sigma: float, rng: np.random.Generator) -> n
     return out.astype(np.float32)
 
 
+SWAY_STREAM = 0x53574159  # keys the slow sway's own random stream ("SWAY"), apart from the other draws
+SWAY_CANDIDATES = 8  # draws an even seed chooses its sway from
+
+
+def _slow_sway(clock: np.ndarray, seed: int, amp: np.ndarray) -> np.ndarray:
+    """(3, n) unit-variance slow sway (yaw, pitch, roll) for ``seed``; ``amp`` ((n,)) is
+    the envelope it will be scaled by.
+
+    Two independent draws of a sway this smooth share only a handful of swings in a
+    few seconds, so they correlate above 0.5 about one time in six, and someone
+    stepping through seeds 1, 2, 3 for another take would often get the same motion.
+    So odd seeds draw freely, and an even seed takes, per axis, whichever of
+    SWAY_CANDIDATES free draws is least correlated with both odd neighbours' sway:
+    every draw is an unaltered sample of the process, and consecutive seeds differ."""
+    def draw(s: int, j: int = 0) -> np.ndarray:
+        g = np.random.default_rng([s & 0xFFFFFFFFFFFFFFFF, SWAY_STREAM, j])
+        return np.stack([_gp_on_clock(clock, HEAD_SIGMA_S[k], g) for k in range(3)])
+    if seed % 2 or len(clock) < 3:
+        return draw(seed)
+
+    def centred(x: np.ndarray) -> np.ndarray:
+        x = amp * x
+        x = x - x.mean(-1, keepdims=True)
+        return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-9)
+    odd = [centred(draw(seed - 1)), centred(draw(seed + 1))]
+    cands = [draw(seed, j) for j in range(SWAY_CANDIDATES)]
+    out = np.empty_like(cands[0])
+    for k in range(3):
+        worst = [max(abs(float(centred(c[k]) @ q[k])) for q in odd) for c in cands]
+        out[k] = cands[int(np.argmin(worst))][k]
+    return out
+
+
 def _nod_kernel(fps: float, speed: float) -> np.ndarray:
     """Chin-down-and-back impulse response, peak 1 at ~0.22 s (faster with speed); a
     sharper nod reads as a jerk and makes re-detected landmarks jitter."""
@@ -87,8 +120,9 @@ def _nod_kernel(fps: float, speed: float) -> np.ndarray:
 
 
 def head_pose(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: float = 1.0,
-              energy: float = 1.0) -> np.ndarray:
-    """(3, n) float32 yaw, pitch, roll in radians."""
+              energy: float = 1.0, seed: int = 0) -> np.ndarray:
+    """(3, n) float32 yaw, pitch, roll in radians; the slow sway comes from ``seed``
+    (see ``_slow_sway``), every other draw from ``rng``."""
     n = len(pro.level)
     out = np.zeros((3, n), np.float32)
     if n == 0:
@@ -98,10 +132,10 @@ def head_pose(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: floa
     clock = np.concatenate([[0.0], np.cumsum(rate[:-1]) / fps])
     gain = speed ** 0.8 * energy
     amp = gain * (0.65 + 0.35 * smooth(speaking, 0.5 * fps))
+    slow = _slow_sway(clock, seed, amp)
     for k in range(3):
-        slow = _gp_on_clock(clock, HEAD_SIGMA_S[k], rng)
         fast = _gp_on_clock(clock, 0.35, rng)
-        out[k] = HEAD_STD_RAD[k] * amp * (slow + JIGGLE * fast * speaking)
+        out[k] = HEAD_STD_RAD[k] * amp * (slow[k] + JIGGLE * fast * speaking)
     # Nods on stressed syllables, with a small turn or tilt of random side.
     kern = _nod_kernel(fps, speed)
     imp = np.zeros((3, n), np.float32)
@@ -200,14 +234,16 @@ def breathing(n: int, fps: float, speaking: np.ndarray, rng: np.random.Generator
 
 def expressive_channels(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: float = 1.0,
                         still: bool = False, emotion: str = "neutral", emotion_strength: float = 1.0,
-                        gaze_mode: str = "natural", mouth_open: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                        gaze_mode: str = "natural", mouth_open: np.ndarray | None = None,
+                        seed: int = 0) -> dict[str, np.ndarray]:
     """All non-mouth channels of a MotionTrack (head pose, brows, squint, smile, cheek,
-    gaze, breath) for the prosody ``pro``; every draw from ``rng``, in a fixed order."""
+    gaze, breath) for the prosody ``pro``; every draw from ``rng``, in a fixed order, except
+    the head's slow sway, which ``seed`` draws."""
     n = len(pro.level)
     preset = PRESETS[emotion]
     s = float(np.clip(emotion_strength, 0, 1)) if emotion != "neutral" else 0.0
     energy = 1 + s * (preset.energy - 1)
-    yaw, pitch, roll = head_pose(pro, fps, rng, speed=speed, energy=energy)
+    yaw, pitch, roll = head_pose(pro, fps, rng, speed=speed, energy=energy, seed=seed)
     pitch = pitch + np.radians(s * preset.head_pitch_deg)
     brow, squint = brows_and_squint(pro, fps, rng, speed=speed)
     head = np.stack([yaw, pitch, roll])
