@@ -40,6 +40,19 @@ def test_blink_closes_the_eyes(renderer):
     assert closed < 0.5 * open_
 
 
+@pytest.mark.parametrize("name", ["cartoon3d_boy_frontal.jpg", "anime_girl_halfbody.png", "photo_woman_slight_turn.jpg",
+                                  "photo_man_frontal_halfbody.jpg"])
+def test_a_full_blink_reads_as_shut_eyes(name):
+    """The shut lid is skin with a lash line, not the photo's lashes and eye white
+    stretched into a slit: the cartoon's big eyes read 37 % open with the stretched band."""
+    from PIL import Image
+
+    r = MeshWarpRenderer(prepare_rig(np.array(Image.open(asset("images", name)).convert("RGB")), size=512))
+    open_ = pixels.eye_open(one(r.render()))
+    shut = pixels.eye_open(one(r.render(blink=1.0)))
+    assert shut < 0.25 * open_
+
+
 def test_head_turn_moves_the_face_but_not_the_background(renderer):
     base = renderer.render()
     turned = renderer.render(yaw=0.12, pitch=0.05, roll=0.04)
