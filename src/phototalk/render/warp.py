@@ -381,7 +381,7 @@ class MeshWarpRenderer:
         over the eyeball; shown as it is, it reads as a slit of open eye, and stretched
         lashes or liner break into zig-zag streaks. So the lid is the skin colour with only
         a trace of the band's fine texture, and the lashes are redrawn as one line."""
-        alpha_max = LID_PAINT * smoothstep(0.3, 1.0, blink)
+        alpha_max = LID_PAINT * smoothstep(0.15, 0.65, blink)
         if alpha_max <= 0:
             return
         for (u0, _, _, u2, gap), color, lash, (c0, c1) in zip(self.eyes, self.lid_colors, self.lash_colors,
@@ -814,7 +814,7 @@ class MeshWarpRenderer:
         draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette, self.iod)
         if blink < 0.5 and (gaze_yaw or gaze_pitch):
             self._apply_gaze(frame, pos, gaze_yaw, gaze_pitch)
-        if blink > 0.3:
+        if blink > 0.15:
             self._paint_lids(frame, pos, blink)
         if self.region_rect is not None:
             rx0, ry0, rx1, ry1 = self.region_rect
