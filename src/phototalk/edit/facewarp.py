@@ -16,7 +16,8 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from ..face import landmarks as L
-from ..render.mouth import MouthPalette, draw_mouth, polygon_crop, smoothstep
+from ..render.lids import lash_color, lid_color, paint_opacity, paint_shut_lid
+from ..render.mouth import MouthPalette, draw_mouth, smoothstep
 
 RING_SCALE = 1.3  # anchor ring (never moves) = face oval scaled about its centre
 MOVE_EPS_PX = 0.3  # offsets smaller than this are dropped: fewer triangles to resample, no visible step
@@ -27,8 +28,6 @@ PHILTRUM_REACH_IOD = 0.18  # iod above the upper lip over which skin follows it
 LID_DROP = 1.1  # eye heights the upper lid margin travels when closing
 LID_FOLD, LID_CREASE = 1.0, 0.45  # how far the skin rings above the margin follow it
 LOWER_LID_RISE = 0.06  # eye heights the lower lid rises to meet the upper
-LID_DETAIL = 6.0  # 8-bit levels of fine texture the painted lid keeps from the stretched band
-LASH_DARKEN = 0.65  # how much the lash line at a closed lid darkens the skin
 LIP_PRESS_IOD = 0.025  # iod the lips overlap when shut
 SHUT_OPEN_IOD = 0.06  # iod; lips parted less than this count as (partly) shut: seam cleaned, edge inset
 REAL_MOUTH_MIN_IOD = 0.06  # a dubbed frame whose own mouth is open at least this much (iod) ...
@@ -187,46 +186,18 @@ def eye_offsets(lm: np.ndarray, closure: float) -> np.ndarray:
 
 
 def paint_lids(frame: np.ndarray, lm: np.ndarray, dst: np.ndarray, closure: float) -> None:
-    """Lay lid skin over each closed lid band (fold ring to lid margin, ``dst`` (468, 2)
-    warped positions) and draw a soft lash line at the margin. A stretched band alone
-    keeps the photo's lashes and socket shadow, which reads as a slit of open eye.
-    The band keeps its own fine texture, clipped to +-LID_DETAIL levels (a stretched
-    band also carries lashes, eye white and iris edges, and those strips read as an open
-    slit); its local mean is moved to the skin colour sampled above the crease and under
-    the eye in this frame. The lash line is what marks a shut eye to a viewer (and to
-    a landmark model): at a faint line MediaPipe reads the lid as 30-50 % open."""
-    a_max = float(smoothstep(0.3, 1.0, closure))
-    if a_max <= 0:
+    """Lid skin and a lash line over each closing lid (``render.lids``): from the warped
+    crease ring down to the warped margin (``dst`` (468, 2)), coloured from the skin
+    around the eye in this frame (``lm``, its tracked landmarks)."""
+    opacity = paint_opacity(closure)
+    if opacity <= 0:
         return
-    h, w = frame.shape[:2]
-    _, _, ey = face_axes(lm)
+    _, ex, ey = face_axes(lm)
     for u0, l0, u1, u2 in _EYES:
         gap = float(np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ ey, 0.0).max())
-        above = lm[u1, :2] * 0.4 + lm[u2, :2] * 0.6
-        below = lm[l0, :2] + 0.6 * max(gap, 2.0) * ey
-        pts = np.round(np.concatenate([above, below])).astype(int)
-        pts[:, 0] = np.clip(pts[:, 0], 0, w - 1)
-        pts[:, 1] = np.clip(pts[:, 1], 0, h - 1)
-        col = np.median(frame[pts[:, 1], pts[:, 0]].astype(np.float32), axis=0)
-        top, bottom = dst[u1], dst[u0]
-        poly = np.concatenate([top, bottom[::-1]])
-        crop = polygon_crop(poly, frame.shape, 3, (3, 3))
-        if crop is None:
-            continue
-        mask, (x0, y0, x1, y1) = crop
-        sig = max(0.7, 0.08 * gap)
-        a = cv2.GaussianBlur(mask, (0, 0), sig) * a_max
-        sub = frame[y0:y1, x0:x1].astype(np.float32)
-        local = cv2.GaussianBlur(sub, (0, 0), max(1.0, 0.3 * gap))
-        lid = np.clip(np.clip(sub - local, -LID_DETAIL, LID_DETAIL) + col, 0, 255)
-        out = sub * (1 - a[..., None]) + lid * a[..., None]
-        # Lash line: a thin dark curve along the closed margin.
-        lash = np.zeros_like(mask)
-        cv2.polylines(lash, [np.round((bottom - [x0, y0]) * 4).astype(np.int32)], False, 1.0,
-                      thickness=max(1, int(round(0.12 * gap))), lineType=cv2.LINE_AA, shift=2)
-        lash = cv2.GaussianBlur(lash, (0, 0), max(0.6, 0.05 * gap)) * (LASH_DARKEN * a_max)
-        out *= (1 - lash)[..., None]
-        frame[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        color = lid_color(frame, lm[u1, :2], lm[u2, :2], lm[l0, :2], gap, ey)
+        lash = lash_color(frame, lm[u0, :2], ey)
+        paint_shut_lid(frame, dst[u2], dst[u0], ex, ey, gap, color, lash, opacity)
 
 
 # ---------------------------------------------------------------------------- warp

@@ -23,6 +23,7 @@ from scipy.spatial import Delaunay
 
 from ..face import landmarks as L
 from ..face.analyze import FaceRig
+from .lids import lash_color, lid_color, paint_opacity, paint_shut_lid
 from .mouth import MouthPalette, draw_mouth, polygon_crop, smoothstep
 
 RING_SCALES = (1.3, 1.7, 2.3)  # control rings around the face oval (residual 0 there)
@@ -35,16 +36,6 @@ HEAD_BORDER_TAPER = 0.14
 INVERT_ITERS = 4  # fixed-point iterations of the displacement inversion
 LID_DROP, LOWER_LID_RISE = 1.05, 0.05  # eye heights the lid margins travel in a full blink
 LID_FOLD, LID_CREASE = 1.05, 0.5  # how far the skin rings above the lid margin follow it
-LID_PAINT = 1.0  # opacity of the lid skin laid over a closed lid band
-# Share of the photo's fine texture a painted lid keeps, and its cap in grey levels: enough
-# grain to read as skin, too little for lashes stretched over the lid to show as streaks.
-LID_GRAIN, LID_GRAIN_MAX = 0.3, 4.0
-LID_COLOR_PULL = 0.33  # share of the sampled lid colour in a shut lid (the rest is the surrounding skin)
-LID_RIM_FLOOR = 0.7  # see _paint_lids
-LID_BELOW_SHADE = 0.93  # a lid is a little darker than the skin under the eye
-LID_SHADE = 0.08  # how much darker a shut lid is at the crease and the lashes than mid-lid
-LID_FADE = 0.25  # share of the crease-to-margin span over which the lid paint fades in
-LASH_WIDTH = 0.035  # lash line of a shut eye, in eye widths (at least 1 px)
 # Expression magnitudes at control value 1, in inter-ocular distances (iod) or eye heights.
 BROW_RAISE, BROW_INNER_RAISE = 0.075, 0.06  # iod the brows / their inner ends rise
 BROW_LOWER, BROW_PULL = 0.045, 0.04  # iod brows sink / slide towards the midline in a squeeze
@@ -265,9 +256,10 @@ class MeshWarpRenderer:
                                (L.EYE_R_UPPER0, L.EYE_R_LOWER0, L.EYE_R_UPPER1, L.EYE_R_UPPER2)):
             gap = np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ self.ey, 0.0)  # (7,) px
             self.eyes.append((u0[1:-1], l0[1:-1], u1, u2, gap))
-        self.lid_colors = [self._lid_color(lm, u1, u2, l0, gap) for _, l0, u1, u2, gap in self.eyes]
+        self.lid_colors = [lid_color(self.image, lm[u1, :2], lm[u2, :2], lm[l0, :2], float(gap.max()), self.ey)
+                           for _, l0, u1, u2, gap in self.eyes]
         self.eye_corners = [(L.EYE_L_UPPER0[0], L.EYE_L_UPPER0[-1]), (L.EYE_R_UPPER0[0], L.EYE_R_UPPER0[-1])]
-        self.lash_colors = [self._lash_color(lm, L.EYE_L_UPPER0), self._lash_color(lm, L.EYE_R_UPPER0)]
+        self.lash_colors = [lash_color(self.image, lm[m, :2], self.ey) for m in (L.EYE_L_UPPER0, L.EYE_R_UPPER0)]
         self._setup_expression_fields(lm)
 
     def _setup_expression_fields(self, lm: np.ndarray) -> None:
@@ -333,106 +325,14 @@ class MeshWarpRenderer:
             take = w > self.squint_w
             self.squint_w[take], self.squint_col[take], self.squint_eye[take] = w[take], j[take], e
 
-    def _lid_color(self, lm, u1, u2, l0, gap) -> np.ndarray:
-        """(3,) float32 RGB a closed lid shows: the brighter of the skin between the fold
-        and crease rings and (a shade darker) the skin below the lower lashes. The lid
-        over the eyeball catches more light than the socket around an open eye, and the
-        darker sample is the one touched by liner, eyeshadow or under-eye shadow."""
-        h, w = self.image.shape[:2]
-        above = lm[u1, :2] * 0.4 + lm[u2, :2] * 0.6
-        below = lm[l0, :2] + (1.4 * max(float(gap.max()), 2.0)) * self.ey[None, :]
-
-        def median(pts):
-            p = pts.round().astype(int)
-            p[:, 0] = np.clip(p[:, 0], 0, w - 1)
-            p[:, 1] = np.clip(p[:, 1], 0, h - 1)
-            return np.median(self.image[p[:, 1], p[:, 0]].astype(np.float32), axis=0)
-        a, b = median(above), LID_BELOW_SHADE * median(below)
-        return a if a.sum() >= b.sum() else b
-
-    def _lash_color(self, lm, margin) -> np.ndarray:
-        """(3,) float32 RGB of the upper lash line: the darker pixels on and just above
-        the lid margin (lashes, liner or the lid's shadow)."""
-        h, w = self.image.shape[:2]
-        pts = lm[margin, :2]
-        pts = np.concatenate([pts + k * self.ey for k in (-2.0, -1.0, 0.0)])
-        p = pts.round().astype(int)
-        p[:, 0] = np.clip(p[:, 0], 0, w - 1)
-        p[:, 1] = np.clip(p[:, 1], 0, h - 1)
-        c = self.image[p[:, 1], p[:, 0]].astype(np.float32)
-        dark = c.sum(1) <= np.percentile(c.sum(1), 30)
-        return c[dark].mean(0)
-
-    def _smooth_margin(self, margin: np.ndarray) -> np.ndarray:
-        """(16, 2) the lid margin ((K, 2) corner to corner) as a parabola in the face's
-        frame: a shut lid is one smooth arc, while the dropped margin landmarks of a
-        narrow or irregular eye zig-zag."""
-        x, y = margin @ self.ex, margin @ self.ey
-        if np.ptp(x) < 2:
-            return margin
-        c = np.polyfit(x, y, 2)
-        xs = np.linspace(x.min(), x.max(), 16)
-        ys = np.polyval(c, xs)
-        return xs[:, None] * self.ex[None, :] + ys[:, None] * self.ey[None, :]
-
     def _paint_lids(self, frame: np.ndarray, pos: np.ndarray, blink: float) -> None:
-        """Lay lid skin over the closing lid band (fold ring to lid margin) and draw the
-        lash line along the margin. The band is the photo's upper lid and lashes stretched
-        over the eyeball; shown as it is, it reads as a slit of open eye, and stretched
-        lashes or liner break into zig-zag streaks. So the lid is the skin colour with only
-        a trace of the band's fine texture, and the lashes are redrawn as one line."""
-        alpha_max = LID_PAINT * smoothstep(0.15, 0.65, blink)
-        if alpha_max <= 0:
-            return
+        """Lid skin and a lash line over each closing lid (``render.lids``), from the
+        warped crease ring down to the warped margin."""
+        opacity = paint_opacity(blink)
         for (u0, _, _, u2, gap), color, lash, (c0, c1) in zip(self.eyes, self.lid_colors, self.lash_colors,
                                                              self.eye_corners):
-            # From the crease ring down: the fold ring follows the margin almost all the
-            # way, so above it lies the photo's crease and liner stretched to twice their
-            # height. The paint fades in over the upper LID_FADE of that span.
-            top = pos[u2]
-            margin = self._smooth_margin(np.concatenate([pos[[c0]], pos[u0], pos[[c1]]]))
-            eye_w = float(np.linalg.norm(margin[-1] - margin[0]))
-            width = max(1.0, LASH_WIDTH * eye_w)
-            # The paint reaches a lash width below the margin: the arc smooths the
-            # dropped landmarks, and the photo's own lid edge must not show under it.
-            poly = np.concatenate([top, (margin + width * self.ey)[::-1]])
-            crop = polygon_crop(poly, frame.shape, 4, (3, 3))
-            if crop is None:
-                continue
-            mask, (x0, y0, x1, y1) = crop
-            xx = np.arange(x0, x1, dtype=np.float32)
-            yy = np.arange(y0, y1, dtype=np.float32)[:, None]
-            top_y = np.interp(xx, *(top[np.argsort(top[:, 0])].T))[None, :]
-            bot_y = np.interp(xx, *(margin[np.argsort(margin[:, 0])].T))[None, :]
-            frac = (yy - top_y) / np.maximum(bot_y - top_y, 1.0)
-            sig = max(0.7, 0.06 * float(gap.max()))
-            a = cv2.GaussianBlur(mask * smoothstep(0.0, LID_FADE, frac), (0, 0), sig) * alpha_max
-            sub = frame[y0:y1, x0:x1].astype(np.float32)
-            local = cv2.GaussianBlur(sub, (0, 0), max(1.0, 0.25 * float(gap.max())))
-            grain = np.clip(LID_GRAIN * (sub - local), -LID_GRAIN_MAX, LID_GRAIN_MAX)
-            # The eyeball under the lid rounds it: lit in the middle, a little darker
-            # towards the crease and the lashes.
-            shade = 1 - LID_SHADE * (1 - np.sin(np.pi * np.clip(frac, 0, 1)))
-            # Lid skin: the band filled in from the skin around it in this frame (so it
-            # meets the socket and cheek at their own colour), pulled a third of the way
-            # to the lid colour sampled from the photo.
-            hole = (cv2.GaussianBlur(mask, (0, 0), 1.0) > 0.02).astype(np.uint8)
-            # Liner, lashes or a brow on the band's rim would fill it grey: the rim is
-            # lifted to no darker than LID_RIM_FLOOR of the lid colour first.
-            rim = np.maximum(sub, LID_RIM_FLOOR * color).astype(np.uint8)
-            fill = cv2.inpaint(rim, hole, 3, cv2.INPAINT_TELEA).astype(np.float32)
-            fill = cv2.GaussianBlur(fill, (0, 0), max(1.0, 0.15 * float(gap.max())))
-            skin = (1 - LID_COLOR_PULL) * fill + LID_COLOR_PULL * color
-            out = sub * (1 - a[..., None]) + (skin * shade[..., None] + grain) * a[..., None]
-            # The lash line: a dark crescent along the margin, thickest mid-lid.
-            t = np.linspace(-1, 1, len(margin))[:, None]
-            half = 0.5 * width * (0.4 + 0.6 * (1 - t ** 2)) * self.ey[None, :]
-            crescent = np.concatenate([margin - half, (margin + half)[::-1]]) - [x0, y0]
-            line = np.zeros(mask.shape, np.float32)
-            cv2.fillPoly(line, [np.round(crescent * 8).astype(np.int32)], 1.0, cv2.LINE_AA, 3)
-            line = cv2.GaussianBlur(line, (0, 0), 0.7) * (0.8 * alpha_max)
-            out = out * (1 - line[..., None]) + lash * line[..., None]
-            frame[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+            margin = np.concatenate([pos[[c0]], pos[u0], pos[[c1]]])
+            paint_shut_lid(frame, pos[u2], margin, self.ex, self.ey, float(gap.max()), color, lash, opacity)
 
     def expression_offsets(self, mouth_open: float, mouth_wide: float, blink: float,
                            mouth_round: float = 0.0, lip_tuck: float = 0.0, *, brow_up: float = 0.0,
