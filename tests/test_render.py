@@ -34,6 +34,19 @@ def test_mouth_opens_by_the_requested_amount(renderer, target):
     assert 0.6 * target < pixels.aperture(lm) < 1.4 * target + 0.02
 
 
+def test_lips_shut_over_an_open_jaw(renderer):
+    """A quick /m/ between vowels: the lips meet while the slower jaw is still down, so the
+    chin sits lower than at rest but MediaPipe reads the lips as shut."""
+    rest = one(renderer.render())
+    lm = one(renderer.render(mouth_open=0.0, jaw_open=0.15))
+    assert lm is not None and pixels.aperture(lm) < 0.04
+    iod = np.linalg.norm(rest[33] - rest[263])
+    drop = (lm[152, 1] - rest[152, 1]) / iod  # chin tip, down in the image
+    opened = one(renderer.render(mouth_open=0.15))
+    # MediaPipe puts the chin of shut lips higher than the same jaw with the lips apart
+    assert 0.04 < drop <= (opened[152, 1] - rest[152, 1]) / iod + 0.01
+
+
 def test_blink_closes_the_eyes(renderer):
     open_ = pixels.eye_open(one(renderer.render()))
     closed = pixels.eye_open(one(renderer.render(blink=1.0)))

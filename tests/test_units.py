@@ -12,7 +12,7 @@ from phototalk.audio.io import Speech
 from phototalk.errors import InputError, OutputError
 from phototalk.face.image import output_size
 from phototalk.motion.analytic import analytic_motion, blink_curve
-from phototalk.motion.track import MotionTrack
+from phototalk.motion.track import MotionTrack, apply_overrides, jaw_from_mouth
 from phototalk.video.atomic import atomic_path
 
 SR = 16000
@@ -94,6 +94,32 @@ def test_track_json_roundtrip_and_validation(tmp_path):
     p.write_text(json.dumps(d))
     with pytest.raises(InputError, match="blink has 59 frames"):
         MotionTrack.load_json(p)
+
+
+def test_the_jaw_lags_the_lips_through_a_quick_closure():
+    fps = 25.0
+    mouth = np.zeros(50, np.float32)
+    mouth[10:16] = mouth[18:24] = 0.2  # two vowels around a two-frame /m/
+    jaw = jaw_from_mouth(mouth, fps)
+    assert jaw[16:18].min() > 0.08  # stays well open while the lips meet
+    assert jaw[30:].max() < 1e-3 and jaw.min() >= 0  # closed again in the silence after
+    assert jaw[12:14].mean() > 0.15  # and nearly as open as the lips mid-vowel
+    # jaw Δ² (what moves the chin and the skin below the mouth) is far below the lips'
+    assert np.abs(np.diff(jaw, 2)).sum() < 0.5 * np.abs(np.diff(mouth, 2)).sum()
+
+
+def test_a_track_without_a_jaw_and_mouth_overrides_carry_the_jaw(tmp_path):
+    tr = analytic_motion(Speech(tone(2.0)), 25, seed=3)
+    assert tr.mouth_open.max() > 0.05 and np.allclose(tr.jaw_open, jaw_from_mouth(tr.mouth_open, 25))
+    d = tr.to_dict()
+    del d["channels"]["jaw_open"]  # a file from before the jaw channel: the jaw follows the lips
+    assert np.array_equal(MotionTrack.from_dict(d).jaw_open, MotionTrack.from_dict(d).mouth_open)
+    shut = apply_overrides(tr, {"ranges": [{"mouth": "closed", "start_s": 0.5, "end_s": 1.5}]})
+    t = np.arange(shut.n_frames) / 25
+    assert shut.jaw_open[(t >= 0.7) & (t < 1.3)].max() < 1e-3  # the jaw shuts with the lips (after its lag)
+    assert np.allclose(shut.jaw_open[t >= 1.8], tr.jaw_open[t >= 1.8], atol=1e-4)  # untouched after
+    given = apply_overrides(tr, {"fps": 25, "channels": {"mouth_open": [0.0] * 50, "jaw_open": [0.1] * 50}})
+    assert np.allclose(given.jaw_open, 0.1)  # a jaw the file sets is kept
 
 
 @pytest.mark.parametrize("w,h,size,expect", [(3511, 3511, None, (1024, 1024)), (474, 474, None, (474, 474)),

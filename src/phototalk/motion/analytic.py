@@ -13,7 +13,7 @@ from ..audio.features import high_band_ratio, loudness_db, n_frames
 from ..audio.io import Speech
 from .expressive import blink_onsets_near_pauses, expressive_channels, jaw_floor
 from .prosody import Prosody, prosody, smooth
-from .track import MotionTrack
+from .track import MotionTrack, jaw_from_mouth
 from .visemes import Viseme, coarticulate, extend_stop_closures, viseme_of
 
 MOUTH_OPEN_MAX = 0.26  # iod; the widest loud-vowel gap (real speakers measure 0.25-0.45)
@@ -120,4 +120,4 @@ def analytic_motion(speech: Speech, fps: float, *, seed: int = 0, phones=None, s
     if jaw > 0:  # surprise: the lips stay parted, speech opens them further
         mouth = np.maximum(mouth, jaw).astype(np.float32)
     return MotionTrack(fps=fps, mouth_open=mouth, mouth_wide=wide.astype(np.float32), blink=blink,
-                       mouth_round=rnd, lip_tuck=tuck, **rest)
+                       mouth_round=rnd, lip_tuck=tuck, jaw_open=jaw_from_mouth(mouth, fps), **rest)

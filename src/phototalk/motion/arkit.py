@@ -34,7 +34,7 @@ ROTATIONS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "
 HEADER = ("Timecode", "BlendShapeCount") + BLENDSHAPES + ROTATIONS
 assert len(BLENDSHAPES) == 52
 
-JAW_FULL_IOD = 0.35  # mouth_open (iod) that counts as JawOpen = 1
+JAW_FULL_IOD = 0.35  # jaw_open (iod) that counts as JawOpen = 1
 EYE_LOOK_FULL_RAD = np.radians(25.0)  # eye turn that counts as EyeLook* = 1
 STRETCH_FULL = 0.2  # mouth_wide that counts as MouthStretch = 1
 
@@ -62,7 +62,8 @@ def blendshapes(track: MotionTrack) -> np.ndarray:
     look = track.gaze_yaw / EYE_LOOK_FULL_RAD
     W["EyeLookOutLeft"], W["EyeLookInLeft"] = pos(look), pos(-look)
     W["EyeLookInRight"], W["EyeLookOutRight"] = pos(look), pos(-look)
-    W["JawOpen"] = pos(track.mouth_open / JAW_FULL_IOD)
+    W["JawOpen"] = pos(track.jaw_open / JAW_FULL_IOD)
+    W["MouthClose"] = pos((track.jaw_open - track.mouth_open) / JAW_FULL_IOD)  # lips shut over an open jaw
     W["MouthFunnel"] = pos(0.6 * track.mouth_round)
     W["MouthPucker"] = pos(track.mouth_round)
     W["MouthRollLower"] = pos(track.lip_tuck)

@@ -34,10 +34,16 @@ CHANNELS = {
     "gaze_yaw": ("rad", "eyes turned in the head, positive = towards the image's right"),
     "gaze_pitch": ("rad", "eyes turned in the head, positive = looking down"),
     "breath": ("-1..1", "chest and shoulders rise with breathing (+1 = full inhale)"),
+    "jaw_open": ("iod", "jaw drop under the lip centre, in inter-ocular distances; the heavy jaw moves more "
+                 "slowly than the lips, so it stays a little open through a quick lip closure (/p b m/) "
+                 "and the lips make the difference"),
 }
 # May be absent from a track file (older files, hand-written ones): then 0.
 OPTIONAL = ("mouth_round", "lip_tuck", "brow_up", "brow_inner", "brow_squeeze", "eye_squint", "smile", "cheek",
             "gaze_yaw", "gaze_pitch", "breath")
+# May be absent too; then the jaw follows the lips exactly (a copy of mouth_open).
+FOLLOWS_MOUTH = ("jaw_open",)
+JAW_SMOOTH_S = 0.06  # s; Gaussian sigma of the jaw's lag behind the lips (jaw_from_mouth)
 
 
 @dataclass
@@ -62,6 +68,7 @@ class MotionTrack:
     gaze_yaw: np.ndarray | None = None
     gaze_pitch: np.ndarray | None = None
     breath: np.ndarray | None = None
+    jaw_open: np.ndarray | None = None
 
     def __post_init__(self):
         if not (np.isfinite(self.fps) and self.fps > 0):
@@ -69,6 +76,8 @@ class MotionTrack:
         for name in OPTIONAL:
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(len(np.asarray(self.mouth_open).reshape(-1)), np.float32))
+        if self.jaw_open is None:
+            self.jaw_open = np.array(self.mouth_open, np.float32).reshape(-1)
         n = None
         for name in CHANNELS:
             a = np.asarray(getattr(self, name), dtype=np.float32).reshape(-1)
@@ -98,7 +107,7 @@ class MotionTrack:
         if d.get("format") != FORMAT:
             raise InputError(f"not a {FORMAT} file (format={d.get('format')!r})")
         ch = d.get("channels", {})
-        missing = [k for k in CHANNELS if k not in ch and k not in OPTIONAL]
+        missing = [k for k in CHANNELS if k not in ch and k not in OPTIONAL and k not in FOLLOWS_MOUTH]
         if missing:
             raise InputError(f"MotionTrack file lacks channels: {', '.join(missing)}")
         return cls(fps=float(d["fps"]), **{k: np.asarray(ch[k], np.float32) for k in CHANNELS if k in ch})
@@ -120,6 +129,20 @@ class MotionTrack:
 
 
 assert [f.name for f in fields(MotionTrack)][1:] == list(CHANNELS)
+
+
+def jaw_from_mouth(mouth_open: np.ndarray, fps: float) -> np.ndarray:
+    """(n,) float32 jaw opening for a lip opening ``mouth_open`` (n,) iod at ``fps``: the
+    same curve low-passed (JAW_SMOOTH_S), since the jaw is far heavier than the lips. The
+    lips still reach every target, closures included; the chin and the skin below the
+    mouth no longer jump with each quick closure."""
+    return np.maximum(_jaw_lag(mouth_open, fps), 0.0).astype(np.float32)
+
+
+def _jaw_lag(x: np.ndarray, fps: float) -> np.ndarray:
+    from .prosody import smooth
+
+    return smooth(np.asarray(x, np.float32), JAW_SMOOTH_S * fps)
 
 
 # ---------------------------------------------------------------- editing: --track-in
@@ -167,6 +190,7 @@ def apply_overrides(track: MotionTrack, spec: dict) -> MotionTrack:
     if not ch and not ranges:
         raise InputError("track file has neither 'channels' nor 'ranges': nothing to apply")
     arrays = {name: np.array(getattr(track, name), np.float32) for name in CHANNELS}
+    mouth_before = arrays["mouth_open"].copy()
     n, fps = track.n_frames, track.fps
     t = np.arange(n) / fps
     if ch:
@@ -219,6 +243,11 @@ def apply_overrides(track: MotionTrack, spec: dict) -> MotionTrack:
         w = w * w * (3 - 2 * w)
         for name, v in values.items():
             arrays[name] = (arrays[name] * (1 - w) + v * w).astype(np.float32)
+    # A changed lip opening carries the jaw with it (with the jaw's lag), unless the
+    # file sets the jaw itself.
+    change = arrays["mouth_open"] - mouth_before
+    if "jaw_open" not in ch and np.any(change):
+        arrays["jaw_open"] = np.maximum(arrays["jaw_open"] + _jaw_lag(change, fps), 0.0).astype(np.float32)
     return MotionTrack(fps=fps, **arrays)
 
 

@@ -337,7 +337,7 @@ class MeshWarpRenderer:
     def expression_offsets(self, mouth_open: float, mouth_wide: float, blink: float,
                            mouth_round: float = 0.0, lip_tuck: float = 0.0, *, brow_up: float = 0.0,
                            brow_inner: float = 0.0, brow_squeeze: float = 0.0, eye_squint: float = 0.0,
-                           smile: float = 0.0, cheek: float = 0.0) -> np.ndarray:
+                           smile: float = 0.0, cheek: float = 0.0, jaw_open: float | None = None) -> np.ndarray:
         """(468, 2) image-plane offsets of the surface vertices before head rotation
         (controls and units as in MotionTrack)."""
         s, ey = self.iod, self.ey
@@ -365,7 +365,12 @@ class MeshWarpRenderer:
         low = target - self.lip_gap0 + up_lift
         corner_drop = 0.18 * mouth_open * s
         low[[0, -1]] = up_lift[[0, -1]] = corner_drop
-        jaw = self.jaw_w[:, None] * (low[5] * ey)[None, :]
+        if jaw_open is None or jaw_open == mouth_open:
+            jaw_low = low[5]
+        else:  # the jaw follows its own (slower) opening; the lower lip makes up the rest
+            jt = jaw_open * s * profile[5]
+            jaw_low = jt - self.lip_gap0[5] - 0.12 * jt
+        jaw = self.jaw_w[:, None] * (jaw_low * ey)[None, :]
         off += np.where(self.lip_set[:, None], 0.0, jaw)
         pout = 0.035 * s * mouth_round * self.round_profile  # (11,) px the outer lip edges bulge
         tuck = 0.045 * s * lip_tuck * self.lip_profile  # (11,) px the lower lip rolls in (thins)
@@ -660,7 +665,7 @@ class MeshWarpRenderer:
                            brow_up=track.brow_up[i], brow_inner=track.brow_inner[i],
                            brow_squeeze=track.brow_squeeze[i], eye_squint=track.eye_squint[i],
                            smile=track.smile[i], cheek=track.cheek[i], gaze_yaw=track.gaze_yaw[i],
-                           gaze_pitch=track.gaze_pitch[i], breath=track.breath[i])
+                           gaze_pitch=track.gaze_pitch[i], breath=track.breath[i], jaw_open=track.jaw_open[i])
 
     def render(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0,
                mouth_round=0.0, lip_tuck=0.0, *, gaze_yaw=0.0, gaze_pitch=0.0, breath=0.0, **expr) -> np.ndarray:
