@@ -79,6 +79,25 @@ def test_time_range_and_weights():
     assert list(pingpong(np.arange(9), 4)) == [0, 1, 2, 3, 2, 1, 0, 1, 2]
 
 
+def test_dub_jaw_lags_the_lips(astronaut_path):
+    """Dubbing a quick /m/: the lips shut exactly as without a jaw, the chin stays lower."""
+    from phototalk.edit.facewarp import face_axes, gap_profile, lip_columns, mouth_offsets
+    from phototalk.face import landmarks as L
+    from phototalk.pipeline import prepare_rig
+
+    lm = prepare_rig(astronaut_path).landmarks
+    iod, _, ey = face_axes(lm)
+    t, gap, _ = lip_columns(lm)
+    shut = np.zeros_like(gap)
+    plain = mouth_offsets(lm, shut)
+    lagged = mouth_offsets(lm, shut, jaw_gap=0.15 * iod * gap_profile(t, 0.0))
+    lips = np.r_[L.UPPER_LIP.ravel(), L.LOWER_LIP.ravel()]
+    assert np.allclose(plain[lips], lagged[lips])  # the lips meet all the same
+    chin = 152
+    assert (lagged[chin] - plain[chin]) @ ey > 0.05 * iod  # the chin hangs lower
+    assert np.allclose(mouth_offsets(lm, shut, jaw_gap=shut), plain)
+
+
 def test_tracking_smooths_shape_not_placement():
     """A head that jumps 40 px between two frames (a fast move, or a video whose frames
     repeat and then jump) keeps its landmarks on the jump; the shape's jitter is still

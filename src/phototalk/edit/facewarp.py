@@ -87,11 +87,13 @@ def gap_profile(t: np.ndarray, mouth_round: float) -> np.ndarray:
     return (1 - mouth_round) * flat + mouth_round * rnd
 
 
-def mouth_offsets(lm: np.ndarray, target_gap: np.ndarray, *, wide: float = 0.0) -> np.ndarray:
+def mouth_offsets(lm: np.ndarray, target_gap: np.ndarray, *, wide: float = 0.0,
+                  jaw_gap: np.ndarray | None = None) -> np.ndarray:
     """(468, 2) offsets that give the inner lips the gap ``target_gap`` ((11,) px per lip
     column, 0 = closed) and widen the mouth by ``wide`` (relative). The lower lip and the
     jaw do most of the move, the upper lip a quarter; skin below the mouth rides with the
-    jaw, skin above with the upper lip, fading with distance."""
+    jaw, skin above with the upper lip, fading with distance. jaw_gap: (11,) px, the gap
+    the jaw alone would give (a jaw lagging the lips); default ``target_gap``."""
     iod, ex, ey = face_axes(lm)
     v = lm[:L.N_SURFACE, :2].astype(np.float64)
     t, gap, width = lip_columns(lm)
@@ -109,7 +111,10 @@ def mouth_offsets(lm: np.ndarray, target_gap: np.ndarray, *, wide: float = 0.0) 
     above = (lm[L.UPPER_OUTER, :2] - mid) @ ey
     order = np.argsort(t)
     tv = xv / max(width / 2, 1e-6)
-    low_col = np.interp(tv, t[order], ((1 - UPPER_SHARE) * delta)[order], left=0.0, right=0.0)
+    jaw_delta = delta if jaw_gap is None else np.asarray(jaw_gap, np.float64) - gap
+    if jaw_gap is not None:
+        jaw_delta[[0, -1]] = 0.0
+    low_col = np.interp(tv, t[order], ((1 - UPPER_SHARE) * jaw_delta)[order], left=0.0, right=0.0)
     up_col = np.interp(tv, t[order], (-UPPER_SHARE * UPPER_OUTER_FOLLOW * delta)[order], left=0.0, right=0.0)
     jaw = smoothstep(0.0, 0.5 * float(below[5]), yv)  # the chin rides on the jaw with the lower lip
     ph = (1 - smoothstep(0.0, PHILTRUM_REACH_IOD * iod, float(above[5]) - yv)) * (yv < 0)
@@ -306,8 +311,9 @@ def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, cl
               ) -> np.ndarray:
     """One edited frame. frame: (H, W, 3) uint8 RGB; lm: (478, 2+) landmarks of the face.
     close_mouth, close_eyes: 0..1 (fraction of the current opening taken away).
-    mouth: new mouth controls {'open' (iod), 'wide', 'round'} (dubbing); the interior is
-    then drawn into the new lip gap with ``palette``. cache: a dict kept across the
+    mouth: new mouth controls {'open' (iod), 'wide', 'round', optional 'jaw' (iod, the
+    jaw's own lagging opening)} (dubbing); the interior is then drawn into the new lip gap
+    with ``palette``. cache: a dict kept across the
     frames of one video (see ``triangulate``). Returns a new frame."""
     iod, _, _ = face_axes(lm)
     src = lm[:L.N_SURFACE, :2].astype(np.float64)
@@ -323,7 +329,9 @@ def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, cl
         press = 1 - smoothstep(0.0, 0.04, opening)
         target = (opening - press * LIP_PRESS_IOD) * iod * profile
         wide = float(mouth.get("wide", 0.0)) - 0.24 * float(mouth.get("round", 0.0))
-        off += mouth_offsets(lm, target, wide=wide)
+        jaw = mouth.get("jaw")
+        jaw_gap = None if jaw is None else max(float(jaw), 0.0) * iod * profile
+        off += mouth_offsets(lm, target, wide=wide, jaw_gap=jaw_gap)
     elif close_mouth > 0:
         t, gap, _ = lip_columns(lm)
         opening = (1 - close_mouth) * float(gap[5]) / max(iod, 1e-6)  # iod, before the press

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import FaceError, InputError
 from ..face import landmarks as L
+from ..motion.track import jaw_from_mouth
 from ..video.atomic import check_writable
 from ..video.encode import VideoWriter
 from . import blink as B
@@ -329,6 +330,7 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
         phones = close_uncertain_stops(phones, speech.samples, speech.sr)
     ctl = mouth_from_phones(speech, info.fps, n_out, phones)
     ctl["mouth_open"] = hold_bilabials(ctl["mouth_open"] * speaker_scale(track, ctl["mouth_open"]), phones, info.fps)
+    jaw_open = jaw_from_mouth(ctl["mouth_open"], info.fps)  # the chin lags the lips, as in generate
     timings["motion"] = time.perf_counter() - ta
     lm = track.landmarks
     palette = None
@@ -361,7 +363,8 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
             if track.found[j]:
                 if palette is None:  # colours of the first frame with a face, kept for the whole video
                     palette = MouthPalette.from_image(f, lm[j])
-                mouth = {"open": ctl["mouth_open"][i], "wide": ctl["mouth_wide"][i], "round": ctl["mouth_round"][i]}
+                mouth = {"open": ctl["mouth_open"][i], "wide": ctl["mouth_wide"][i], "round": ctl["mouth_round"][i],
+                         "jaw": jaw_open[i]}
                 f = edit_face(f, lm[j], mouth=mouth, palette=palette, cache=mesh)
             tc = time.perf_counter()
             writer.write(info.to_stored(f))
