@@ -341,6 +341,9 @@ class MeshWarpRenderer:
         """(468, 2) image-plane offsets of the surface vertices before head rotation
         (controls and units as in MotionTrack)."""
         s, ey = self.iod, self.ey
+        mouth_open = max(float(mouth_open), 0.0)  # lips cannot pass through each other
+        if jaw_open is not None:
+            jaw_open = max(float(jaw_open), 0.0)
         off = np.zeros((L.N_SURFACE, 2))
         F = self.fields
         if brow_up:
