@@ -96,6 +96,25 @@ def test_open_mouth_shows_teeth_and_a_dark_cavity(renderer):
     assert col.min() < 0.5 * skin
 
 
+def test_rounded_lips_hide_the_teeth():
+    """/uw/: lips pushed out stand in front of the teeth, so the same lip opening shows
+    far less bright tooth when rounded."""
+    from phototalk.render.mouth import MouthPalette, draw_mouth
+
+    pal = MouthPalette(cavity=np.array([60, 20, 25], np.float32), tongue=np.array([170, 80, 80], np.float32),
+                       teeth=np.array([226, 218, 198], np.float32))
+    x = np.linspace(-1, 1, 11)
+    upper = np.stack([200 + 60 * x, 200 - 12 * np.sqrt(1 - x ** 2)], 1)  # a 24 px rounded opening
+    lower = np.stack([200 + 60 * x, 200 + 12 * np.sqrt(1 - x ** 2)], 1)
+
+    def bright(rounding):
+        frame = np.full((400, 400, 3), 128, np.uint8)
+        draw_mouth(frame, upper, lower, pal, 200.0, rounding)
+        return int((frame.mean(2) > 0.8 * pal.teeth.mean()).sum())
+
+    assert bright(0.0) > 200 and bright(1.0) < 0.3 * bright(0.0)
+
+
 def mouth_width(lm):
     return np.linalg.norm(lm[61] - lm[291]) / np.linalg.norm(lm[33] - lm[263])
 

@@ -359,7 +359,7 @@ def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, cl
         a = 1.0 if own < REAL_MOUTH_MIN_IOD * iod else float(smoothstep(1.0, REAL_MOUTH_MAX_RATIO, new / own))
         if a > 0:
             drawn = out if a >= 1 else out.copy()
-            draw_mouth(drawn, dst[L.UPPER_INNER], dst[L.LOWER_INNER], palette, iod)
+            draw_mouth(drawn, dst[L.UPPER_INNER], dst[L.LOWER_INNER], palette, iod, float(mouth.get("round", 0.0)))
             if a < 1:
                 out = cv2.addWeighted(drawn, a, out, 1 - a, 0.0)
     if close_eyes > 0:

@@ -18,6 +18,10 @@ UPPER_TOOTH_EDGES = np.cumsum([0.17, 0.13, 0.12, 0.11, 0.11, 0.11])
 LOWER_TOOTH_EDGES = np.cumsum([0.10, 0.10, 0.10, 0.10, 0.10])
 UPPER_TEETH_H = 0.10  # visible upper incisor height / inter-ocular distance (~9 mm of ~90 mm)
 LOWER_TEETH_H = 0.06  # visible lower incisor height / inter-ocular distance
+# Rounded lips (mouth_round = 1) hide this share of the upper teeth's height and of the
+# lower teeth, and darken the teeth by ROUND_SHADE: the lips stand ~1 cm in front of them.
+ROUND_UPPER_HIDE, ROUND_LOWER_HIDE, ROUND_SHADE = 0.7, 0.9, 0.45
+ROUND_HIDE_FROM = 0.4  # rounding below this hides nothing; the full share from 1.0
 CORNER_SHADOW = 0.035  # iod; reach of the shadow where the lips fold in at each corner
 
 
@@ -91,11 +95,17 @@ def _tooth_pattern(u: np.ndarray, edges: np.ndarray, half_w_px: float) -> tuple[
     return gap, pos
 
 
-def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: MouthPalette, iod_px: float) -> None:
+def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: MouthPalette, iod_px: float,
+               rounding: float = 0.0) -> None:
     """Paint the interior into ``frame`` ((H, W, 3) uint8, modified in place) inside the
     polygon of the warped inner lips. upper, lower: (11, 2) float pixel positions of the
     inner lip contours, corner to corner; iod_px sizes the teeth, which belong to the
-    skull and so do not scale with how wide the lips are stretched."""
+    skull and so do not scale with how wide the lips are stretched. rounding: lip
+    rounding 0..1 (/uw/, /ow/): pushed-out lips stand in front of the teeth, so less of
+    them shows, and what shows is in the lips' shadow."""
+    # Only a clear pucker hides them: the rounding an open vowel borrows from a rounded
+    # neighbour leaves its teeth alone.
+    rounding = float(smoothstep(ROUND_HIDE_FROM, 1.0, float(rounding)))
     n = upper.shape[0]
     left, right = upper[0], upper[-1]
     mid = (left + right) / 2
@@ -146,7 +156,7 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     lgap, lpos = _tooth_pattern(u, LOWER_TOOTH_EDGES, half)
     ltop = v_lo - lh * (1 - 0.15 * lpos ** 2)
     la = smoothstep(ltop - 0.7, ltop + 0.7, v) * (1 - smoothstep(0.38, 0.5, np.abs(u)))
-    la *= smoothstep(1.2, 2.2, gap / max(UPPER_TEETH_H * iod_px, 1.0))
+    la *= smoothstep(1.2, 2.2, gap / max(UPPER_TEETH_H * iod_px, 1.0)) * (1 - ROUND_LOWER_HIDE * rounding)
     lcol = 0.75 * (1 - 0.45 * np.abs(u)) * (1 - 0.12 * lgap)
     # In the mouth's shadow they take on the warm light bounced off the tongue and lips
     # (plain grey teeth read as blue-green next to the red cavity).
@@ -154,13 +164,14 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     col = col * (1 - la[..., None]) + lower_teeth[None, None, :] * (lcol * la)[..., None]
 
     # Upper teeth: fixed to the upper jaw, so sized from the face, not from the gap.
-    uh = UPPER_TEETH_H * iod_px * (1 - 0.3 * u ** 2)
+    uh = UPPER_TEETH_H * iod_px * (1 - 0.3 * u ** 2) * (1 - ROUND_UPPER_HIDE * rounding)
     ugap, upos = _tooth_pattern(u, UPPER_TOOTH_EDGES, half)
     ubot = v_up + uh * (1 - 0.10 * upos ** 2)
     ua = (1 - smoothstep(ubot - 0.7, ubot + 0.7, v)) * (1 - smoothstep(0.62, 0.8, np.abs(u)))
     ucol = (0.95 - 0.45 * np.abs(u) ** 1.5) * (1 - 0.12 * ugap)
     ucol = ucol * (0.78 + 0.22 * smoothstep(0, 0.35 * np.maximum(uh, 1), v - v_up))  # lip shadow
     ucol = ucol * (1 - 0.12 * smoothstep(ubot - 0.25 * uh, ubot, v))  # translucent incisal edge
+    ucol = ucol * (1 - ROUND_SHADE * rounding)
     col = col * (1 - ua[..., None]) + pal.teeth[None, None, :] * (ucol * ua)[..., None]
 
     col *= (0.6 + 0.4 * smoothstep(0.0, 2.0, edge))[..., None]  # soft shadow at the lip line
