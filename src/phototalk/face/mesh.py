@@ -311,29 +311,31 @@ def _region_matrix(lm: np.ndarray, points: np.ndarray, left: int, right: int) ->
     return m
 
 
-def _sample_features(feat: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """(n, n, C) float32 bilinear samples of ``feat`` ((H, W, C)) at the crop pixels that
-    ``m`` maps into it, with half-pixel centres; samples outside the map are 0
-    (MediaPipe's TransformTensorBilinear v2)."""
+_CROP_GRID = np.mgrid[0:REGION_CROP_PX, 0:REGION_CROP_PX].astype(np.float64)[::-1]  # (2, n, n): x, y
+
+
+def _sample_features(feat: np.ndarray, mats: np.ndarray) -> np.ndarray:
+    """(k, n, n, C) float32 bilinear samples of ``feat`` ((H, W, C)) at the crop pixels
+    that each of ``mats`` ((k, 4, 4)) maps into it, with half-pixel centres; samples
+    outside the map are 0 (MediaPipe's TransformTensorBilinear v2)."""
     h, w, ch = feat.shape
-    n = REGION_CROP_PX
-    oy, ox = np.mgrid[0:n, 0:n].astype(np.float64)
-    tx = m[0, 0] * ox + m[0, 1] * oy + m[0, 3] + (m[0, 0] + m[0, 1]) * 0.5 - 0.5
-    ty = m[1, 0] * ox + m[1, 1] * oy + m[1, 3] + (m[1, 0] + m[1, 1]) * 0.5 - 0.5
+    ox, oy = _CROP_GRID
+    a = mats[:, :2, :]  # (k, 2, 4)
+    off = a[:, :, 3] + (a[:, :, 0] + a[:, :, 1]) * 0.5 - 0.5  # (k, 2)
+    tx = a[:, 0, 0, None, None] * ox + a[:, 0, 1, None, None] * oy + off[:, 0, None, None]
+    ty = a[:, 1, 0, None, None] * ox + a[:, 1, 1, None, None] * oy + off[:, 1, None, None]
     outside = (tx < 0) | (tx > w - 1) | (ty < 0) | (ty > h - 1)
-    x0, y0 = np.floor(tx).astype(np.intp), np.floor(ty).astype(np.intp)
-    fx, fy = (tx - x0)[..., None], (ty - y0)[..., None]
+    x0, y0 = np.floor(tx), np.floor(ty)
+    fx, fy = (tx - x0)[..., None].astype(np.float32), (ty - y0)[..., None].astype(np.float32)
+    x0 = np.clip(x0.astype(np.intp) + 1, 0, w)  # into the zero-padded map below
+    y0 = np.clip(y0.astype(np.intp) + 1, 0, h)
     pad = np.zeros((h + 2, w + 2, ch), np.float32)
     pad[1:-1, 1:-1] = feat
-
-    def at(yy, xx):
-        return pad[np.clip(yy + 1, 0, h + 1), np.clip(xx + 1, 0, w + 1)]
-
-    top = (1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1)
-    bottom = (1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1)
+    top = (1 - fx) * pad[y0, x0] + fx * pad[y0, x0 + 1]
+    bottom = (1 - fx) * pad[y0 + 1, x0] + fx * pad[y0 + 1, x0 + 1]
     out = fy * bottom + (1 - fy) * top
     out[outside] = 0
-    return out.astype(np.float32)
+    return out
 
 
 def _apply(points: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -341,30 +343,48 @@ def _apply(points: np.ndarray, m: np.ndarray) -> np.ndarray:
     return points @ m[:2, :2].T + m[:2, 3]
 
 
-def mesh(image: np.ndarray, rect: RotatedRect) -> tuple[np.ndarray, float]:
+_MATRIX_INPUTS = ("landmarks_to_transform_matrix_v2", "landmarks_to_transform_matrix_v2_1",
+                  "landmarks_to_transform_matrix_v2_2")
+_CROP_INPUTS = ("transform_tensor_bilinear_v2", "transform_tensor_bilinear_v2_1", "transform_tensor_bilinear_v2_2")
+_SCALED_MESHES = ("multiply_by_constant", "multiply_by_constant_2", "multiply_by_constant_4")
+_io_cache: dict[str, tuple[dict[str, tuple[int, tuple[int, ...]]], dict[str, int]]] = {}
+
+
+def _io(file: str):
+    """({input name: (index, shape)}, {output name: index}) of a model, cached."""
+    if file not in _io_cache:
+        it = _interpreter(file)
+        _io_cache[file] = ({d["name"]: (d["index"], tuple(d["shape"])) for d in it.get_input_details()},
+                           {d["name"]: d["index"] for d in it.get_output_details()})
+    return _io_cache[file]
+
+
+def mesh(image: np.ndarray, rect: RotatedRect, min_presence: float = 0.0) -> tuple[np.ndarray | None, float]:
     """(478, 3) float64 landmarks (pixels) of the face in ``rect`` and the model's face
-    presence score in [0, 1]."""
+    presence score in [0, 1]; landmarks None (and the refinement stage skipped) when the
+    score is below ``min_presence``."""
     x = _crop(image, rect, MESH_INPUT_PX).astype(np.float32) * (1 / 255)
     with _lock:
-        it = _interpreter(STAGE1)
-        it.set_tensor(it.get_input_details()[0]["index"], x[None])
+        it, (ins, outs) = _interpreter(STAGE1), _io(STAGE1)
+        it.set_tensor(ins["input_1"][0], x[None])
         it.invoke()
-        o = {d["name"]: it.get_tensor(d["index"])[0].astype(np.float64) for d in it.get_output_details()}
-        scaled = (o["multiply_by_constant"], o["multiply_by_constant_2"], o["multiply_by_constant_4"])
-        mats = [_region_matrix(lm, pts, a, b) for lm, (pts, a, b) in zip(scaled, REGIONS)]
-        feed = {"landmarks_to_transform_matrix_v2": mats[0], "landmarks_to_transform_matrix_v2_1": mats[1],
-                "landmarks_to_transform_matrix_v2_2": mats[2]}
-        feat = o["p_re_lu_3"].astype(np.float32)
-        for i, name in enumerate(("transform_tensor_bilinear_v2", "transform_tensor_bilinear_v2_1",
-                                  "transform_tensor_bilinear_v2_2")):
-            feed[name] = _sample_features(feat, mats[i])
-        it2 = _interpreter(STAGE2)
-        for d in it2.get_input_details():
-            it2.set_tensor(d["index"], feed[d["name"]].reshape(d["shape"]).astype(np.float32))
+        flag = float(np.clip(it.get_tensor(outs["conv_faceflag"]).reshape(-1)[0], -100, 100))
+        score = 1 / (1 + math.exp(-flag))
+        if score < min_presence:
+            return None, score
+        surface = it.get_tensor(outs["output_mesh_identity"]).reshape(N_MESH, 3).astype(np.float64)
+        mats = np.stack([_region_matrix(it.get_tensor(outs[name])[0].astype(np.float64), pts, a, b)
+                         for name, (pts, a, b) in zip(_SCALED_MESHES, REGIONS)])
+        crops = _sample_features(it.get_tensor(outs["p_re_lu_3"])[0], mats)
+        it2, (ins2, outs2) = _interpreter(STAGE2), _io(STAGE2)
+        for name, m in zip(_MATRIX_INPUTS, mats):
+            it2.set_tensor(ins2[name][0], m.astype(np.float32).reshape(ins2[name][1]))
+        for name, c in zip(_CROP_INPUTS, crops):
+            it2.set_tensor(ins2[name][0], c.reshape(ins2[name][1]))
         it2.invoke()
-        q = {d["name"]: it2.get_tensor(d["index"])[0].astype(np.float64) for d in it2.get_output_details()}
+        q = {name: it2.get_tensor(i)[0].astype(np.float64) for name, i in outs2.items()}
     p = np.zeros((N_MESH + 2 * N_IRIS, 3))
-    p[:N_MESH] = o["output_mesh_identity"].reshape(N_MESH, 3)
+    p[:N_MESH] = surface
     p[LIPS, :2] = _apply(q["reshape_1"], q["multiply_by_constant_1"])
     p[EYE_L, :2] = _apply(q["reshape_3"], q["multiply_by_constant_3"])
     p[EYE_R, :2] = _apply(q["reshape_6"], q["multiply_by_constant_5"])
@@ -372,15 +392,13 @@ def mesh(image: np.ndarray, rect: RotatedRect) -> tuple[np.ndarray, float]:
     p[N_MESH + N_IRIS:, :2] = _apply(q["reshape_7"], q["multiply_by_constant_5"])
     p[N_MESH:N_MESH + N_IRIS, 2] = p[EYE_L[:EYE_LIDS], 2].mean()
     p[N_MESH + N_IRIS:, 2] = p[EYE_R[:EYE_LIDS], 2].mean()
-    flag = float(np.clip(o["conv_faceflag"].reshape(-1)[0], -100, 100))
-    return _project(p / MESH_INPUT_PX, rect), 1 / (1 + math.exp(-flag))
+    return _project(p / MESH_INPUT_PX, rect), score
 
 
 def face_landmarks(image: np.ndarray, rect: RotatedRect,
                    min_presence: float = PRESENCE_THRESHOLD) -> np.ndarray | None:
     """(478, 3) float64 landmarks of the face in ``rect``, None when the model sees none."""
-    lm, score = mesh(image, rect)
-    return lm if score >= min_presence else None
+    return mesh(image, rect, min_presence)[0]
 
 
 def faces_in_image(image: np.ndarray, max_faces: int = 1, min_score: float = 0.5) -> list[np.ndarray]:
