@@ -326,7 +326,7 @@ def _sample_features(feat: np.ndarray, mats: np.ndarray) -> np.ndarray:
     ty = a[:, 1, 0, None, None] * ox + a[:, 1, 1, None, None] * oy + off[:, 1, None, None]
     outside = (tx < 0) | (tx > w - 1) | (ty < 0) | (ty > h - 1)
     x0, y0 = np.floor(tx), np.floor(ty)
-    fx, fy = (tx - x0)[..., None].astype(np.float32), (ty - y0)[..., None].astype(np.float32)
+    fx, fy = (tx - x0)[..., None], (ty - y0)[..., None]
     x0 = np.clip(x0.astype(np.intp) + 1, 0, w)  # into the zero-padded map below
     y0 = np.clip(y0.astype(np.intp) + 1, 0, h)
     pad = np.zeros((h + 2, w + 2, ch), np.float32)
@@ -335,7 +335,7 @@ def _sample_features(feat: np.ndarray, mats: np.ndarray) -> np.ndarray:
     bottom = (1 - fx) * pad[y0 + 1, x0] + fx * pad[y0 + 1, x0 + 1]
     out = fy * bottom + (1 - fy) * top
     out[outside] = 0
-    return out
+    return out.astype(np.float32)
 
 
 def _apply(points: np.ndarray, m: np.ndarray) -> np.ndarray:
