@@ -84,28 +84,24 @@ def face_metrics(lm) -> dict:
 
 
 def emotions(images: list[Path], size: int) -> dict:
-    import mediapipe as mp
-
+    from phototalk.face import mesh
     from phototalk.motion.expressive import PRESETS
     from phototalk.pipeline import prepare_rig
     from phototalk.render.warp import MeshWarpRenderer
 
     res = {}
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1) as fm:
-        for img in images:
-            r = MeshWarpRenderer(prepare_rig(img, size=size))
-            rows = {}
-            for name, p in PRESETS.items():
-                frame = r.render(mouth_open=p.jaw, brow_up=p.brow_up, brow_inner=p.brow_inner,
-                                 brow_squeeze=p.brow_squeeze, eye_squint=p.eye_squint, smile=p.smile, cheek=p.cheek)
-                det = fm.process(frame)
-                h, w = frame.shape[:2]
-                lm = np.array([[q.x * w, q.y * h] for q in det.multi_face_landmarks[0].landmark])
-                rows[name] = face_metrics(lm)
-            base = rows["neutral"]
-            res[img.name] = {e: {k: round(float(v - base[k]), 4) for k, v in m.items()} for e, m in rows.items()
-                             if e != "neutral"}
-            res[img.name]["neutral_abs"] = {k: round(float(v), 4) for k, v in base.items()}
+    for img in images:
+        r = MeshWarpRenderer(prepare_rig(img, size=size))
+        rows = {}
+        for name, p in PRESETS.items():
+            frame = r.render(mouth_open=p.jaw, brow_up=p.brow_up, brow_inner=p.brow_inner,
+                             brow_squeeze=p.brow_squeeze, eye_squint=p.eye_squint, smile=p.smile, cheek=p.cheek)
+            lm = mesh.faces_in_image(frame)[0][:, :2]
+            rows[name] = face_metrics(lm)
+        base = rows["neutral"]
+        res[img.name] = {e: {k: round(float(v - base[k]), 4) for k, v in m.items()} for e, m in rows.items()
+                         if e != "neutral"}
+        res[img.name]["neutral_abs"] = {k: round(float(v), 4) for k, v in base.items()}
     return res
 
 
@@ -202,8 +198,6 @@ def main() -> int:
                 if e != "neutral_abs":
                     print(f"   {e:10s}", "  ".join(f"{k} {v:+.3f}" for k, v in d.items()))
     if "emotion_video" not in a.skip:
-        import mediapipe as mp
-
         from phototalk.audio.io import load_speech
         from phototalk.motion.expressive import PRESETS
 
@@ -217,14 +211,7 @@ def main() -> int:
         for e in PRESETS:
             v = render(img, clip, out / f"{img.stem}__emotion_{e}.mp4", a.size, seed=3, emotion=e, emotion_strength=1.0)
             frames, _ = pixels.decode(v)
-            with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True, max_num_faces=1) as fm:
-                ms = []
-                for f in frames:
-                    det = fm.process(f)
-                    if det.multi_face_landmarks:
-                        h, w = f.shape[:2]
-                        lm = np.array([[q.x * w, q.y * h] for q in det.multi_face_landmarks[0].landmark])
-                        ms.append(face_metrics(lm))
+            ms = [face_metrics(lm) for lm in pixels.landmarks(frames) if lm is not None]
             means[e] = {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}
         rows = {e: {k: round(v - means["neutral"][k], 4) for k, v in m.items()} for e, m in means.items()
                 if e != "neutral"}

@@ -1,6 +1,6 @@
-"""Measuring rendered videos on their pixels for tests: MediaPipe face mesh on every
-decoded frame (the same landmarks a viewer's eye would judge), independent of the
-renderer's own landmark bookkeeping."""
+"""Measuring rendered videos on their pixels for tests: the face mesh (MediaPipe's models,
+phototalk.face.mesh, in video mode) on every decoded frame (the same landmarks a viewer's
+eye would judge), independent of the renderer's own landmark bookkeeping."""
 from __future__ import annotations
 
 import numpy as np
@@ -24,17 +24,13 @@ def streams(path) -> dict:
 
 def landmarks(frames) -> list[np.ndarray | None]:
     """(478, 2) pixel landmarks per frame, or None where no face is found."""
-    import mediapipe as mp
+    from phototalk.face.mesh import FaceTracker
 
+    tracker = FaceTracker()
     out = []
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True, max_num_faces=1) as fm:
-        for f in frames:
-            r = fm.process(f)
-            if r.multi_face_landmarks:
-                h, w = f.shape[:2]
-                out.append(np.array([[p.x * w, p.y * h] for p in r.multi_face_landmarks[0].landmark]))
-            else:
-                out.append(None)
+    for f in frames:
+        lm = tracker.process(f)
+        out.append(None if lm is None else lm[:, :2])
     return out
 
 

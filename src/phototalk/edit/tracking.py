@@ -1,5 +1,6 @@
-"""Per-frame face landmarks of a video: MediaPipe face mesh in video (tracking) mode,
-then zero-phase temporal smoothing.
+"""Per-frame face landmarks of a video: the face mesh in video (tracking) mode
+(face.mesh.FaceTracker, MediaPipe's models run with LiteRT), then zero-phase temporal
+smoothing.
 
 Video mode runs the detector only when tracking is lost, so it costs ~6 ms a frame at
 512 px on one core. Raw landmarks jitter by ~0.5 px from frame to frame; edits built on
@@ -20,12 +21,14 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..face import landmarks as L
-from ..face.analyze import _native_stderr_muted
+from ..face.mesh import FaceTracker
 
 log = logging.getLogger(__name__)
 
 SMOOTH_SIGMA_S = 0.03  # s; Gaussian smoothing of landmark tracks (~0.75 frame at 25 fps)
 MIN_IOD_PX = 12.0  # faces smaller than this (outer eye corners) are ignored
+DETECT_CONFIDENCE = 0.5  # face detector score needed to (re)acquire a face
+TRACK_CONFIDENCE = 0.5  # face-presence score needed to keep following it
 
 
 @dataclass
@@ -88,48 +91,24 @@ def smooth_shape(raw: np.ndarray, found: np.ndarray, sigma_frames: float) -> np.
     return out
 
 
-def _flush_c_stdio() -> None:
-    """MediaPipe's C++ logs can sit in the C library's stdio buffer and reach the
-    terminal at exit, after fd 2 is restored; flush them while it is still muted."""
-    import ctypes
-
-    try:
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError):
-        pass
-
-
 def track_faces(frames: Iterable[np.ndarray], fps: float, *,
                 on_frame: Callable[[int, np.ndarray, np.ndarray | None], None] | None = None
                 ) -> FaceTrack:
     """Landmarks of the most prominent face in every frame ((H, W, 3) uint8 RGB each).
     on_frame(i, frame, raw landmarks or None) is called for each frame after tracking it
     (e.g. to keep a crop)."""
-    import mediapipe as mp
-
     rows = []
-    # fd 2 stays muted for the whole loop: MediaPipe's graph threads log lazily (the
-    # XNNPACK delegate line arrives with the first decoded video frame, not inside the
-    # call that caused it). Python exceptions are unaffected.
-    with _native_stderr_muted():
-        mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True, max_num_faces=1,
-                                               min_detection_confidence=0.5, min_tracking_confidence=0.5)
-        try:
-            for i, f in enumerate(frames):
-                h, w = f.shape[:2]
-                res = mesh.process(f)
-                lm = None
-                if res.multi_face_landmarks:
-                    p = np.array([(q.x * w, q.y * h, q.z * w) for q in res.multi_face_landmarks[0].landmark],
-                                 np.float32)
-                    if np.linalg.norm(p[L.EYE_OUTER_L, :2] - p[L.EYE_OUTER_R, :2]) >= MIN_IOD_PX:
-                        lm = p
-                rows.append(lm)
-                if on_frame is not None:
-                    on_frame(i, f, lm)
-        finally:
-            mesh.close()
-            _flush_c_stdio()
+    tracker = FaceTracker(min_detection=DETECT_CONFIDENCE, min_tracking=TRACK_CONFIDENCE)
+    for i, f in enumerate(frames):
+        p = tracker.process(f)
+        lm = None
+        if p is not None:
+            p = p.astype(np.float32)
+            if np.linalg.norm(p[L.EYE_OUTER_L, :2] - p[L.EYE_OUTER_R, :2]) >= MIN_IOD_PX:
+                lm = p
+        rows.append(lm)
+        if on_frame is not None:
+            on_frame(i, f, lm)
     n = len(rows)
     raw = np.full((n, L.N_LANDMARKS, 3), np.nan, np.float32)
     found = np.zeros(n, bool)

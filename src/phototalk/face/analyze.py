@@ -7,17 +7,15 @@ landmarks are as precise for a 6 %-of-the-frame face as for a close-up.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import sys
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import FaceError
 from . import landmarks as L
+from . import mesh as fm
 
 log = logging.getLogger(__name__)
 
@@ -25,52 +23,9 @@ MESH_CROP_PX = 512  # side of the square crop the face mesh sees
 CROP_SCALE = 2.0  # crop side / detected face-box side
 MIN_RELATIVE_FACE_AREA = 0.15  # a face smaller than this fraction of the largest one is ignored
 DETECT_CONFIDENCE = 0.5
+MESH_DETECT_CONFIDENCE = 0.3  # the face mesh's own (short-range) detector on the crop
+MAX_FALLBACK_FACES = 4
 TILE_SPLITS = (2, 3)  # when the whole image shows no face, look at halves, then thirds of it
-
-_lock = threading.RLock()
-_models: dict[str, object] = {}
-
-
-@contextlib.contextmanager
-def _native_stderr_muted():
-    """MediaPipe's C++ side writes INFO/WARNING lines straight to file descriptor 2,
-    which no Python logging setting reaches; mute fd 2 around its calls so the CLI's
-    output stays one clean line per message. Python exceptions are unaffected."""
-    if os.environ.get("PHOTOTALK_NATIVE_LOGS"):
-        yield
-        return
-    with _lock:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        try:
-            with open(os.devnull, "w") as null:
-                os.dup2(null.fileno(), 2)
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def _model(name: str):
-    """MediaPipe graphs are expensive to build: one per process, created lazily."""
-    with _native_stderr_muted():
-        if name not in _models:
-            import mediapipe as mp
-
-            if name == "detect":
-                _models[name] = mp.solutions.face_detection.FaceDetection(
-                    model_selection=1, min_detection_confidence=DETECT_CONFIDENCE)
-            elif name == "mesh":
-                _models[name] = mp.solutions.face_mesh.FaceMesh(
-                    static_image_mode=True, refine_landmarks=True, max_num_faces=1,
-                    min_detection_confidence=0.3)
-            elif name == "mesh_multi":
-                _models[name] = mp.solutions.face_mesh.FaceMesh(
-                    static_image_mode=True, refine_landmarks=True, max_num_faces=4,
-                    min_detection_confidence=0.3)
-            elif name == "segment":
-                _models[name] = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
-        return _models[name]
 
 
 @dataclass
@@ -107,24 +62,15 @@ class FaceRig:
 
 def detect_faces(image: np.ndarray) -> list[tuple[float, float, float, float]]:
     """Face boxes (x, y, w, h) in pixels, left to right. image: (H, W, 3) uint8 RGB."""
-    h, w = image.shape[:2]
-    with _native_stderr_muted():
-        res = _model("detect").process(image)
-    boxes = []
-    for det in res.detections or []:
-        bb = det.location_data.relative_bounding_box
-        boxes.append((bb.xmin * w, bb.ymin * h, bb.width * w, bb.height * h))
+    boxes = [d.box for d in fm.detect(image, fm.FULL_RANGE, DETECT_CONFIDENCE)]
     if not boxes:
         boxes = _detect_in_tiles(image)
     if not boxes:
         # Full-range detection misses some stylised faces (cartoons, paintings) that the
         # face mesh's own detector finds; ask it before giving up.
-        with _native_stderr_muted():
-            res = _model("mesh_multi").process(image)
-        for face in res.multi_face_landmarks or []:
-            p = np.array([(q.x * w, q.y * h) for q in face.landmark])
-            x0, y0 = p.min(0)
-            x1, y1 = p.max(0)
+        for lm in fm.faces_in_image(image, MAX_FALLBACK_FACES, MESH_DETECT_CONFIDENCE):
+            x0, y0 = lm[:, :2].min(0)
+            x1, y1 = lm[:, :2].max(0)
             boxes.append((x0, y0, x1 - x0, y1 - y0))
     if boxes:
         biggest = max(b[2] * b[3] for b in boxes)
@@ -146,13 +92,9 @@ def _detect_in_tiles(image: np.ndarray) -> list[tuple[float, float, float, float
         for y0 in sorted({*range(0, max(h - side, 0) + 1, step), max(h - side, 0)}):
             for x0 in sorted({*range(0, max(w - side, 0) + 1, step), max(w - side, 0)}):
                 tile = np.ascontiguousarray(image[y0:y0 + side, x0:x0 + side])
-                th, tw = tile.shape[:2]
-                with _native_stderr_muted():
-                    res = _model("detect").process(tile)
-                for det in res.detections or []:
-                    bb = det.location_data.relative_bounding_box
-                    found.append((x0 + bb.xmin * tw, y0 + bb.ymin * th, bb.width * tw, bb.height * th,
-                                  float(det.score[0]) if det.score else 0.0))
+                for det in fm.detect(tile, fm.FULL_RANGE, DETECT_CONFIDENCE):
+                    bx, by, bw, bh = det.box
+                    found.append((x0 + bx, y0 + by, bw, bh, det.score))
         if found:
             break
     # One box per face: a face in the overlap of two tiles is found twice.
@@ -183,11 +125,10 @@ def _mesh_in_box(image: np.ndarray, box) -> np.ndarray | None:
     M = np.array([[s, 0, MESH_CROP_PX / 2 - s * cx], [0, s, MESH_CROP_PX / 2 - s * cy]], np.float64)
     crop = cv2.warpAffine(image, M, (MESH_CROP_PX, MESH_CROP_PX), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
-    with _native_stderr_muted():
-        res = _model("mesh").process(crop)
-    if not res.multi_face_landmarks:
+    faces = fm.faces_in_image(crop, 1, MESH_DETECT_CONFIDENCE)
+    if not faces:
         return None
-    p = np.array([(q.x, q.y, q.z) for q in res.multi_face_landmarks[0].landmark], np.float64) * MESH_CROP_PX
+    p = faces[0]
     out = np.empty_like(p)
     out[:, 0] = (p[:, 0] - M[0, 2]) / s
     out[:, 1] = (p[:, 1] - M[1, 2]) / s
@@ -196,13 +137,8 @@ def _mesh_in_box(image: np.ndarray, box) -> np.ndarray | None:
 
 
 def person_mask(image: np.ndarray) -> np.ndarray:
-    """(H, W) float32 soft person mask from MediaPipe selfie segmentation."""
-    with _native_stderr_muted():
-        res = _model("segment").process(image)
-    m = res.segmentation_mask
-    if m is None:
-        return np.zeros(image.shape[:2], np.float32)
-    return np.clip(m.astype(np.float32), 0.0, 1.0)
+    """(H, W) float32 soft person mask in [0, 1] from selfie segmentation."""
+    return fm.person_mask(image)
 
 
 def analyze_face(image: np.ndarray, *, face_index: int | None = None) -> FaceRig:

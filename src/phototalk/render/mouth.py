@@ -68,7 +68,9 @@ def polygon_crop(poly: np.ndarray, shape, pad: int, min_size: tuple[int, int] = 
     h, w = shape[:2]
     x0, y0 = np.floor(poly.min(0)).astype(int) - pad
     x1, y1 = np.ceil(poly.max(0)).astype(int) + pad + 1
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    # Python ints: a numpy int64 offset added to a float32 map would make it float64 under
+    # numpy 2's promotion rules, which cv2.remap rejects.
+    x0, y0, x1, y1 = int(max(x0, 0)), int(max(y0, 0)), int(min(x1, w)), int(min(y1, h))
     if x1 - x0 < min_size[0] or y1 - y0 < min_size[1]:
         return None
     mask = np.zeros((y1 - y0, x1 - x0), dtype)

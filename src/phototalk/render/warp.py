@@ -649,7 +649,9 @@ class MeshWarpRenderer:
                 continue  # a closed eye
             m = smoothstep(0.0, max(1.0, 0.45 * float(dist.max())), dist)
             yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-            sub = cv2.remap(frame, xx - m * shift[0], yy - m * shift[1], cv2.INTER_LINEAR,
+            # Python floats keep the maps float32 (a numpy float64 scalar would promote them
+            # under numpy 2, and cv2.remap takes float32 maps only).
+            sub = cv2.remap(frame, xx - m * float(shift[0]), yy - m * float(shift[1]), cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_REPLICATE)
             sel = mask > 0
             frame[y0:y1, x0:x1][sel] = sub[sel]
