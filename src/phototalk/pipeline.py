@@ -18,7 +18,7 @@ from .motion.arkit import write_arkit_csv
 from .motion.track import MotionTrack, apply_overrides, load_overrides
 from .options import GenerateOptions
 from .render.warp import MeshWarpRenderer
-from .video.atomic import check_writable
+from .validate import check_job
 from .video.encode import VideoWriter
 
 log = logging.getLogger(__name__)
@@ -126,11 +126,9 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
         opts = GenerateOptions(**options).validate()
     except TypeError as e:
         raise InputError(str(e)) from None
-    out = check_writable(out)
-    if opts.save_track:
-        check_writable(opts.save_track)
-    if opts.export_arkit:
-        check_writable(opts.export_arkit)
+    out = check_job({"--image": image, "--audio": None if isinstance(audio, Speech) else audio,
+                     "--track-in": opts.track_in, "--transcript-file": opts.transcript_file},
+                    {"--output": out, "--save-track": opts.save_track, "--export-arkit": opts.export_arkit})["--output"]
     overrides = load_overrides(opts.track_in) if opts.track_in else None
     transcript = opts.transcript_text()
     # 2. audio (cheap, and a bad file should fail before face analysis)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from .features import frame_power
 from .io import SAMPLE_RATE, Speech
 
 log = logging.getLogger(__name__)
@@ -122,14 +123,15 @@ def _pcm16(speech: Speech) -> np.ndarray:
 
             g = gcd(int(speech.sr), SAMPLE_RATE)
             y = resample_poly(y, SAMPLE_RATE // g, int(speech.sr) // g)
-    return np.clip(np.round(y * 32768.0), -32768, 32767).astype(np.int16)
+    y = y * np.float32(32768.0)  # one float copy, then in place: hours of audio stay cheap
+    np.round(y, out=y)
+    np.clip(y, -32768, 32767, out=y)
+    return y.astype(np.int16)
 
 
 def _frame_rms(pcm: np.ndarray) -> np.ndarray:
     """RMS of each 10 ms frame, full scale = 1."""
-    m = len(pcm) // HOP
-    x = pcm[: m * HOP].astype(np.float64).reshape(m, HOP) / 32768.0
-    return np.sqrt(np.mean(x * x, axis=1))
+    return np.sqrt(frame_power(pcm, HOP)) / 32768.0
 
 
 def _label(name: str) -> str:

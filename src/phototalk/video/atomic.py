@@ -5,26 +5,28 @@ import contextlib
 import os
 import tempfile
 
-from ..errors import OutputError
+from ..errors import OutputError, PhototalkError, WriteError
+from ..validate import output_file
 
 
 def check_writable(path: str | os.PathLike) -> str:
-    """Fail early, before any expensive work, if ``path`` cannot be created."""
-    path = os.path.abspath(os.fspath(path))
-    d = os.path.dirname(path)
-    if os.path.isdir(path):
-        raise OutputError(f"output path is a directory: {path}")
-    if not os.path.isdir(d):
-        raise OutputError(f"output directory does not exist: {d}")
-    if not os.access(d, os.W_OK | os.X_OK):
-        raise OutputError(f"output directory is not writable: {d}")
-    return path
+    """Fail early, before any expensive work, if ``path`` cannot be created (see
+    ``validate.output_file``: never a directory, device, pipe or socket)."""
+    return output_file(path)
+
+
+def write_error(path: str | os.PathLike, e: BaseException) -> WriteError:
+    """A one-line WriteError for an OSError (or PyAV error) raised while writing ``path``."""
+    reason = getattr(e, "strerror", None) or (str(e).splitlines()[0] if str(e) else type(e).__name__)
+    return WriteError(f"cannot write {os.fspath(path)}: {reason}")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path in the target's directory; on a clean exit it replaces
-    ``path`` (same filesystem, so the rename is atomic), on any error it is removed."""
+    ``path`` (same filesystem, so the rename is atomic), on any error (a signal's
+    exception included) it is removed and a file already at ``path`` is left as it was.
+    An OSError while writing (disk full, file size limit, I/O error) becomes a WriteError."""
     path = check_writable(path)
     d, base = os.path.split(path)
     suffix = os.path.splitext(base)[1]
@@ -37,7 +39,9 @@ def atomic_path(path: str | os.PathLike):
         yield tmp
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, PhototalkError):
+            raise write_error(path, e) from None
         raise

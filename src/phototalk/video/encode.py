@@ -146,6 +146,9 @@ class VideoWriter:
                 self._pump_audio(None)
             self._c.close()
         except BaseException as err:
+            if et is not None:  # the body's error is the one to report (closing a broken file may fail too)
+                return self._atomic.__exit__(et, e, tb)
+            # removes the partial file; an OSError (disk full, EFBIG, EIO) comes out as a WriteError
             self._atomic.__exit__(type(err), err, err.__traceback__)
             raise
         return self._atomic.__exit__(et, e, tb)
