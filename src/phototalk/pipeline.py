@@ -172,11 +172,14 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     if opts.export_arkit:
         write_arkit_csv(track, opts.export_arkit)
     timings["motion"] = time.perf_counter() - ta
-    # 6. render + encode, streamed
-    n, first = render_video(rig, track, speech, out, crf=opts.crf, progress=progress, timings=timings,
+    # 6. render + encode, streamed. A file's own audio is re-read by the muxer, so its
+    #    decoded samples (4 bytes a sample: 38 MB for 10 min) are let go before rendering.
+    duration_s = speech.duration_s
+    sound, speech = (speech.path or speech), None
+    n, first = render_video(rig, track, sound, out, crf=opts.crf, progress=progress, timings=timings,
                             region=opts.region, region_box=opts.region_box_px())
     timings["total"] = time.perf_counter() - t0
     h, w = rig.image.shape[:2]
     log.info("wrote %s: %d frames, %dx%d, %.2f s", out, n, w, h, n / opts.fps)
-    return GenerateResult(path=out, n_frames=n, fps=opts.fps, width=w, height=h, duration_s=speech.duration_s,
+    return GenerateResult(path=out, n_frames=n, fps=opts.fps, width=w, height=h, duration_s=duration_s,
                           timings_s=timings, first_frame_s=first - t0)

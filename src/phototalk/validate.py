@@ -102,10 +102,9 @@ def read_bytes(path: str | os.PathLike, what: str, max_bytes: int, limit_name: s
     ``max_bytes``: /dev/zero or a runaway pipe stops at the limit."""
     path = input_file(path, what, stream_ok=True)
     try:
-        # O_NONBLOCK: opening a FIFO nobody writes to must not hang; reads then block again.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb") as f:
+        # A pipe blocks until its writer opens it, as `cat` would (a stop signal still ends
+        # the wait): opening without blocking would read an empty text if the writer is late.
+        with open(path, "rb") as f:
             data = f.read(max_bytes + 1)
     except OSError as e:
         raise InputError(f"cannot read {what} {path}: {e.strerror or e}") from None
@@ -234,15 +233,13 @@ def output_file(path: str | os.PathLike, flag: str = "--output") -> str:
     return full
 
 
-def video_output(path: str | os.PathLike, flag: str = "--output") -> str:
-    """``output_file`` for the MP4 itself: a name another player would read as another
-    format (out.avi, out.wav) is refused rather than silently given MP4 content."""
-    full = output_file(path, flag)
-    ext = os.path.splitext(full)[1].lower()
+def check_video_name(path: str | os.PathLike, flag: str = "--output") -> None:
+    """The MP4 itself: a name another player would read as another format (out.avi,
+    out.wav) is refused rather than silently given MP4 content."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
     if ext in OTHER_MEDIA_SUFFIXES:
         raise OutputError(f"{flag} {os.fspath(path)}: phototalk writes MP4 (H.264 + AAC); "
                           f"name it {' or '.join(VIDEO_SUFFIXES)}")
-    return full
 
 
 def check_job(inputs: dict[str, object], outputs: dict[str, object], *, video_flag: str = "--output"
@@ -262,7 +259,7 @@ def check_job(inputs: dict[str, object], outputs: dict[str, object], *, video_fl
         if p is None:
             out[flag] = None
             continue
-        full = video_output(p, flag) if flag == video_flag else output_file(p, flag)
+        full = output_file(p, flag)
         real, ident = os.path.realpath(full), _identity(full)
         for iflag, (ireal, iident) in seen.items():
             if real == ireal or (ident is not None and ident == iident):
@@ -273,6 +270,8 @@ def check_job(inputs: dict[str, object], outputs: dict[str, object], *, video_fl
         for other_real, other_flag in taken.items():
             if ident is not None and ident == _identity(other_real):
                 raise OutputError(f"{other_flag} and {flag} name the same file {os.fspath(p)}")
+        if flag == video_flag:
+            check_video_name(full, flag)
         taken[real] = flag
         out[flag] = full
     return out

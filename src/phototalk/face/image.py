@@ -16,6 +16,7 @@ MIN_IMAGE_SIDE = 16  # px; less holds no face the detector can find
 MIN_OUTPUT_SIDE = 64  # px; the video's longer side
 MAX_OUTPUT_SIDE = 2048  # px; --size 4096 peaked at 3.5 GB (the renderer's per-pixel tables grow with the area)
 DEFAULT_SIZE_CAP = 1024  # px; default output longer side when --size is not given
+EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how the stored image is turned
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
@@ -60,15 +61,25 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 
 def _exif_upright(im, path: str):
     """``im`` turned as its EXIF orientation tag says. EXIF is metadata from any camera
-    or editor and Pillow's parser raises all sorts of errors on a corrupt block
-    (struct.error, KeyError, TypeError, ...): then the image is used as stored."""
-    from PIL import ImageOps
+    or editor, and Pillow's ``exif_transpose`` raises all sorts of errors on a corrupt
+    block (struct.error, KeyError, TypeError, ...) since it also rewrites the block:
+    then the orientation tag alone is applied when it can be read, else none."""
+    from PIL import Image, ImageOps
 
     try:
         return ImageOps.exif_transpose(im)
     except Exception as e:  # noqa: BLE001 -- see the docstring
-        log.warning("%s: unreadable EXIF block (%s); orientation ignored", path, type(e).__name__)
-        return im
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    try:
+        orientation = int(im.getexif().get(EXIF_ORIENTATION, 1))
+    except Exception:  # noqa: BLE001 -- as above
+        orientation = 1
+    T = Image.Transpose
+    method = {2: T.FLIP_LEFT_RIGHT, 3: T.ROTATE_180, 4: T.FLIP_TOP_BOTTOM, 5: T.TRANSPOSE, 6: T.ROTATE_270,
+              7: T.TRANSVERSE, 8: T.ROTATE_90}.get(orientation)
+    log.warning("%s: corrupt EXIF block (%s); %s", path, reason,
+                f"orientation {orientation} applied" if method is not None else "orientation ignored")
+    return im.transpose(method) if method is not None else im
 
 
 def _to_8bit_gray(im):

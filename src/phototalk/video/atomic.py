@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 
 from ..errors import OutputError, PhototalkError, WriteError
 from ..validate import output_file
@@ -30,18 +30,27 @@ def atomic_path(path: str | os.PathLike):
     path = check_writable(path)
     d, base = os.path.split(path)
     suffix = os.path.splitext(base)[1]
+    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".part" + suffix, dir=d)
-    except OSError as e:
-        raise OutputError(f"cannot write to {d}: {e.strerror}") from None
-    os.close(fd)
-    try:
+        # The name is chosen before the file is created (not tempfile.mkstemp), so that a
+        # signal arriving while it is created still finds the name here and removes it.
+        while True:
+            tmp = os.path.join(d, f".{base}.{secrets.token_hex(6)}.part{suffix}")
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                break
+            except FileExistsError:  # someone else's file: never ours to remove
+                tmp = None
+            except OSError as e:
+                tmp = None
+                raise OutputError(f"cannot write to {d}: {e.strerror}") from None
         yield tmp
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         if isinstance(e, OSError) and not isinstance(e, PhototalkError):
             raise write_error(path, e) from None
         raise
