@@ -39,8 +39,7 @@ def load_speech(path: str | os.PathLike) -> Speech:
     a video's soundtrack) to 16 kHz mono. Errors are one-line ``InputError``s.
 
     Longer than the ``max_audio_s`` limit is refused. NaN or infinite samples (a float
-    WAV can hold them) become silence, with one warning, and the cleaned samples (not
-    the file) then go into the video's soundtrack."""
+    WAV can hold them) become silence, with one warning."""
     import av
 
     path = input_file(path, "audio")
@@ -91,6 +90,4 @@ def load_speech(path: str | os.PathLike) -> Speech:
                     100.0 * n_bad / len(samples))
         samples[bad] = 0.0
     np.clip(samples, -1.0, 1.0, out=samples)
-    # a file with non-finite samples cannot be re-encoded as it is (the AAC encoder refuses
-    # NaN): its cleaned samples are muxed instead
-    return Speech(samples, SAMPLE_RATE, None if n_bad else path)
+    return Speech(samples, SAMPLE_RATE, path)  # the muxer silences the same samples (video.encode)
