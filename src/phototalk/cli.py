@@ -54,6 +54,13 @@ def _install_process_guards() -> None:
             os.fstat(fd)
         except OSError:
             os.open(os.devnull, os.O_RDWR)  # takes the lowest free number: fd
+    # The face analysis mutes fd 2 around MediaPipe's native calls (in a worker thread in
+    # text mode); a stop message must reach the real stderr even then.
+    global _stderr_fd
+    _stderr_fd = os.dup(2)
+
+
+_stderr_fd: int | None = None  # a copy of the process's stderr, for the stop message
 
 
 class _Parser(argparse.ArgumentParser):
@@ -325,7 +332,15 @@ def _stopped(signum: int) -> int:
     """Outputs are cleaned up by now. Leave at once: a worker thread still busy (phone
     recognition, face analysis) would otherwise be waited for at interpreter exit."""
     code = 128 + int(signum)
-    _fail(f"stopped by {signal.Signals(signum).name}; no output written", code)
+    message = f"stopped by {signal.Signals(signum).name}; no output written"
+    if _stderr_fd is None:
+        _fail(message, code)
+    else:
+        _mute_stdout()
+        try:
+            os.write(_stderr_fd, f"phototalk: error: {message}\n".encode())
+        except OSError:
+            pass
     logging.shutdown()
     try:
         sys.stderr.flush()

@@ -41,7 +41,7 @@ class Limit:
 # name -> limit. Defaults keep the largest accepted input of each kind under 2 GiB of
 # memory (measured; README "Limits").
 LIMITS = {
-    "max_text_chars": Limit(500_000, "characters", "text to speak (~9 hours at 175 wpm)"),
+    "max_text_chars": Limit(500_000, "characters", "text to speak"),  # ~9 hours at 175 wpm
     "max_transcript_chars": Limit(100_000, "characters", "transcript"),
     "max_track_bytes": Limit(32 * 2 ** 20, "bytes", "track file (--track-in)"),
     "max_track_values": Limit(2_000_000, "values", "values in one track channel"),
@@ -70,8 +70,9 @@ def limit(name: str) -> float:
 
 def over_limit(name: str, got: str) -> InputError:
     """The one-line error for an input over limit ``name``: what, the limit, how to raise it."""
-    lim = LIMITS[name]
-    return InputError(f"{lim.what} too large: {got} (limit {limit(name):g} {lim.unit}; "
+    lim, v = LIMITS[name], limit(name)
+    shown = f"{v:,.0f}" if v == int(v) else f"{v:g}"
+    return InputError(f"{lim.what} too large: {got} (limit {shown} {lim.unit}; "
                       f"raise it with {lim.env(name)}=...)")
 
 
@@ -97,9 +98,11 @@ def input_file(path: str | os.PathLike, what: str, *, stream_ok: bool = False) -
     return path
 
 
-def read_bytes(path: str | os.PathLike, what: str, max_bytes: int, limit_name: str) -> bytes:
+def read_bytes(path: str | os.PathLike, what: str, max_bytes: int, limit_name: str, *,
+               too_many: str | None = None) -> bytes:
     """The bytes of a file or stream, refusing (before reading more) anything over
-    ``max_bytes``: /dev/zero or a runaway pipe stops at the limit."""
+    ``max_bytes``: /dev/zero or a runaway pipe stops at the limit. too_many: how to say
+    what is over the limit (default: 'more than N bytes')."""
     path = input_file(path, what, stream_ok=True)
     try:
         # A pipe blocks until its writer opens it, as `cat` would (a stop signal still ends
@@ -109,7 +112,7 @@ def read_bytes(path: str | os.PathLike, what: str, max_bytes: int, limit_name: s
     except OSError as e:
         raise InputError(f"cannot read {what} {path}: {e.strerror or e}") from None
     if len(data) > max_bytes:
-        raise over_limit(limit_name, f"{path} has more than {max_bytes} bytes")
+        raise over_limit(limit_name, f"{path} has {too_many or f'more than {max_bytes:,} bytes'}")
     return data
 
 
@@ -117,7 +120,8 @@ def read_text(path: str | os.PathLike, what: str, limit_name: str) -> str:
     """A UTF-8 text file or stream as str, at most ``limit(limit_name)`` characters.
     A NUL byte is refused (such a file is not text; C libraries would drop all after it)."""
     max_chars = int(limit(limit_name))
-    data = read_bytes(path, what, 4 * max_chars + 4, limit_name)  # UTF-8: at most 4 bytes a character
+    # UTF-8 takes at most 4 bytes a character: more bytes than that are surely too many characters
+    data = read_bytes(path, what, 4 * max_chars + 4, limit_name, too_many=f"more than {max_chars:,} characters")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -132,7 +136,7 @@ def check_text(text: str, what: str, limit_name: str, *, source: str | None = No
         raise InputError(f"{what} must be a string, got {type(text).__name__}")
     max_chars = int(limit(limit_name))
     if len(text) > max_chars:
-        raise over_limit(limit_name, f"{what}{where} has {len(text)} characters")
+        raise over_limit(limit_name, f"{what}{where} has {len(text):,} characters")
     nul = text.find("\0")
     if nul >= 0:
         raise InputError(f"{what}{where} contains a NUL character (at character {nul}): not plain text")
