@@ -188,7 +188,7 @@ def channel_values(name: str, vals) -> np.ndarray:
     if not isinstance(vals, list) or not vals:
         raise InputError(f"track channel {name} must be a non-empty list of numbers")
     if len(vals) > limit("max_track_values"):
-        raise over_limit("max_track_values", f"track channel {name} has {len(vals)}")
+        raise over_limit("max_track_values", f"track channel {name} has {len(vals):,} values")
     if not all(type(v) in (int, float) for v in vals):  # bool, str, None, list, dict
         bad = next(v for v in vals if type(v) not in (int, float))
         raise InputError(f"track channel {name} must be a list of numbers, found {type(bad).__name__}")
