@@ -132,7 +132,7 @@ def main() -> int:
 
     sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import write_corrupt_exif_jpeg, write_float_wav
+    from conftest import write_corrupt_exif_jpeg, write_float_wav, write_png_header
 
     from phototalk.audio.tts import synthesize
 
@@ -163,6 +163,7 @@ def main() -> int:
     y[5000:5100] = np.inf
     nan_wav = write_float_wav(w / "nan.wav", y, syn.sr)
     exif_jpg = write_corrupt_exif_jpeg(w / "badexif.jpg", np.ascontiguousarray(np.rot90(data.astronaut(), 1)))
+    huge = write_png_header(w / "huge.png", 11_000, 11_000)  # claims 121 megapixels
     tiny = w / "tiny.png"
     Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(tiny)
     fifo = w / "fifo"
@@ -226,6 +227,7 @@ def main() -> int:
     case("argparse: bad int", cli(*G, "-o", out, "--size", "big"), {2})
     case("no command", cli(), {2})
     case("32-px image", cli("generate", "-i", tiny, "-a", wav, "-o", out), {2})
+    case("121-megapixel image", cli("generate", "-i", huge, "-a", wav, "-o", out), {2})
     case("--size 4096", cli(*G[:-2], "-o", out, "--size", "4096"), {2})
     case("stdout > /dev/full", cli(*G[:-3], "-o", out, "--size", "256"), {1}, stdout_path="/dev/full")
     case("stdout closed", cli(*G[:-3], "-o", out, "--size", "256"), {0}, stdout_closed=True, video=out)

@@ -91,3 +91,18 @@ def write_corrupt_exif_jpeg(path: Path, rgb: np.ndarray) -> Path:
     assert raw.count(tag) == 1
     path.write_bytes(raw.replace(tag, b"\x01\x29\x00\x02"))  # now tag 0x0129 (PageNumber) with ASCII
     return path
+
+
+def write_png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG that claims ``width`` x ``height`` RGB pixels but holds only a few bytes of
+    data: a stand-in for a huge image (a decompression bomb) without making one."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, write_corrupt_exif_jpeg, write_float_wav, write_wav
+from conftest import ROOT, write_corrupt_exif_jpeg, write_float_wav, write_png_header, write_wav
 from test_cli import assert_user_error, run_here
 
 import pixels
@@ -151,6 +151,15 @@ def test_endless_streams_stop_at_their_limit(capsys, tmp_path, astronaut_path, s
     assert time.perf_counter() - t0 < 10
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mb < 200, grown_mb  # 3 GB before the limits
+
+
+def test_huge_image_is_refused_before_decoding(capsys, tmp_path, speech):
+    img = write_png_header(tmp_path / "huge.png", 11_000, 11_000)  # 121 megapixels
+    out = tmp_path / "o.mp4"
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    res = run_here(capsys, "generate", "-i", img, "-a", speech, "-o", out)
+    assert_user_error(res, out, "image too large", "121.0 megapixels", "phototalk_max_image_megapixels=")
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 100  # 2.2 GB before
 
 
 def test_fifo_image_is_refused_without_hanging(capsys, tmp_path, speech):

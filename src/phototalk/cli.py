@@ -18,6 +18,7 @@ import sys
 import time
 
 from .errors import InputError, PhototalkError, WriteError
+from .interrupt import Stopped, on_signal
 from .options import option_fields, speech_option_fields
 
 EXIT_USER_ERROR = 2
@@ -25,19 +26,10 @@ EXIT_WRITE_ERROR = 1
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # each ends a job cleanly with exit code 128 + N
 
 
-class Stopped(KeyboardInterrupt):
-    """A stop signal arrived; raised in the main thread so that every open output's
-    context manager removes its temporary file on the way out."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
 def _on_stop(signum, frame):
     for name in STOP_SIGNALS:  # a second signal must not interrupt the cleanup
         signal.signal(getattr(signal, name), signal.SIG_IGN)
-    raise Stopped(signum)
+    on_signal(signum, frame)
 
 
 def _install_process_guards() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 
 import numpy as np
@@ -38,7 +39,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
             with Image.open(path) as im:
                 w, h = im.size
                 if w * h > max_px:
-                    raise over_limit("max_image_megapixels", f"{path} is {w}x{h} ({w * h / 1e6:.1f} megapixels)")
+                    raise over_limit("max_image_megapixels", f"{path} has {w * h / 1e6:.1f} megapixels ({w}x{h})")
                 im = _exif_upright(im, path)
                 if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
                     im = _to_8bit_gray(im)
@@ -49,8 +50,11 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
                 rgb = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
     except InputError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise over_limit("max_image_megapixels", f"{path} would decode to more pixels than that") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        # Pillow refuses at open, before our own check: its message holds the pixel count
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        got = f"{int(m.group(1)) / 1e6:.1f} megapixels" if m else "more pixels than that"
+        raise over_limit("max_image_megapixels", f"{path} has {got}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
         raise InputError(f"cannot read image {path}: not a supported or intact image file ({type(e).__name__})") from None
     if rgb.ndim != 3 or rgb.shape[0] < MIN_IMAGE_SIDE or rgb.shape[1] < MIN_IMAGE_SIDE:
