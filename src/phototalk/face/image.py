@@ -73,7 +73,8 @@ def _exif_upright(im, path: str):
     try:
         return ImageOps.exif_transpose(im)
     except Exception as e:  # noqa: BLE001 -- see the docstring
-        reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        kind = type(e).__name__ if type(e).__module__ == "builtins" else f"{type(e).__module__}.{type(e).__name__}"
+        reason = f"{kind}: {str(e).splitlines()[0] if str(e) else ''}"
     try:
         orientation = int(im.getexif().get(EXIF_ORIENTATION, 1))
     except Exception:  # noqa: BLE001 -- as above
