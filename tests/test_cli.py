@@ -187,9 +187,9 @@ def test_unreadable_text_file(capsys, tmp_path, astronaut_path):
     latin1.write_bytes("Ol\xe9, se\xf1or".encode("latin-1"))
     empty = tmp_path / "empty.txt"
     empty.write_text(" \n")
-    for path, needles in ((tmp_path / "nope.txt", ("cannot read text file", "no such file")),
-                          (latin1, ("cannot read text file", "utf-8")),
-                          (tmp_path, ("cannot read text file",)),
+    for path, needles in ((tmp_path / "nope.txt", ("text file", "not found")),
+                          (latin1, ("text file", "utf-8")),
+                          (tmp_path, ("text file", "directory")),
                           (empty, ("nothing to speak",))):
         res = run_here(capsys, "generate", "-i", astronaut_path, "--text-file", path, "-o", out)
         assert_user_error(res, out, *needles)

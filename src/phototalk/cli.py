@@ -1,20 +1,67 @@
 """Command line: `phototalk generate --image IMG --audio SPEECH | --text TEXT -o OUT.mp4`.
 
-The only module that prints. Errors a user can fix are one line on stderr and exit 2;
-anything else is a bug and keeps its traceback.
+The only module that prints. Exit codes (README, "Exit codes"):
+  0   done;
+  1   writing failed part-way (disk full, file size limit, I/O error, stdout unwritable):
+      the partial output is removed, a file already at the output path is kept;
+  2   a usage or input error the user can fix (one `phototalk: error:` line);
+  128 + N  stopped by signal N (130 SIGINT, 129 SIGHUP, 143 SIGTERM), cleaned up the same way.
+Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 
-from .errors import InputError, PhototalkError
+from .errors import InputError, PhototalkError, WriteError
+from .interrupt import Stopped, on_signal
 from .options import option_fields, speech_option_fields
 
 EXIT_USER_ERROR = 2
+EXIT_WRITE_ERROR = 1
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # each ends a job cleanly with exit code 128 + N
+
+
+def _on_stop(signum, frame):
+    for name in STOP_SIGNALS:  # a second signal must not interrupt the cleanup
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    on_signal(signum, frame)
+
+
+def _install_process_guards() -> None:
+    """Signals and file descriptors for a CLI run (not for library callers)."""
+    for name in STOP_SIGNALS:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _on_stop)
+    if hasattr(signal, "SIGXFSZ"):  # past `ulimit -f`, write() then fails with EFBIG instead of killing us
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    # A closed stdin/stdout/stderr (`>&-`) would hand its number to the next file opened,
+    # and FFmpeg's or MediaPipe's log lines would land in the output video.
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # takes the lowest free number: fd
+    # The face analysis mutes fd 2 around MediaPipe's native calls (in a worker thread in
+    # text mode); a stop message must reach the real stderr even then.
+    global _stderr_fd
+    _stderr_fd = os.dup(2)
+
+
+_stderr_fd: int | None = None  # a copy of the process's stderr, for the stop message
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one `phototalk: error:` line with a pointer to --help (argparse
+    would print the whole usage block first)."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"phototalk: error: {message} (see `{self.prog} --help`)\n")
+        sys.exit(EXIT_USER_ERROR)
 
 
 class _Progress:
@@ -56,7 +103,7 @@ def _add_options(p: argparse.ArgumentParser, table=option_fields) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(prog="phototalk", description="Make a portrait talk: one image + speech -> MP4.")
+    p = _Parser(prog="phototalk", description="Make a portrait talk: one image + speech -> MP4.")
     p.add_argument("--version", action="version", version=f"phototalk {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     g = sub.add_parser("generate", help="portrait + speech audio (or text) -> talking-head MP4",
@@ -154,12 +201,9 @@ def _voices() -> int:
 
 
 def _read_text_file(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise InputError(f"cannot read text file {path}: {reason}") from None
+    from .validate import read_text
+
+    return read_text(path, "text file", "max_text_chars")
 
 
 def _phones(a: argparse.Namespace) -> int:
@@ -203,6 +247,10 @@ def _generate(a: argparse.Namespace) -> int:
 
         image = data.astronaut()
     elif a.text_file is not None:
+        from .validate import check_job
+
+        # the file is read whole before any output exists: -o must not name it
+        check_job({"--image": image, "--text-file": a.text_file}, {"--output": a.output})
         text = _read_text_file(a.text_file)
     if text is not None:
         from .speak import speak
@@ -224,30 +272,82 @@ def _generate(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line (``argv``: the arguments, default sys.argv[1:]). Signal
+    handlers and the other process guards are installed only for a real run (argv None),
+    not when a caller (a test) runs a command in its own process."""
+    if argv is None:
+        _install_process_guards()
     parser = build_parser()
     a = parser.parse_args(argv)
     if a.command is None:
-        parser.print_help()
-        return EXIT_USER_ERROR
+        parser.error("give a command: generate, demo, phones, voices, edit or dub")
     logging.basicConfig(level=logging.INFO if getattr(a, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("GLOG_minloglevel", "2")  # silence MediaPipe's C++ INFO lines
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         if a.command == "voices":
-            return _voices()
-        if a.command in ("edit", "dub"):
-            return _edit(a)
-        return _phones(a) if a.command == "phones" else _generate(a)
+            code = _voices()
+        elif a.command in ("edit", "dub"):
+            code = _edit(a)
+        else:
+            code = _phones(a) if a.command == "phones" else _generate(a)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # here, not at exit, so a full or broken stdout is reported
+        return code
+    except WriteError as e:
+        return _fail(str(e), EXIT_WRITE_ERROR)
     except PhototalkError as e:
-        print(f"phototalk: error: {e}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("phototalk: interrupted", file=sys.stderr)
-        return 130
+        return _fail(str(e), EXIT_USER_ERROR)
+    except Stopped as e:
+        return _stopped(e.signum)
+    except KeyboardInterrupt:  # SIGINT before the handler was installed
+        return _stopped(signal.SIGINT)
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _mute_stdout()
         return 0
+    except OSError as e:  # the environment failed us: stdout full, a disk error in a temp dir, ...
+        where = "standard output" if e.filename is None else e.filename
+        return _fail(f"cannot write {where}: {e.strerror or e}", EXIT_WRITE_ERROR)
+
+
+def _fail(message: str, code: int) -> int:
+    _mute_stdout()
+    try:
+        print(f"phototalk: error: {message}", file=sys.stderr)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return code
+
+
+def _stopped(signum: int) -> int:
+    """Outputs are cleaned up by now. Leave at once: a worker thread still busy (phone
+    recognition, face analysis) would otherwise be waited for at interpreter exit."""
+    code = 128 + int(signum)
+    message = f"stopped by {signal.Signals(signum).name}; no output written"
+    if _stderr_fd is None:
+        _fail(message, code)
+    else:
+        _mute_stdout()
+        try:
+            os.write(_stderr_fd, f"phototalk: error: {message}\n".encode())
+        except OSError:
+            pass
+    logging.shutdown()
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+    os._exit(code)
+
+
+def _mute_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush of what is still
+    buffered cannot fail a second time."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

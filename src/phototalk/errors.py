@@ -19,3 +19,8 @@ class FaceError(InputError):
 
 class OutputError(PhototalkError):
     """The output cannot be written where the user asked."""
+
+
+class WriteError(OutputError):
+    """Writing failed part-way (disk full, file size limit, I/O error): the partial
+    file is removed and a file already at the output path is kept."""

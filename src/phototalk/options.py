@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, fields
 
 from .errors import InputError
 
+MAX_SEED = 2 ** 63 - 1  # numpy's SeedSequence takes any non-negative integer; this is plenty
+
 
 def _opt(default, help: str, *, flag: str | None = None, metavar: str | None = None, **kw):
     return field(default=default, metadata={"help": help, "flag": flag, "metavar": metavar, **kw})
@@ -48,6 +50,8 @@ class GenerateOptions:
                                           "(Live Link Face CSV)", metavar="PATH.csv")
 
     def validate(self) -> "GenerateOptions":
+        if not 0 <= self.seed <= MAX_SEED:
+            raise InputError(f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
         if not 1 <= self.fps <= 120:
             raise InputError(f"--fps must be between 1 and 120, got {self.fps:g}")
         if self.face_index is not None and self.face_index < 0:
@@ -84,7 +88,7 @@ class GenerateOptions:
             parts = str(self.region_box).replace(" ", "").split(",")
         try:
             x, y, w, h = (int(round(float(v))) for v in parts)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: inf
             raise InputError(f"--region-box must be four numbers X,Y,W,H (pixels), got {self.region_box!r}") \
                 from None
         if w <= 0 or h <= 0 or x < 0 or y < 0:
@@ -93,13 +97,12 @@ class GenerateOptions:
 
     def transcript_text(self) -> str | None:
         """The transcript, read from --transcript-file when that is given."""
+        from .validate import check_text, read_text
+
         if not self.transcript_file:
-            return self.transcript
-        try:
-            with open(self.transcript_file, encoding="utf-8") as f:
-                return f.read()
-        except (OSError, UnicodeDecodeError) as e:
-            raise InputError(f"cannot read transcript file {self.transcript_file}: {e}") from None
+            return None if self.transcript is None else check_text(self.transcript, "transcript",
+                                                                   "max_transcript_chars")
+        return read_text(self.transcript_file, "transcript file", "max_transcript_chars")
 
 
 def option_fields():

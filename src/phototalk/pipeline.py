@@ -18,7 +18,7 @@ from .motion.arkit import write_arkit_csv
 from .motion.track import MotionTrack, apply_overrides, load_overrides
 from .options import GenerateOptions
 from .render.warp import MeshWarpRenderer
-from .video.atomic import check_writable
+from .validate import check_job, input_file
 from .video.encode import VideoWriter
 
 log = logging.getLogger(__name__)
@@ -126,41 +126,32 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
         opts = GenerateOptions(**options).validate()
     except TypeError as e:
         raise InputError(str(e)) from None
-    out = check_writable(out)
-    if opts.save_track:
-        check_writable(opts.save_track)
-    if opts.export_arkit:
-        check_writable(opts.export_arkit)
+    out = check_job({"--image": image, "--audio": None if isinstance(audio, Speech) else audio,
+                     "--track-in": opts.track_in, "--transcript-file": opts.transcript_file},
+                    {"--output": out, "--save-track": opts.save_track, "--export-arkit": opts.export_arkit})["--output"]
+    if isinstance(image, (str, os.PathLike)):
+        input_file(image, "image")  # decoded later; a missing one fails now
     overrides = load_overrides(opts.track_in) if opts.track_in else None
     transcript = opts.transcript_text()
     # 2. audio (cheap, and a bad file should fail before face analysis)
     ta = time.perf_counter()
     speech = audio if isinstance(audio, Speech) else load_speech(audio)
     timings["audio"] = time.perf_counter() - ta
-    # 3. phones (pocketsphinx) in a worker thread while the face is analysed: both are
-    #    native code, and doing them side by side brings the first frame forward.
+    # 3. phones (pocketsphinx), given, aligned to the transcript, or recognised. Not beside
+    #    the face analysis: pocketsphinx holds the GIL while it decodes (a Python loop
+    #    beside it ran 39 times in 1.3 s instead of 11,264), so nothing ran in parallel,
+    #    and the face analysis' memory came on top of the whole recording's.
     ta = time.perf_counter()
-    pending = None
     if phones is None and opts.lipsync == "phones":
-        from concurrent.futures import ThreadPoolExecutor
-
         from .audio.phones import phones_for
 
-        pool = ThreadPoolExecutor(max_workers=1)
-        pending = pool.submit(phones_for, speech, transcript)
-        pool.shutdown(wait=False)
-    # 4. face analysis
-    rig = prepare_rig(image, size=opts.size, face_index=opts.face_index)
-    timings["analysis"] = time.perf_counter() - ta
-    # 5. motion: phones (given, aligned to the transcript, or recognised) -> visemes
-    ta = time.perf_counter()
-    if pending is not None:
-        phones = [(p.label, p.start_s, p.end_s) for p in pending.result()]
+        phones = [(p.label, p.start_s, p.end_s) for p in phones_for(speech, transcript)]
         if not transcript:  # recognised: the place of stops and nasals is a guess
             from .motion.visemes import close_uncertain_stops
 
             phones = close_uncertain_stops(phones, speech.samples, speech.sr)
-    timings["phones"] = time.perf_counter() - ta  # the part not hidden behind the analysis
+    timings["phones"] = time.perf_counter() - ta
+    # 4. motion: phones -> visemes, prosody -> head, brows, blinks
     ta = time.perf_counter()
     # A face/mouth/eyes region cannot show a head turn: its head stays still.
     still = opts.still or (opts.region not in (None, "head")) or opts.region_box is not None
@@ -169,16 +160,25 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
                             emotion_strength=opts.emotion_strength, gaze=opts.gaze)
     if overrides is not None:
         track = apply_overrides(track, overrides)
-    if opts.save_track:
+    timings["motion"] = time.perf_counter() - ta
+    # The samples are done with: a file's own audio is re-read by the muxer, so its decoded
+    # samples (4 bytes a sample: 38 MB for 10 min) go before the face analysis and rendering
+    # (10 min of speech at --size 256 peaked at 379 MB against 315 MB for 10 s with them kept).
+    duration_s = speech.duration_s
+    sound, speech = (speech.path or speech), None
+    # 5. face analysis
+    ta = time.perf_counter()
+    rig = prepare_rig(image, size=opts.size, face_index=opts.face_index)
+    timings["analysis"] = time.perf_counter() - ta
+    if opts.save_track:  # written once the face is known to be usable, so a failed job leaves none
         track.save_json(opts.save_track)
     if opts.export_arkit:
         write_arkit_csv(track, opts.export_arkit)
-    timings["motion"] = time.perf_counter() - ta
     # 6. render + encode, streamed
-    n, first = render_video(rig, track, speech, out, crf=opts.crf, progress=progress, timings=timings,
+    n, first = render_video(rig, track, sound, out, crf=opts.crf, progress=progress, timings=timings,
                             region=opts.region, region_box=opts.region_box_px())
     timings["total"] = time.perf_counter() - t0
     h, w = rig.image.shape[:2]
     log.info("wrote %s: %d frames, %dx%d, %.2f s", out, n, w, h, n / opts.fps)
-    return GenerateResult(path=out, n_frames=n, fps=opts.fps, width=w, height=h, duration_s=speech.duration_s,
+    return GenerateResult(path=out, n_frames=n, fps=opts.fps, width=w, height=h, duration_s=duration_s,
                           timings_s=timings, first_frame_s=first - t0)

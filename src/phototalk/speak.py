@@ -41,7 +41,8 @@ from .motion.track import MotionTrack, apply_overrides, load_overrides
 from .motion.visemes import extend_stop_closures
 from .options import GenerateOptions
 from .pipeline import GenerateResult, Progress, prepare_rig, render_video
-from .video.atomic import atomic_path, check_writable
+from .validate import check_job, check_text
+from .video.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -262,13 +263,12 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
         raise InputError("--transcript is for --audio: with text the words are known")
     if not RATE_MIN_WPM <= rate_wpm <= RATE_MAX_WPM:
         raise InputError(f"--rate must be {RATE_MIN_WPM}..{RATE_MAX_WPM} words per minute, got {rate_wpm}")
-    out = check_writable(out)
-    for path in (opts.save_track, opts.export_arkit):
-        if path:
-            check_writable(path)
+    paths = check_job({"--image": image, "--track-in": opts.track_in},
+                      {"--output": out, "--save-track": opts.save_track, "--export-arkit": opts.export_arkit,
+                       "--save-audio": save_audio})
+    out, save_audio = paths["--output"], paths["--save-audio"]
+    check_text(text, "text", "max_text_chars")
     overrides = load_overrides(opts.track_in) if opts.track_in else None
-    if save_audio is not None:
-        save_audio = check_writable(save_audio)
     check_script(text, resolve_voice(voice))
     chunks = split_text(text, chunk_chars)
     # 2. face analysis in a worker thread while the text is synthesised (both native code)

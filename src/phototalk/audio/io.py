@@ -1,15 +1,18 @@
 """Decoding speech from any container PyAV/FFmpeg reads, to 16 kHz mono float32."""
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InputError
+from ..validate import input_file, limit, over_limit
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000  # Hz, the analysis rate of every audio stage
-MAX_DURATION_S = 4 * 3600  # s; longer inputs are almost certainly a mistake
 
 
 @dataclass
@@ -33,37 +36,58 @@ class Speech:
 
 def load_speech(path: str | os.PathLike) -> Speech:
     """Decode the first audio stream of ``path`` (wav, mp3, m4a/aac, ogg/opus, flac, or
-    a video's soundtrack) to 16 kHz mono. Errors are one-line ``InputError``s."""
+    a video's soundtrack) to 16 kHz mono. Errors are one-line ``InputError``s.
+
+    Longer than the ``max_audio_s`` limit is refused. NaN or infinite samples (a float
+    WAV can hold them) become silence, with one warning."""
     import av
 
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"audio not found: {path}")
-    if os.path.isdir(path):
-        raise InputError(f"audio path is a directory: {path}")
+    path = input_file(path, "audio")
     if os.path.getsize(path) == 0:
         raise InputError(f"audio file is empty: {path}")
-    chunks = []
+    max_s = limit("max_audio_s")
+    max_n = int(max_s * SAMPLE_RATE)
+    buf = np.zeros(0, np.float32)
     n = 0
+
+    def append(a: np.ndarray) -> None:
+        nonlocal buf, n
+        if n + len(a) > len(buf):  # grow geometrically: amortised one copy, no list of chunks
+            grown = np.empty(max(2 * len(buf), n + len(a), SAMPLE_RATE), np.float32)
+            grown[:n] = buf[:n]
+            buf = grown
+        buf[n:n + len(a)] = a
+        n += len(a)
+
     try:
         with av.open(path) as c:
             if not c.streams.audio:
                 raise InputError(f"no audio stream in {path}")
+            if c.duration and c.duration > 0:  # a size hint, so the buffer is allocated once
+                buf = np.empty(min(int(c.duration / 1e6 * SAMPLE_RATE * 1.01) + SAMPLE_RATE, max_n + SAMPLE_RATE),
+                               np.float32)
             res = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
             for frame in c.decode(c.streams.audio[0]):
                 for r in res.resample(frame):
-                    a = r.to_ndarray().reshape(-1)
-                    chunks.append(a)
-                    n += len(a)
-                if n > MAX_DURATION_S * SAMPLE_RATE:
-                    raise InputError(f"audio longer than {MAX_DURATION_S // 3600} hours: {path}")
+                    append(r.to_ndarray().reshape(-1))
+                if n > max_n:
+                    raise over_limit("max_audio_s", f"{path} is longer than {max_s:g} s")
             for r in res.resample(None):
-                chunks.append(r.to_ndarray().reshape(-1))
+                append(r.to_ndarray().reshape(-1))
     except InputError:
         raise
     except (av.FFmpegError, ValueError, UnicodeDecodeError, IndexError) as e:
         raise InputError(f"cannot decode audio {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    samples = buf[:n]
     if len(samples) < SAMPLE_RATE // 50:
         raise InputError(f"audio has no samples (empty or unreadable stream): {path}")
-    return Speech(np.clip(samples, -1.0, 1.0), SAMPLE_RATE, path)
+    bad = ~np.isfinite(samples)
+    n_bad = int(np.count_nonzero(bad))
+    if n_bad:
+        if n_bad == len(samples):
+            raise InputError(f"audio has no finite samples (all NaN or infinite): {path}")
+        log.warning("%s: %d NaN or infinite samples (%.1f %%) replaced by silence", path, n_bad,
+                    100.0 * n_bad / len(samples))
+        samples[bad] = 0.0
+    np.clip(samples, -1.0, 1.0, out=samples)
+    return Speech(samples, SAMPLE_RATE, path)  # the muxer silences the same samples (video.encode)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from .features import frame_power
 from .io import SAMPLE_RATE, Speech
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ PAD_S = 0.2  # s of digital silence around audio before alignment (see align)
 CHUNK_S = 20.0  # s; recognition decodes pieces of about this length
 LONG_ALIGN_S = 60.0  # s; longer audio is aligned in pieces
 ALIGN_CHUNK_S = 30.0  # s; the longest piece (unless one word run has no gap)
+PCM_BLOCK = 1 << 20  # samples converted to 16-bit at a time
 QUIET_RMS = 10 ** (-70 / 20)  # full scale = 1; below this (~10 LSB of 16-bit) is silence
 # Wide beams: alignment of real recordings fails less often and costs no more time
 # than pocketsphinx's defaults, which also flip results on 1-LSB input changes.
@@ -122,14 +124,18 @@ def _pcm16(speech: Speech) -> np.ndarray:
 
             g = gcd(int(speech.sr), SAMPLE_RATE)
             y = resample_poly(y, SAMPLE_RATE // g, int(speech.sr) // g)
-    return np.clip(np.round(y * 32768.0), -32768, 32767).astype(np.int16)
+    out = np.empty(len(y), np.int16)
+    for a in range(0, len(y), PCM_BLOCK):  # in blocks: no float copy of a whole long recording
+        b = y[a:a + PCM_BLOCK] * np.float32(32768.0)
+        np.round(b, out=b)
+        np.clip(b, -32768, 32767, out=b)
+        out[a:a + PCM_BLOCK] = b
+    return out
 
 
 def _frame_rms(pcm: np.ndarray) -> np.ndarray:
     """RMS of each 10 ms frame, full scale = 1."""
-    m = len(pcm) // HOP
-    x = pcm[: m * HOP].astype(np.float64).reshape(m, HOP) / 32768.0
-    return np.sqrt(np.mean(x * x, axis=1))
+    return np.sqrt(frame_power(pcm, HOP)) / 32768.0
 
 
 def _label(name: str) -> str:

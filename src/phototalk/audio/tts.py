@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, PhototalkError
+from ..interrupt import check as check_stop
+from ..interrupt import no_raise
 
 # Values from espeak-ng's speak_lib.h (API revision 12, libespeak-ng 1.52).
 _AUDIO_OUTPUT_SYNCHRONOUS = 2  # callback runs on the calling thread; espeak_Synth returns when done
@@ -135,6 +137,7 @@ class _Espeak:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @no_raise  # a stop signal here is raised by synthesize() once espeak returns (interrupt.check)
     def _on_synth(self, wav, n, events) -> int:
         if wav and n > 0:
             self.chunks.append(np.ctypeslib.as_array(wav, (n,)).copy())  # espeak reuses the buffer
@@ -238,6 +241,7 @@ def synthesize(text: str, *, voice: str = "en-us", rate_wpm: int = 175) -> Synth
                 raise PhototalkError(f"espeak could not load voice '{ident}'")
             es.lib.espeak_SetParameter(_RATE, int(rate_wpm), 0)
             err = es.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+            check_stop()
             chunks, events, sr = es.chunks, es.events, es.sr
     if err != _EE_OK:
         raise PhototalkError(f"espeak synthesis failed (error {err})")

@@ -21,7 +21,8 @@ import numpy as np
 from ..errors import FaceError, InputError
 from ..face import landmarks as L
 from ..motion.track import jaw_from_mouth
-from ..video.atomic import check_writable
+from ..validate import check_job, check_text, input_file, over_limit
+from ..validate import limit as limit_of
 from ..video.encode import VideoWriter
 from . import blink as B
 from .facewarp import edit_face
@@ -85,6 +86,13 @@ def range_weights(ranges: Sequence[TimeRange], n: int, fps: float, ramp_s: float
 
 
 def _check_size(info: VideoInfo, lossless: bool) -> None:
+    """Refuse frame sizes the encoder cannot take, and videos over the limits (frame
+    pixels, duration) before any frame is decoded."""
+    mp = info.width * info.height / 1e6
+    if mp > limit_of("max_video_megapixels"):
+        raise over_limit("max_video_megapixels", f"{info.path} is {info.width}x{info.height} ({mp:.1f} megapixels)")
+    if info.duration_s > limit_of("max_video_s"):
+        raise over_limit("max_video_s", f"{info.path} is {info.duration_s:.0f} s long")
     if not lossless and (info.width % 2 or info.height % 2):
         raise InputError(f"the video is {info.width}x{info.height}: H.264 (yuv420p) needs even sizes; "
                          "use --lossless to keep an odd size")
@@ -103,10 +111,14 @@ def _track(info: VideoInfo, keep: Callable[[int], bool] | None = None, limit: in
     (``blink.eye_patch``) of the frames ``keep(i)`` asks for."""
     kept: dict[int, tuple] = {}
 
+    max_frames = limit_of("max_video_s") * info.fps  # the container may not say its duration
+
     def source():
         for i, f in enumerate(frames(info)):
             if limit is not None and i >= limit:
                 return
+            if i > max_frames:
+                raise over_limit("max_video_s", f"{info.path} has more than {int(max_frames)} frames")
             yield f
 
     def on_frame(i, f, raw):
@@ -141,8 +153,8 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, *, close_mouth:
         raise InputError(f"--crf must be between 0 and 51, got {crf}")
     if not 0 <= ease_s <= 2:
         raise InputError(f"--ease must be between 0 and 2 seconds, got {ease_s:g}")
-    out = check_writable(out)
-    info = probe(video)
+    out = check_job({"video": video}, {"--output": out})["--output"]
+    info = probe(input_file(video, "video"))
     _check_size(info, lossless)
     timings["probe"] = time.perf_counter() - t0
     # 2. pass 1: track the face; keep the frames that may lend open eyes to a blink
@@ -306,8 +318,10 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
         raise InputError("give either --audio or --text")
     if not 0 <= crf <= 51:
         raise InputError(f"--crf must be between 0 and 51, got {crf}")
-    out = check_writable(out)
-    info = probe(video)
+    if text is not None:
+        check_text(text, "--text", "max_text_chars")
+    out = check_job({"video": video, "--audio": audio}, {"--output": out})["--output"]
+    info = probe(input_file(video, "video"))
     _check_size(info, lossless)
     timings["probe"] = time.perf_counter() - t0
     # 2. new speech (and its phones, recognised in a worker thread during tracking)

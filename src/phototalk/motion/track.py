@@ -38,6 +38,10 @@ CHANNELS = {
                  "slowly than the lips, so it stays a little open through a quick lip closure (/p b m/) "
                  "and the lips make the difference"),
 }
+# Largest magnitude a value read from a track file may have, by unit: far past anything a
+# face does (a mouth 2 inter-ocular distances open, a head turned 90 degrees), but a
+# typo like 1e30 is refused instead of tearing the frame apart.
+MAX_ABS_BY_UNIT = {"iod": 2.0, "ratio": 1.0, "0..1": 2.0, "-1..1": 2.0, "rad": np.pi / 2}
 # May be absent from a track file (older files, hand-written ones): then 0.
 OPTIONAL = ("mouth_round", "lip_tuck", "brow_up", "brow_inner", "brow_squeeze", "eye_squint", "smile", "cheek",
             "gaze_yaw", "gaze_pitch", "breath")
@@ -104,13 +108,16 @@ class MotionTrack:
 
     @classmethod
     def from_dict(cls, d: dict) -> "MotionTrack":
-        if d.get("format") != FORMAT:
-            raise InputError(f"not a {FORMAT} file (format={d.get('format')!r})")
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise InputError(f"not a {FORMAT} file (format={d.get('format') if isinstance(d, dict) else None!r})")
         ch = d.get("channels", {})
+        if not isinstance(ch, dict):
+            raise InputError("MotionTrack file: 'channels' must be an object")
         missing = [k for k in CHANNELS if k not in ch and k not in OPTIONAL and k not in FOLLOWS_MOUTH]
         if missing:
             raise InputError(f"MotionTrack file lacks channels: {', '.join(missing)}")
-        return cls(fps=float(d["fps"]), **{k: np.asarray(ch[k], np.float32) for k in CHANNELS if k in ch})
+        fps = _num(d.get("fps"), "MotionTrack fps")
+        return cls(fps=fps, **{k: channel_values(k, v) for k, v in ch.items() if _channel_name(k, "MotionTrack file")})
 
     def save_json(self, path: str | os.PathLike) -> None:
         from ..video.atomic import atomic_path
@@ -121,11 +128,9 @@ class MotionTrack:
 
     @classmethod
     def load_json(cls, path: str | os.PathLike) -> "MotionTrack":
-        try:
-            with open(path) as f:
-                return cls.from_dict(json.load(f))
-        except (OSError, ValueError) as e:
-            raise InputError(f"cannot read MotionTrack {path}: {e}") from None
+        from ..validate import read_json
+
+        return cls.from_dict(read_json(path, "MotionTrack file"))
 
 
 assert [f.name for f in fields(MotionTrack)][1:] == list(CHANNELS)
@@ -146,6 +151,7 @@ def _jaw_lag(x: np.ndarray, fps: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- editing: --track-in
+MAX_RANGES = 10_000  # ranges in one track file
 RANGE_FADE_S = 0.06  # s; a range override eases in and out over this much outside its span
 # Range shorthands: {"mouth": "closed", "start_s": .., "end_s": ..} sets several channels.
 SHORTHANDS = {
@@ -156,9 +162,53 @@ SHORTHANDS = {
 
 
 def _num(x, what: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x):
-        raise InputError(f"{what} must be a finite number, got {x!r}")
+    try:
+        ok = not isinstance(x, bool) and isinstance(x, (int, float)) and bool(np.isfinite(float(x)))
+    except OverflowError:  # an int too large for a float
+        ok = False
+    if not ok:
+        shown = repr(x) if len(repr(x)) < 40 else repr(x)[:37] + "..."
+        raise InputError(f"{what} must be a finite number, got {shown}")
     return float(x)
+
+
+def _channel_name(name, where: str) -> bool:
+    if not isinstance(name, str) or name not in CHANNELS:
+        shown = repr(name) if len(repr(name)) < 40 else repr(name)[:37] + "..."
+        raise InputError(f"{where}: unknown channel {shown} (known: {', '.join(CHANNELS)})")
+    return True
+
+
+def channel_values(name: str, vals) -> np.ndarray:
+    """(n,) float64 values of channel ``name`` from a track file: a non-empty list of
+    finite numbers (not booleans, not nested), at most the ``max_track_values`` limit
+    long, each within MAX_ABS_BY_UNIT of its unit. Raises a one-line InputError."""
+    from ..validate import limit, over_limit
+
+    if not isinstance(vals, list) or not vals:
+        raise InputError(f"track channel {name} must be a non-empty list of numbers")
+    if len(vals) > limit("max_track_values"):
+        raise over_limit("max_track_values", f"track channel {name} has {len(vals):,} values")
+    if not all(type(v) in (int, float) for v in vals):  # bool, str, None, list, dict
+        bad = next(v for v in vals if type(v) not in (int, float))
+        raise InputError(f"track channel {name} must be a list of numbers, found {type(bad).__name__}")
+    try:
+        v = np.array(vals, np.float64)
+    except OverflowError:
+        raise InputError(f"track channel {name} holds a number too large") from None
+    bound = MAX_ABS_BY_UNIT[CHANNELS[name][0]]
+    if not np.all(np.abs(v) <= bound):  # also refuses nan and inf
+        raise InputError(f"track channel {name} has values outside -{bound:.3g}..{bound:.3g} "
+                         f"({CHANNELS[name][0]}) or not finite")
+    return v
+
+
+def _range_value(name: str, v: float, k: int) -> float:
+    bound = MAX_ABS_BY_UNIT[CHANNELS[name][0]]
+    if abs(v) > bound:
+        raise InputError(f"track range {k}: value {v:g} for {name} is outside -{bound:.3g}..{bound:.3g} "
+                         f"({CHANNELS[name][0]})")
+    return v
 
 
 def apply_overrides(track: MotionTrack, spec: dict) -> MotionTrack:
@@ -189,6 +239,8 @@ def apply_overrides(track: MotionTrack, spec: dict) -> MotionTrack:
         raise InputError("track file: 'channels' must be an object and 'ranges' a list")
     if not ch and not ranges:
         raise InputError("track file has neither 'channels' nor 'ranges': nothing to apply")
+    if len(ranges) > MAX_RANGES:  # each range costs a pass over every frame
+        raise InputError(f"track file has {len(ranges)} ranges (at most {MAX_RANGES})")
     arrays = {name: np.array(getattr(track, name), np.float32) for name in CHANNELS}
     mouth_before = arrays["mouth_open"].copy()
     n, fps = track.n_frames, track.fps
@@ -200,14 +252,8 @@ def apply_overrides(track: MotionTrack, spec: dict) -> MotionTrack:
         if src_fps <= 0:
             raise InputError(f"track file fps must be positive, got {src_fps:g}")
         for name, vals in ch.items():
-            if name not in CHANNELS:
-                raise InputError(f"track file has unknown channel {name!r} (known: {', '.join(CHANNELS)})")
-            try:
-                v = np.asarray(vals, np.float64).reshape(-1)
-            except (TypeError, ValueError):
-                raise InputError(f"track channel {name} must be a list of numbers") from None
-            if not len(v) or not np.all(np.isfinite(v)):
-                raise InputError(f"track channel {name} must be a non-empty list of finite numbers")
+            _channel_name(name, "track file")
+            v = channel_values(name, vals)
             ts = np.arange(len(v)) / src_fps
             cover = t <= ts[-1] + 0.5 / src_fps
             arrays[name][cover] = np.interp(t[cover], ts, v).astype(np.float32)
@@ -218,7 +264,7 @@ def apply_overrides(track: MotionTrack, spec: dict) -> MotionTrack:
         if short:  # "mouth" and "eyes" may share one range
             values = {}
             for part, want in short:
-                if (part, want) not in SHORTHANDS:
+                if not isinstance(want, str) or (part, want) not in SHORTHANDS:
                     raise InputError(f"track range {k}: {part} may be "
                                      + " or ".join(repr(v) for p, v in SHORTHANDS if p == part)
                                      + f", got {want!r}")
@@ -227,11 +273,12 @@ def apply_overrides(track: MotionTrack, spec: dict) -> MotionTrack:
             names = r.get("channels", [r.get("channel")])
             if isinstance(names, str):
                 names = [names]
+            if not isinstance(names, list) or not names:
+                raise InputError(f"track range {k}: 'channels' must be a non-empty list of channel names")
             for name in names:
-                if name not in CHANNELS:
-                    raise InputError(f"track range {k}: unknown channel {name!r} (known: {', '.join(CHANNELS)})")
+                _channel_name(name, f"track range {k}")
             v = _num(r.get("value"), f"track range {k} value")
-            values = {name: v for name in names}
+            values = {name: _range_value(name, v, k) for name in names}
         a = _num(r.get("start_s"), f"track range {k} start_s")
         b = _num(r.get("end_s"), f"track range {k} end_s")
         if not a < b:
@@ -252,16 +299,11 @@ def apply_overrides(track: MotionTrack, spec: dict) -> MotionTrack:
 
 
 def load_overrides(path: str | os.PathLike) -> dict:
-    """Read and check a --track-in file (JSON object; see ``apply_overrides``)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            spec = json.load(f)
-    except FileNotFoundError:
-        raise InputError(f"track file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read track file {path}: {e}") from None
-    except ValueError as e:
-        raise InputError(f"track file {path} is not valid JSON: {e}") from None
+    """Read and check a --track-in file (JSON object; see ``apply_overrides``) within the
+    limits of ``validate.read_json`` (bytes, nesting) and ``channel_values``."""
+    from ..validate import read_json
+
+    spec = read_json(path, "track file")
     # Check it now against a one-frame dummy, so a bad file fails before any work.
     dummy = MotionTrack(fps=25.0, **{k: np.zeros(1, np.float32) for k in CHANNELS})
     apply_overrides(dummy, spec)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..audio.features import frame_power
+
 
 class Viseme(enum.Enum):
     """Mouth shapes (the 15-class set common in lip-sync tools, MPEG-4 FAP style)."""
@@ -115,7 +117,7 @@ def extend_stop_closures(phones, y: np.ndarray, sr: int, *, quiet_frac: float = 
     n = len(y) // hop
     if n < 4:
         return list(phones)
-    env = np.sqrt(np.mean(y[:n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1))
+    env = np.sqrt(frame_power(y, hop))
     out = []
     for k, (label, a, b) in enumerate(phones):
         if label.upper().rstrip("012") in ("P", "B") and k > 0:
@@ -166,7 +168,7 @@ def close_uncertain_stops(phones, y: np.ndarray, sr: int, *, half_s: float = UNC
     n = len(y) // hop
     if n < 2:
         return list(phones)
-    level = 10 * np.log10(np.mean(y[:n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1) + 1e-12)
+    level = 10 * np.log10(frame_power(y, hop) + 1e-12)
     ctx = int(UNCERTAIN_CONTEXT_S / 0.01)
     out = []
     for label, a, b in phones:

@@ -17,11 +17,24 @@ from .atomic import atomic_path
 AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)  # Hz
 
 
+FLOAT_FORMATS = ("flt", "fltp", "dbl", "dblp")  # sample formats that can hold NaN and inf
+
+
 def _audio_frames_from_file(path: str) -> Iterator:
+    """The decoded frames of ``path``'s first audio stream; NaN and infinite samples (a
+    float WAV can hold them, and FFmpeg's AAC encoder refuses them) become silence."""
     import av
 
     with av.open(path) as c:
-        yield from c.decode(c.streams.audio[0])
+        for f in c.decode(c.streams.audio[0]):
+            if f.format.name in FLOAT_FORMATS:
+                a = f.to_ndarray()
+                if not np.isfinite(a).all():
+                    g = av.AudioFrame.from_ndarray(np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0),
+                                                   format=f.format.name, layout=f.layout.name)
+                    g.sample_rate, g.pts, g.time_base = f.sample_rate, f.pts, f.time_base
+                    f = g
+            yield f
 
 
 def _audio_frames_from_array(samples: np.ndarray, sr: int, block: int = 4096) -> Iterator:
@@ -146,6 +159,9 @@ class VideoWriter:
                 self._pump_audio(None)
             self._c.close()
         except BaseException as err:
+            if et is not None:  # the body's error is the one to report (closing a broken file may fail too)
+                return self._atomic.__exit__(et, e, tb)
+            # removes the partial file; an OSError (disk full, EFBIG, EIO) comes out as a WriteError
             self._atomic.__exit__(type(err), err, err.__traceback__)
             raise
         return self._atomic.__exit__(et, e, tb)
