@@ -36,6 +36,9 @@ BORDER_STILL, BORDER_TAPER = 0.03, 0.09  # fractions of the short side: no motio
 # pose instead of having it cut by pose_scale.
 HEAD_BORDER_TAPER = 0.14
 INVERT_ITERS = 4  # fixed-point iterations of the displacement inversion
+# Pixels the fixed-point iterations leave further than this from their target get
+# NEWTON_ITERS Newton steps.
+REFINE_ABOVE_PX, NEWTON_ITERS = 0.2, 3
 # iod of depth one drawing-priority step is worth: a closing lid is drawn over the lower
 # lid and the eyeball at about the same depth, yet well behind the nose's lead over the
 # far eye (~0.3 iod) in a turn.
@@ -64,6 +67,9 @@ PLATE_HOLE, PLATE_GROW, PLATE_SCALE = 0.05, 0.06, 4
 # sample (sigma SQUEEZE_BLUR px) instead of a point sample.
 SQUEEZE_START, SQUEEZE_FULL, SQUEEZE_BLUR = 1.4, 2.5, 1.0
 MIN_FRONT_AREA = 1e-3  # px²; a face triangle with less (signed, source orientation) area faces away
+# Least det(I + J) of the forward field allowed in the band where it tapers to the still
+# frame border (see _border_squeeze), checked every SQUEEZE_GRID px.
+MIN_BORDER_DET, SQUEEZE_GRID = 0.3, 3
 POSE_MAX_STRETCH = 0.75  # largest |d displacement / d x| a head pose may cause at the border taper
 # Brow landmarks (image-left, image-right), each outer end to inner end: upper and lower rows.
 BROW_L = np.array([[70, 63, 105, 66, 107], [46, 53, 52, 65, 55]])
@@ -198,6 +204,12 @@ class MeshWarpRenderer:
         self.gx, self.gy = gx, gy
         self.w_verts = whead[np.clip(np.round(self.verts[:, 1]).astype(int), 0, h - 1),
                              np.clip(np.round(self.verts[:, 0]).astype(int), 0, w - 1)]
+        # Next to the still frame border the smooth field follows the face's outline only
+        # partly: a chin nodding towards the border is drawn over the neck by the face
+        # layer instead of squeezing the neck into a fold against the border.
+        vedge = np.minimum(np.minimum(self.verts[:, 0], w - 1 - self.verts[:, 0]),
+                           np.minimum(self.verts[:, 1], h - 1 - self.verts[:, 1]))
+        self.res_share = smoothstep(BORDER_STILL * min(h, w), HEAD_BORDER_TAPER * min(h, w), vedge)
         rp = ring[inside]
         self.ring_share = self.ring_share * whead[np.clip(np.round(rp[:, 1]).astype(int), 0, h - 1),
                                                   np.clip(np.round(rp[:, 0]).astype(int), 0, w - 1)]
@@ -527,17 +539,20 @@ class MeshWarpRenderer:
                          mouth_round=0.0, lip_tuck=0.0, **expr):
         """(468, 2) output positions of the surface vertices and the rigid affine (A, b).
         expr: the other expression controls of ``expression_offsets``."""
-        pos, _, A, b = self._vertex_state(mouth_open, mouth_wide, blink, yaw, pitch, roll, mouth_round, lip_tuck,
+        pos, _, A, b, _ = self._vertex_state(mouth_open, mouth_wide, blink, yaw, pitch, roll, mouth_round, lip_tuck,
                                           **expr)
         return pos, A, b
 
     def _vertex_state(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0,
                       mouth_round=0.0, lip_tuck=0.0, **expr):
-        """``vertex_positions`` plus each vertex's depth after the head's rotation:
-        (pos (468, 2) px, z (468,) px (smaller = nearer the viewer), A, b)."""
+        """``vertex_positions`` plus each vertex's depth after the head's rotation and the
+        part of its output position due to the expression: (pos (468, 2) px, z (468,) px
+        (smaller = nearer the viewer), A, b, expr_part (468, 2) px)."""
         v = self.verts.copy()
-        v[:, :2] += self.expression_offsets(mouth_open, mouth_wide, blink, mouth_round, lip_tuck, **expr)
+        off = self.expression_offsets(mouth_open, mouth_wide, blink, mouth_round, lip_tuck, **expr)
+        v[:, :2] += off
         R = rotation(yaw, pitch, roll)
+        expr_part = off @ R[:2, :2].T
         p = self.pivot
         moved = (v - p) @ R.T + p
         A = R[:2, :2] - np.eye(2)
@@ -546,7 +561,8 @@ class MeshWarpRenderer:
         if self.region_vmask is not None:  # outside the region nothing moves
             pos = self.verts[:, :2] + self.region_vmask[:, None] * (pos - self.verts[:, :2])
             z = self.verts[:, 2] + self.region_vmask * (z - self.verts[:, 2])
-        return pos, z, A, b
+            expr_part = expr_part * self.region_vmask[:, None]
+        return pos, z, A, b, expr_part
 
     def _setup_slit(self, lm: np.ndarray) -> None:
         """The photo's own mouth slit (the dark line between closed lips, running out to
@@ -643,6 +659,31 @@ class MeshWarpRenderer:
         qy[yy, xx] = X * M[:, 0, 1] + Y * M[:, 1, 1] + (M[:, 2, 1] - y0)
         return covered, len(self.face_tris) - len(front)
 
+    def _refine_inverse(self, d: np.ndarray, qx: np.ndarray, qy: np.ndarray, lx: np.ndarray, ly: np.ndarray,
+                        bad: np.ndarray, err: np.ndarray) -> None:
+        """Newton steps q <- q - (I + J_d(q))^-1 (q + d(q) - x) for the pixels (``bad``,
+        (rh, rw) bool) the fixed-point iteration left off: where the field stretches or
+        squeezes strongly (the head's weight tapering to the frame border in a tight
+        shot, |J_d| near 1) it converges too slowly. Updates qx, qy and err in place."""
+        ys, xs = np.nonzero(bad)
+        # J_d by central differences, channels (d dx/dx, d dy/dx, d dx/dy, d dy/dy).
+        jac = np.concatenate([cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=1, scale=0.5),
+                              cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=1, scale=0.5)], 2)
+        px, py = qx[ys, xs], qy[ys, xs]
+        tx, ty = lx[ys, xs], ly[ys, xs]
+        for _ in range(NEWTON_ITERS):
+            dq, jq = remap_points(d, px, py), remap_points(jac, px, py)
+            rx, ry = px + dq[:, 0] - tx, py + dq[:, 1] - ty
+            a, b, c, e = 1 + jq[:, 0], jq[:, 2], jq[:, 1], 1 + jq[:, 3]
+            det = a * e - b * c
+            ok = det > 0.05  # else (a fold) a plain fixed-point step
+            inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+            px = px - np.where(ok, (e * rx - b * ry) * inv, rx)
+            py = py - np.where(ok, (a * ry - c * rx) * inv, ry)
+        dq = remap_points(d, px, py)
+        qx[ys, xs], qy[ys, xs] = px, py
+        err[ys, xs] = np.hypot(px + dq[:, 0] - tx, py + dq[:, 1] - ty)
+
     def _measure_inverse(self, d: np.ndarray, qx: np.ndarray, qy: np.ndarray, lx: np.ndarray, ly: np.ndarray,
                          covered: np.ndarray, pos: np.ndarray, hidden: int) -> np.ndarray:
         """The frame's inverse-consistency, kept in ``last_stats``: for every output pixel
@@ -659,6 +700,9 @@ class MeshWarpRenderer:
         dq = cv2.remap(d, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         err = np.hypot(qx + dq[..., 0] - lx, qy + dq[..., 1] - ly)
         err[covered] = 0.0
+        bad = err > REFINE_ABOVE_PX
+        if bad.any():
+            self._refine_inverse(d, qx, qy, lx, ly, bad, err)
         if self.region_rect is not None:  # outside it the output is the input's own pixels
             rx0, ry0, rx1, ry1 = self.region_rect
             keep = np.zeros_like(covered)
@@ -799,18 +843,20 @@ class MeshWarpRenderer:
                            smile=track.smile[i], cheek=track.cheek[i], gaze_yaw=track.gaze_yaw[i],
                            gaze_pitch=track.gaze_pitch[i], breath=track.breath[i], jaw_open=track.jaw_open[i])
 
-    def render(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0,
-               mouth_round=0.0, lip_tuck=0.0, *, gaze_yaw=0.0, gaze_pitch=0.0, breath=0.0, **expr) -> np.ndarray:
-        """One (H, W, 3) uint8 RGB frame for the given controls (units as in MotionTrack;
-        expr: brow_up, brow_inner, brow_squeeze, eye_squint, smile, cheek)."""
-        k = self.pose_scale(yaw, pitch, roll)
-        yaw, pitch, roll = k * yaw, k * pitch, k * roll
-        pos, z, A, b = self._vertex_state(mouth_open, mouth_wide, blink, yaw, pitch, roll, mouth_round, lip_tuck,
-                                          **expr)
+    def _forward_field(self, ctl: tuple, breath: float, expr: dict):
+        """The frame's forward model. ctl: (mouth_open, mouth_wide, blink, yaw, pitch, roll,
+        mouth_round, lip_tuck). Returns d ((rh, rw, 2) float32 px: source pixel x of the
+        region of interest lands at x + d(x)), the face mesh's output positions pos
+        ((468, 2) px) and depths z ((468,) px), the rigid affine (A, b) and the body's
+        shift tb ((2,) px)."""
+        pos, z, A, b, expr_part = self._vertex_state(*ctl, **expr)
         v2 = self.verts[:, :2]
         rigid_v = v2 @ A.T + b
         res = np.zeros((self.n_pts, 2), np.float32)
-        res[:self.n_mesh] = (pos - v2) - self.w_verts[:, None] * rigid_v
+        # The surroundings follow the head's pose and parallax, not its expression: an
+        # opening jaw slides the chin over the neck (the face layer is drawn in front)
+        # instead of squeezing the neck, which folded against a near frame border.
+        res[:self.n_mesh] = ((pos - expr_part - v2) - self.w_verts[:, None] * rigid_v) * self.res_share[:, None]
         res[self.n_mesh:self.n_mesh + len(self.ring_src)] = self.ring_share[:, None] * res[self.ring_src]
         rh, rw = self.roi_shape
         d = np.asarray(self.B @ res).reshape(rh, rw, 2)
@@ -818,11 +864,47 @@ class MeshWarpRenderer:
         d[..., 0] += wr * (A[0, 0] * self.gx + A[0, 1] * self.gy + b[0])
         d[..., 1] += wr * (A[1, 0] * self.gx + A[1, 1] * self.gy + b[1])
         tb = self.body_shift(A, b, breath)
-        body = bool(np.abs(tb).max() > 0.01)
-        if body:
+        if np.abs(tb).max() > 0.01:
             d[..., 0] += self.w_body_roi * tb[0]
             d[..., 1] += self.w_body_roi * tb[1]
-            pos = pos + self.w_body_verts[:, None] * tb[None, :]  # the exact inverses and the mouth see it too
+            pos = pos + self.w_body_verts[:, None] * tb[None, :]  # the face layer and the mouth see it too
+        return d, pos, z, A, b, tb
+
+    def _border_squeeze(self, d: np.ndarray) -> float:
+        """Smallest det(I + J_d) (1: no squeeze, <= 0: a fold) on a sparse grid over the
+        band next to the frame border where the field must taper to stillness."""
+        if getattr(self, "_squeeze_at", None) is None:
+            h, w = self.image.shape[:2]
+            rh, rw = self.roi_shape
+            yy, xx = np.mgrid[1:rh - 1:SQUEEZE_GRID, 1:rw - 1:SQUEEZE_GRID]
+            gx, gy = xx + self.roi[0], yy + self.roi[1]
+            edge = np.minimum(np.minimum(gx, w - 1 - gx), np.minimum(gy, h - 1 - gy))
+            sel = edge < HEAD_BORDER_TAPER * min(h, w) + 2
+            self._squeeze_at = (yy[sel], xx[sel])
+        yy, xx = self._squeeze_at
+        if not len(yy):
+            return 1.0
+        jx = (d[yy, xx + 1] - d[yy, xx - 1]) * 0.5
+        jy = (d[yy + 1, xx] - d[yy - 1, xx]) * 0.5
+        return float(((1 + jx[:, 0]) * (1 + jy[:, 1]) - jy[:, 0] * jx[:, 1]).min())
+
+    def render(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0,
+               mouth_round=0.0, lip_tuck=0.0, *, gaze_yaw=0.0, gaze_pitch=0.0, breath=0.0, **expr) -> np.ndarray:
+        """One (H, W, 3) uint8 RGB frame for the given controls (units as in MotionTrack;
+        expr: brow_up, brow_inner, brow_squeeze, eye_squint, smile, cheek)."""
+        k = self.pose_scale(yaw, pitch, roll)
+        ctl = (mouth_open, mouth_wide, blink, k * yaw, k * pitch, k * roll, mouth_round, lip_tuck)
+        d, pos, z, A, b, tb = self._forward_field(ctl, breath, expr)
+        squeeze = self._border_squeeze(d)
+        if squeeze < MIN_BORDER_DET and (yaw or pitch or roll):
+            # Squeezed towards the fold at the still frame border (the chin of a tight
+            # shot nodding down, jaw and parallax on top of the rigid motion that
+            # pose_scale bounds): shrink the pose until the squeeze is bearable; the
+            # squeeze grows about linearly with the pose.
+            k *= max(0.2, (1 - MIN_BORDER_DET) / max(1 - squeeze, 1e-6))
+            ctl = (mouth_open, mouth_wide, blink, k * yaw, k * pitch, k * roll, mouth_round, lip_tuck)
+            d, pos, z, A, b, tb = self._forward_field(ctl, breath, expr)
+        body = bool(np.abs(tb).max() > 0.01)
         x0, y0, x1, y1 = self.roi
         # Invert x = q + d(q) by q <- x - d(q): d is sampled at q (ROI coordinates).
         lx, ly = self.gx - x0, self.gy - y0
