@@ -38,7 +38,7 @@ HEAD_BORDER_TAPER = 0.14
 INVERT_ITERS = 4  # fixed-point iterations of the displacement inversion
 # Pixels the fixed-point iterations leave further than this from their target get
 # NEWTON_ITERS Newton steps.
-REFINE_ABOVE_PX, NEWTON_ITERS = 0.2, 3
+REFINE_ABOVE_PX, NEWTON_ITERS = 0.3, 3
 # iod of depth one drawing-priority step is worth: a closing lid is drawn over the lower
 # lid and the eyeball at about the same depth, yet well behind the nose's lead over the
 # far eye (~0.3 iod) in a turn.
@@ -63,6 +63,7 @@ REGIONS = ("face", "mouth", "eyes", "head")
 # PLATE_HOLE, grown by PLATE_GROW iod) inpainted at 1/PLATE_SCALE resolution, once per
 # portrait. Where the moving person uncovers what was behind it, the plate shows.
 PLATE_HOLE, PLATE_GROW, PLATE_SCALE = 0.05, 0.06, 4
+LAYER_MARGIN = 8  # px the layer and plate reach beyond the region of interest
 # Source pixels per output pixel where squeezed skin starts / fully takes a blurred
 # sample (sigma SQUEEZE_BLUR px) instead of a point sample.
 SQUEEZE_START, SQUEEZE_FULL, SQUEEZE_BLUR = 1.4, 2.5, 1.0
@@ -222,12 +223,11 @@ class MeshWarpRenderer:
         outline = np.r_[np.asarray(L.FACE_OVAL), np.arange(self.n_mesh, self.n_pts)]
         tri_s = Delaunay(pts[outline])
         self.smooth_tris = outline[tri_s.simplices]  # (K, 3) indices into pts
-        q = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)
-        simplex = tri_s.find_simplex(q)
+        corners = pts[self.smooth_tris]  # (K, 3, 2); the triangles tile the frame, so no depth
+        simplex = rasterize_nearest(corners, np.zeros(corners.shape[:2]), self.roi).ravel()
         ok = simplex >= 0
-        T = tri_s.transform[simplex[ok]]
-        bary2 = np.einsum("nij,nj->ni", T[:, :2], q[ok] - T[:, 2])
-        bary = np.concatenate([bary2, 1 - bary2.sum(1, keepdims=True)], 1)
+        inv = barycentric_maps(corners)[simplex[ok]]  # (P, 3, 3)
+        bary = gx.ravel()[ok, None] * inv[:, 0] + gy.ravel()[ok, None] * inv[:, 1] + inv[:, 2]
         rows = np.repeat(np.nonzero(ok)[0], 3)
         cols = self.smooth_tris[simplex[ok]].ravel()
         self.B = sparse.csr_matrix((bary.ravel().astype(np.float32), (rows, cols)), shape=(rh * rw, self.n_pts))
@@ -301,11 +301,19 @@ class MeshWarpRenderer:
 
     def _setup_plate(self, person: np.ndarray, face_w: np.ndarray) -> None:
         """The background plate under the person layer, over the region of interest:
-        ``plate`` (rh, rw, 3) uint8, the photo with the person inpainted (cheaply, at a
-        fraction of the resolution: only its part next to the outline is ever seen), and
-        ``clear`` (rh, rw) float32, 1 - the person layer's opacity (the soft person mask,
-        never clear on the face). person: (H, W) soft mask; face_w: (H, W) face weight."""
-        x0, y0, x1, y1 = self.roi
+        ``plate`` (uint8 RGB), the photo with the person inpainted (cheaply, at a fraction
+        of the resolution: only its part next to the outline is ever seen), and ``clear``
+        (float32), 1 - the person layer's opacity (the soft person mask, never clear on
+        the face), both over the region plus LAYER_MARGIN px (``layer_offset``: where the
+        region starts in them). person: (H, W) soft mask; face_w: (H, W) face weight."""
+        h, w = self.image.shape[:2]
+        rx0, ry0, rx1, ry1 = self.roi
+        # A margin around the region of interest: source points a little outside it (the
+        # body's shift at its edge) still sample the photo, not a replicated edge.
+        x0, y0 = max(0, rx0 - LAYER_MARGIN), max(0, ry0 - LAYER_MARGIN)
+        x1, y1 = min(w, rx1 + LAYER_MARGIN), min(h, ry1 + LAYER_MARGIN)
+        self.layer_offset = np.float32(rx0 - x0), np.float32(ry0 - y0)
+        self.plate_box = (rx0 - x0, ry0 - y0, rx1 - x0, ry1 - y0)
         img = self.image[y0:y1, x0:x1]
         opaque = np.maximum(person[y0:y1, x0:x1], face_w[y0:y1, x0:x1]).astype(np.float32)
         self.clear = np.ascontiguousarray(1.0 - opaque)
@@ -317,26 +325,26 @@ class MeshWarpRenderer:
         small_hole = (cv2.resize(hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
         if small_hole.all():  # nothing of the background in view: the plate is the photo
             self.plate = img.copy()
-            return
-        filled = cv2.resize(cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA), (rw, rh),
-                            interpolation=cv2.INTER_LINEAR)
-        self.plate = np.where(hole[..., None] > 0, filled, img)
+        else:
+            filled = cv2.resize(cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA), (rw, rh),
+                                interpolation=cv2.INTER_LINEAR)
+            self.plate = np.where(hole[..., None] > 0, filled, img)
+        # (rh, rw, 4) float32: G = I - clear P and clear, sampled together per frame.
+        bx0, by0, bx1, by1 = self.plate_box
+        self.plate_f = np.ascontiguousarray(self.plate[by0:by1, bx0:bx1], np.float32)
+        self.layer = np.ascontiguousarray(np.concatenate([img - self.clear[..., None] * self.plate,
+                                                          self.clear[..., None]], 2), np.float32)
 
-    def _composite_plate(self, sub: np.ndarray, qx: np.ndarray, qy: np.ndarray) -> None:
-        """Put the person layer over the background plate (sub: the (rh, rw, 3) output over
-        the region of interest, holding the warped photo; qx, qy: its inverse map, ROI
-        coordinates). Per pixel out = I(q) + clear(q) * (P(x) - P(q)): the photo's own
-        pixel where nothing moved (q = x) or the person is opaque, the plate where the
-        person moved away and left background behind (I(q) = P(q) there)."""
-        lx, ly = self.gx - self.roi[0], self.gy - self.roi[1]
-        kq = cv2.remap(self.clear, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        sel = (kq > 1.0 / 512) & ((np.abs(qx - lx) + np.abs(qy - ly)) > 1e-3)
-        if not sel.any():
-            return
-        ys, xs = np.nonzero(sel)
-        pq = remap_points(self.plate, qx[ys, xs], qy[ys, xs]).astype(np.float32)
-        out = sub[ys, xs].astype(np.float32) + kq[ys, xs, None] * (self.plate[ys, xs].astype(np.float32) - pq)
-        sub[ys, xs] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    def _composite_plate(self, qx: np.ndarray, qy: np.ndarray) -> np.ndarray:
+        """The person layer warped by the inverse map (qx, qy: ROI coordinates) over the
+        background plate: (rh, rw, 3) uint8. Per pixel out = I(q) + clear(q) (P(x) - P(q)),
+        computed as G(q) + clear(q) P(x) with G = I - clear P: the photo's own pixel
+        where nothing moved (q = x) or the person is opaque, the plate where the person
+        moved away and left background behind (I(q) = P(q) there)."""
+        ox, oy = self.layer_offset
+        g = cv2.remap(self.layer, qx + ox, qy + oy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out = g[..., :3] + g[..., 3:] * self.plate_f
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
     def _setup_face_layer(self, lm: np.ndarray, simp: np.ndarray, pts: np.ndarray) -> None:
         """The face mesh as a surface rendered with a depth test (see ``_face_inverse``):
@@ -925,9 +933,7 @@ class MeshWarpRenderer:
                 frame[sy0:sy1, sx0:sx1] = cv2.remap(self.image, sgx - wb * np.float32(tb[0]),
                                                     sgy - wb * np.float32(tb[1]), cv2.INTER_LINEAR,
                                                     borderMode=cv2.BORDER_REPLICATE)
-        frame[y0:y1, x0:x1] = cv2.remap(self.image, qx + x0, qy + y0, cv2.INTER_LINEAR,
-                                        borderMode=cv2.BORDER_REPLICATE)
-        self._composite_plate(frame[y0:y1, x0:x1], qx, qy)
+        frame[y0:y1, x0:x1] = self._composite_plate(qx, qy)
         self._antialias_squeezed(frame, qx, qy, pos)
         self._heal_slit(frame, qx, qy, pos, mouth_open)
         draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette, self.iod, mouth_round)
