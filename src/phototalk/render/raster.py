@@ -45,36 +45,42 @@ def rasterize_nearest(dst: np.ndarray, depth: np.ndarray, box: tuple[int, int, i
     if k == 0 or bw <= 0 or bh <= 0:
         return label.reshape(bh, bw)
     assert k < (1 << _TRI_BITS)
-    tx0 = np.clip(np.ceil(dst[..., 0].min(1)).astype(np.int64), x0, x1)
-    tx1 = np.clip(np.floor(dst[..., 0].max(1)).astype(np.int64) + 1, x0, x1)
-    ty0 = np.clip(np.ceil(dst[..., 1].min(1)).astype(np.int64), y0, y1)
-    ty1 = np.clip(np.floor(dst[..., 1].max(1)).astype(np.int64) + 1, y0, y1)
+    tx0 = np.clip(np.ceil(dst[..., 0].min(1)), x0, x1).astype(np.int32)
+    tx1 = np.clip(np.floor(dst[..., 0].max(1)) + 1, x0, x1).astype(np.int32)
+    ty0 = np.clip(np.ceil(dst[..., 1].min(1)), y0, y1).astype(np.int32)
+    ty1 = np.clip(np.floor(dst[..., 1].max(1)) + 1, y0, y1).astype(np.int32)
     tw, th = tx1 - tx0, ty1 - ty0
     n = np.where((tw > 0) & (th > 0), tw * th, 0)
     total = int(n.sum())
     if total == 0:
         return label.reshape(bh, bw)
-    tri = np.repeat(np.arange(k), n)
-    local = np.arange(total) - np.repeat(np.cumsum(n) - n, n)
-    wt = tw[tri]
-    py = ty0[tri] + local // wt
-    px = tx0[tri] + local % wt
+    # Per triangle, the planes of b0, b1 and the quantised depth over (dx, dy, 1) from its
+    # box's corner: small numbers, so float32 keeps them exact enough.
     inv = barycentric_maps(dst.astype(np.float64))  # (K, 3, 3)
-    xf, yf = px.astype(np.float64), py.astype(np.float64)
-    b0 = xf * inv[tri, 0, 0] + yf * inv[tri, 1, 0] + inv[tri, 2, 0]
-    b1 = xf * inv[tri, 0, 1] + yf * inv[tri, 1, 1] + inv[tri, 2, 1]
-    b2 = 1.0 - b0 - b1
-    ok = (b0 >= -INSIDE_EPS) & (b1 >= -INSIDE_EPS) & (b2 >= -INSIDE_EPS)
-    tri, px, py, b0, b1, b2 = tri[ok], px[ok], py[ok], b0[ok], b1[ok], b2[ok]
-    if not len(tri):
-        return label.reshape(bh, bw)
-    zc = depth[tri]
-    z = b0 * zc[:, 0] + b1 * zc[:, 1] + b2 * zc[:, 2]
+    ox, oy = tx0.astype(np.float64), ty0.astype(np.float64)
     zmin, zmax = float(depth.min()), float(depth.max())
-    zq = ((z - zmin) * ((DEPTH_LEVELS - 1) / max(zmax - zmin, 1e-9))).astype(np.int64)
-    key = (np.clip(zq, 0, DEPTH_LEVELS - 1) << _TRI_BITS) | tri
+    zplane = np.einsum("kij,kj->ki", inv, (depth - zmin) * ((DEPTH_LEVELS - 1) / max(zmax - zmin, 1e-9)))
+    coef = np.empty((k, 9), np.float32)
+    for j, plane in enumerate((inv[:, :, 0], inv[:, :, 1], zplane)):
+        coef[:, 3 * j] = plane[:, 0]
+        coef[:, 3 * j + 1] = plane[:, 1]
+        coef[:, 3 * j + 2] = plane[:, 0] * ox + plane[:, 1] * oy + plane[:, 2]
+    tri = np.repeat(np.arange(k, dtype=np.int32), n)
+    local = np.arange(total, dtype=np.int32) - np.repeat((np.cumsum(n) - n).astype(np.int32), n)
+    dy, dx = np.divmod(local, tw[tri])
+    c = coef[tri]
+    dxf, dyf = dx.astype(np.float32), dy.astype(np.float32)
+    b0 = c[:, 0] * dxf + c[:, 1] * dyf + c[:, 2]
+    b1 = c[:, 3] * dxf + c[:, 4] * dyf + c[:, 5]
+    ok = (b0 >= -INSIDE_EPS) & (b1 >= -INSIDE_EPS) & (b0 + b1 <= 1 + INSIDE_EPS)
+    idx = np.nonzero(ok)[0]
+    if not len(idx):
+        return label.reshape(bh, bw)
+    t = tri[idx]
+    zq = (c[idx, 6] * dxf[idx] + c[idx, 7] * dyf[idx] + c[idx, 8]).astype(np.int64)
+    key = (np.clip(zq, 0, DEPTH_LEVELS - 1) << _TRI_BITS) | t
     best = np.full(bh * bw, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(best, (py - y0) * bw + (px - x0), key)
+    np.minimum.at(best, (ty0[t] + dy[idx] - y0) * bw + (tx0[t] + dx[idx] - x0), key)
     hit = best != np.iinfo(np.int64).max
     label[hit] = (best[hit] & ((1 << _TRI_BITS) - 1)).astype(np.int32)
     return label.reshape(bh, bw)

@@ -210,6 +210,9 @@ class MeshWarpRenderer:
         # layer instead of squeezing the neck into a fold against the border.
         vedge = np.minimum(np.minimum(self.verts[:, 0], w - 1 - self.verts[:, 0]),
                            np.minimum(self.verts[:, 1], h - 1 - self.verts[:, 1]))
+        self.outline_normal = np.zeros((self.n_mesh, 2))  # (468, 2) outward unit normals on the oval
+        out = oval[:, :2] - c
+        self.outline_normal[L.FACE_OVAL] = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
         self.res_share = smoothstep(BORDER_STILL * min(h, w), HEAD_BORDER_TAPER * min(h, w), vedge)
         rp = ring[inside]
         self.ring_share = self.ring_share * whead[np.clip(np.round(rp[:, 1]).astype(int), 0, h - 1),
@@ -329,11 +332,10 @@ class MeshWarpRenderer:
             filled = cv2.resize(cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA), (rw, rh),
                                 interpolation=cv2.INTER_LINEAR)
             self.plate = np.where(hole[..., None] > 0, filled, img)
-        # (rh, rw, 4) float32: G = I - clear P and clear, sampled together per frame.
+        # G = I - clear P, sampled with clear per frame; P over the region itself.
         bx0, by0, bx1, by1 = self.plate_box
         self.plate_f = np.ascontiguousarray(self.plate[by0:by1, bx0:bx1], np.float32)
-        self.layer = np.ascontiguousarray(np.concatenate([img - self.clear[..., None] * self.plate,
-                                                          self.clear[..., None]], 2), np.float32)
+        self.layer_g = np.ascontiguousarray(img - self.clear[..., None] * self.plate, np.float32)
 
     def _composite_plate(self, qx: np.ndarray, qy: np.ndarray) -> np.ndarray:
         """The person layer warped by the inverse map (qx, qy: ROI coordinates) over the
@@ -342,9 +344,11 @@ class MeshWarpRenderer:
         where nothing moved (q = x) or the person is opaque, the plate where the person
         moved away and left background behind (I(q) = P(q) there)."""
         ox, oy = self.layer_offset
-        g = cv2.remap(self.layer, qx + ox, qy + oy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        out = g[..., :3] + g[..., 3:] * self.plate_f
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        mx, my = qx + ox, qy + oy
+        g = cv2.remap(self.layer_g, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        k = cv2.remap(self.clear, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out = cv2.add(cv2.multiply(self.plate_f, cv2.merge([k, k, k])), g)
+        return cv2.convertScaleAbs(cv2.max(out, 0.0))  # rounds and saturates to uint8
 
     def _setup_face_layer(self, lm: np.ndarray, simp: np.ndarray, pts: np.ndarray) -> None:
         """The face mesh as a surface rendered with a depth test (see ``_face_inverse``):
@@ -693,7 +697,7 @@ class MeshWarpRenderer:
         err[ys, xs] = np.hypot(px + dq[:, 0] - tx, py + dq[:, 1] - ty)
 
     def _measure_inverse(self, d: np.ndarray, qx: np.ndarray, qy: np.ndarray, lx: np.ndarray, ly: np.ndarray,
-                         covered: np.ndarray, pos: np.ndarray, hidden: int) -> np.ndarray:
+                         covered: np.ndarray, hidden: int) -> np.ndarray:
         """The frame's inverse-consistency, kept in ``last_stats``: for every output pixel
         of the moving region, how far its source point q lands from it when mapped forward
         (the face mesh's own affine maps are exact, so there it is rounding; elsewhere
@@ -702,7 +706,7 @@ class MeshWarpRenderer:
         face triangles are drawn only facing the viewer, so these are triangles of the
         smooth field between the face mesh, its rings and the frame border.
         d: (rh, rw, 2) forward displacement; qx, qy: its inverse, lx, ly: the output grid
-        (ROI coordinates); covered: (rh, rw) bool, the face's pixels; pos: (468, 2) px.
+        (ROI coordinates); covered: (rh, rw) bool, the face's pixels.
         Returns the (rh, rw) error map, px."""
         x0, y0, _, _ = self.roi
         dq = cv2.remap(d, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -716,14 +720,13 @@ class MeshWarpRenderer:
             keep = np.zeros_like(covered)
             keep[max(ry0 - y0, 0):max(ry1 - y0, 0), max(rx0 - x0, 0):max(rx1 - x0, 0)] = True
             err[~keep] = 0.0
-        # Where the control points of the smooth field land: sampled from d, the face
-        # mesh's own points where the face layer puts them.
+        # Where the control points of the smooth field land (sampled from d: the face's
+        # outline where the field follows it; where the face layer moves out over the
+        # field, the face covers it and the field itself does not fold).
         cp = (self.ctrl_pts - [x0, y0]).astype(np.float32)
         dc = cv2.remap(d, cp[:, 0:1], cp[:, 1:2], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                        borderValue=0)[:, 0]
-        moved = self.ctrl_pts + dc
-        moved[:self.n_mesh] = pos
-        t = moved[self.band_tris]
+        t = (self.ctrl_pts + dc)[self.band_tris]
         area = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]) * self.band_sign
         self.last_stats = {"inverse_error_px": float(err.max()) if err.size else 0.0,
                            "folded_triangles": int((area <= 0).sum()), "hidden_triangles": int(hidden)}
@@ -861,22 +864,35 @@ class MeshWarpRenderer:
         v2 = self.verts[:, :2]
         rigid_v = v2 @ A.T + b
         res = np.zeros((self.n_pts, 2), np.float32)
-        # The surroundings follow the head's pose and parallax, not its expression: an
-        # opening jaw slides the chin over the neck (the face layer is drawn in front)
-        # instead of squeezing the neck, which folded against a near frame border.
-        res[:self.n_mesh] = ((pos - expr_part - v2) - self.w_verts[:, None] * rigid_v) * self.res_share[:, None]
+        # The surroundings follow the head's pose and parallax, and the face's outline
+        # where an expression draws it in (else a sliver of the photo's skin would show
+        # outside it); where the outline pushes out (an opening jaw) the face layer is
+        # drawn over them: the chin slides over the neck instead of squeezing it, which
+        # folded against a near frame border.
+        outward = np.maximum((expr_part * self.outline_normal).sum(1), 0.0)
+        follow = pos - outward[:, None] * self.outline_normal
+        res[:self.n_mesh] = ((follow - v2) - self.w_verts[:, None] * rigid_v) * self.res_share[:, None]
         res[self.n_mesh:self.n_mesh + len(self.ring_src)] = self.ring_share[:, None] * res[self.ring_src]
         rh, rw = self.roi_shape
         d = np.asarray(self.B @ res).reshape(rh, rw, 2)
-        wr = self.w_roi_eff
-        d[..., 0] += wr * (A[0, 0] * self.gx + A[0, 1] * self.gy + b[0])
-        d[..., 1] += wr * (A[1, 0] * self.gx + A[1, 1] * self.gy + b[1])
+        wr, wgx, wgy = self._weighted_grid()
+        d[..., 0] += A[0, 0] * wgx + A[0, 1] * wgy + b[0] * wr
+        d[..., 1] += A[1, 0] * wgx + A[1, 1] * wgy + b[1] * wr
         tb = self.body_shift(A, b, breath)
         if np.abs(tb).max() > 0.01:
             d[..., 0] += self.w_body_roi * tb[0]
             d[..., 1] += self.w_body_roi * tb[1]
             pos = pos + self.w_body_verts[:, None] * tb[None, :]  # the face layer and the mouth see it too
         return d, pos, z, A, b, tb
+
+    def _weighted_grid(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(w, w * x, w * y) over the region of interest: the head's rigid displacement
+        w (A x + b) is then three multiply-adds per component."""
+        wr = self.w_roi_eff
+        if getattr(self, "_wgrid_of", None) is not wr:
+            self._wgrid = (wr, wr * self.gx, wr * self.gy)
+            self._wgrid_of = wr
+        return self._wgrid
 
     def _border_squeeze(self, d: np.ndarray) -> float:
         """Smallest det(I + J_d) (1: no squeeze, <= 0: a fold) on a sparse grid over the
@@ -923,7 +939,7 @@ class MeshWarpRenderer:
         # The face itself: exact, depth-tested (folds hidden); the rest keeps the smooth
         # field's inverse, whose residual |q + d(q) - x| is its inverse error.
         covered, hidden = self._face_inverse(pos, z, qx, qy)
-        err = self._measure_inverse(d, qx, qy, lx, ly, covered, pos, hidden)
+        err = self._measure_inverse(d, qx, qy, lx, ly, covered, hidden)
         self.last_map = (qx, qy, covered, pos, err)  # the inverse map (ROI coordinates), for checks
         frame = self.image.copy()
         if body:
