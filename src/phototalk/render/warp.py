@@ -678,15 +678,15 @@ class MeshWarpRenderer:
         squeezes strongly (the head's weight tapering to the frame border in a tight
         shot, |J_d| near 1) it converges too slowly. Updates qx, qy and err in place."""
         ys, xs = np.nonzero(bad)
-        # J_d by central differences, channels (d dx/dx, d dy/dx, d dx/dy, d dy/dy).
-        jac = np.concatenate([cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=1, scale=0.5),
-                              cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=1, scale=0.5)], 2)
         px, py = qx[ys, xs], qy[ys, xs]
         tx, ty = lx[ys, xs], ly[ys, xs]
+        n = len(px)
         for _ in range(NEWTON_ITERS):
-            dq, jq = remap_points(d, px, py), remap_points(jac, px, py)
+            # d at q, one pixel right and one down, in one call: J_d by forward differences.
+            s3 = remap_points(d, np.concatenate([px, px + 1, px]), np.concatenate([py, py, py + 1]))
+            dq, jx, jy = s3[:n], s3[n:2 * n] - s3[:n], s3[2 * n:] - s3[:n]
             rx, ry = px + dq[:, 0] - tx, py + dq[:, 1] - ty
-            a, b, c, e = 1 + jq[:, 0], jq[:, 2], jq[:, 1], 1 + jq[:, 3]
+            a, b, c, e = 1 + jx[:, 0], jy[:, 0], jx[:, 1], 1 + jy[:, 1]
             det = a * e - b * c
             ok = det > 0.05  # else (a fold) a plain fixed-point step
             inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
