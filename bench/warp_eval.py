@@ -77,7 +77,7 @@ def independent_face_error(r, track, i: int) -> float:
 
     qx, qy, covered, pos, _ = r.last_map
     x0, y0, _, _ = r.roi
-    tri = Delaunay(r.ctrl_pts)
+    tri = Delaunay(r.verts[:, :2])
     yy, xx = np.nonzero(covered)
     q = np.stack([qx[yy, xx] + x0, qy[yy, xx] + y0], 1).astype(np.float64)
     s = tri.find_simplex(q)
@@ -85,9 +85,9 @@ def independent_face_error(r, track, i: int) -> float:
     T = tri.transform[s[ok]]
     b2 = np.einsum("nij,nj->ni", T[:, :2], q[ok] - T[:, 2])
     bary = np.concatenate([b2, 1 - b2.sum(1, keepdims=True)], 1)
-    corners = tri.simplices[s[ok]]
-    if (corners >= r.n_mesh).any():  # a face pixel sampling outside the face mesh
+    if not ok.all():  # a face pixel sampling outside the face mesh
         return float("inf")
+    corners = tri.simplices[s[ok]]
     fwd = np.einsum("ni,nij->nj", bary, pos[corners])
     return float(np.hypot(fwd[:, 0] - (xx[ok] + x0), fwd[:, 1] - (yy[ok] + y0)).max())
 

@@ -220,11 +220,10 @@ def test_a_turned_head_maps_every_pixel_consistently(astronaut_path):
         x0, y0, _, _ = r.roi
         yy, xx = np.nonzero(covered)
         q = np.stack([qx[yy, xx] + x0, qy[yy, xx] + y0], 1).astype(np.float64)
-        tri = Delaunay(r.ctrl_pts)
+        tri = Delaunay(r.verts[:, :2])
         s = tri.find_simplex(q)
         assert (s >= 0).all()
         corners = tri.simplices[s]
-        assert (corners < r.n_mesh).all()  # face pixels come from the face mesh
         b2 = np.einsum("nij,nj->ni", tri.transform[s, :2], q - tri.transform[s, 2])
         bary = np.concatenate([b2, 1 - b2.sum(1, keepdims=True)], 1)
         fwd = np.einsum("ni,nij->nj", bary, pos[corners])
@@ -262,3 +261,25 @@ def test_the_nose_covers_the_far_cheek_in_a_turn(astronaut_path):
     red0, red1 = disc(r2.render(), red).sum(), disc(turned, red).sum()
     assert red1 < 0.9 * red0  # the nose and foreshortening hide part of it
     assert disc(turned, green).sum() > 0.6 * g0.sum()  # and the nose stays whole in front
+
+
+def test_generate_reports_the_render_checks(tmp_path, astronaut_path):
+    """`phototalk generate --report run.json` writes the options, frame count, stage
+    timings and the renderer's per-frame checks, which hold on a lively head."""
+    import json
+
+    from phototalk.cli import main
+
+    from conftest import write_wav
+
+    t = np.arange(16000 * 2) / 16000
+    wav = write_wav(tmp_path / "a.wav", 0.3 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 3 * t) > 0), 16000)
+    out, rep = tmp_path / "o.mp4", tmp_path / "run.json"
+    assert main(["generate", "-i", str(astronaut_path), "-a", str(wav), "-o", str(out), "--size", "256",
+                 "--speed", "1.9", "--report", str(rep), "-q"]) == 0
+    j = json.loads(rep.read_text())
+    assert j["frames"] == 50 and j["options"]["speed"] == 1.9 and j["timings_s"]["render"] > 0
+    r = j["render"]
+    assert len(r["per_frame"]["inverse_error_px"]) == 50
+    assert 0 <= r["worst_inverse_error_px"] <= 0.5 and r["folded_triangles_max"] == 0
+    assert r["worst_inverse_error_px"] == max(r["per_frame"]["inverse_error_px"])

@@ -219,10 +219,12 @@ class MeshWarpRenderer:
                                                   np.clip(np.round(rp[:, 0]).astype(int), 0, w - 1)]
 
         # --- barycentric weights of every ROI pixel in the smooth field ------------------
+        # The face mesh: a triangulation of its own points, covering all of the face up to
+        # its outline (with the rings' points, the hollows of the outline went to the field).
         # The smooth field (everything around the face) hangs on the face's outline only:
         # inside the face the depth-tested mesh replaces it, and the mesh's inner points
         # next to the outline (which cross it when the face turns) would fold its triangles.
-        tri = Delaunay(pts)
+        tri = Delaunay(self.verts[:, :2])
         outline = np.r_[np.asarray(L.FACE_OVAL), np.arange(self.n_mesh, self.n_pts)]
         tri_s = Delaunay(pts[outline])
         self.smooth_tris = outline[tri_s.simplices]  # (K, 3) indices into pts
