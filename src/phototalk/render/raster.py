@@ -1,18 +1,18 @@
 """A depth-tested triangle rasteriser in numpy: which triangle of a deformed mesh is the
 nearest surface at each pixel, and the exact output->source affine map of that triangle.
 
-Vectorised over all triangles at once (every pixel of each triangle's bounding box is a
-candidate; a barycentric test keeps those whose centre lies inside; ``np.minimum.at`` on
-a (depth, triangle) key keeps the nearest), so a face mesh of ~900 triangles costs about
-as much as a few ``cv2.remap`` calls instead of a Python loop over triangles.
+Vectorised over all triangles at once (each triangle's rows, each row's span of pixel
+centres inside it from the edges, then ``np.minimum.at`` on a (depth, triangle) key keeps
+the nearest), so a face mesh of ~900 triangles costs about as much as a few
+``cv2.remap`` calls instead of a Python loop over triangles.
 """
 from __future__ import annotations
 
 import numpy as np
 
-# Barycentric tolerance: a pixel centre on an edge shared by two triangles belongs to
-# both (then depth decides), so float rounding opens no crack between them.
-INSIDE_EPS = 1e-5
+# px of tolerance: a pixel centre on an edge shared by two triangles belongs to both
+# (then depth decides), so float rounding opens no crack between them.
+INSIDE_PX = 1e-4
 DEPTH_LEVELS = 1 << 20  # depth quantisation steps over the mesh's depth range
 _TRI_BITS = 16  # low bits of the key hold the triangle index
 
@@ -45,42 +45,47 @@ def rasterize_nearest(dst: np.ndarray, depth: np.ndarray, box: tuple[int, int, i
     if k == 0 or bw <= 0 or bh <= 0:
         return label.reshape(bh, bw)
     assert k < (1 << _TRI_BITS)
-    tx0 = np.clip(np.ceil(dst[..., 0].min(1)), x0, x1).astype(np.int32)
-    tx1 = np.clip(np.floor(dst[..., 0].max(1)) + 1, x0, x1).astype(np.int32)
-    ty0 = np.clip(np.ceil(dst[..., 1].min(1)), y0, y1).astype(np.int32)
-    ty1 = np.clip(np.floor(dst[..., 1].max(1)) + 1, y0, y1).astype(np.int32)
-    tw, th = tx1 - tx0, ty1 - ty0
-    n = np.where((tw > 0) & (th > 0), tw * th, 0)
-    total = int(n.sum())
-    if total == 0:
+    xs, ys = dst[..., 0].astype(np.float64), dst[..., 1].astype(np.float64)
+    ty0 = np.clip(np.ceil(ys.min(1) - INSIDE_PX), y0, y1).astype(np.int64)
+    ty1 = np.clip(np.floor(ys.max(1) + INSIDE_PX) + 1, y0, y1).astype(np.int64)
+    nrows = np.maximum(ty1 - ty0, 0)
+    R = int(nrows.sum())
+    if R == 0:
         return label.reshape(bh, bw)
-    # Per triangle, the planes of b0, b1 and the quantised depth over (dx, dy, 1) from its
-    # box's corner: small numbers, so float32 keeps them exact enough.
-    inv = barycentric_maps(dst.astype(np.float64))  # (K, 3, 3)
-    ox, oy = tx0.astype(np.float64), ty0.astype(np.float64)
+    rt = np.repeat(np.arange(k), nrows)
+    ry = (ty0[rt] + np.arange(R) - np.repeat(np.cumsum(nrows) - nrows, nrows)).astype(np.float64)
+    # Each row's span inside the triangle, from its edges; every edge's end points in one
+    # order (by y, then x), so an edge two triangles share gives both the same x.
+    xl, xr = np.full(R, np.inf), np.full(R, -np.inf)
+    for a, b in ((0, 1), (1, 2), (2, 0)):
+        ya, yb, xa, xb = ys[:, a], ys[:, b], xs[:, a], xs[:, b]
+        swap = (yb < ya) | ((yb == ya) & (xb < xa))
+        ya, yb = np.where(swap, yb, ya), np.where(swap, ya, yb)
+        xa, xb = np.where(swap, xb, xa), np.where(swap, xa, xb)
+        dy = yb - ya
+        Ya, Yb, Xa, Xb, D = ya[rt], yb[rt], xa[rt], xb[rt], dy[rt]
+        on = (D > 0) & (ry >= Ya - INSIDE_PX) & (ry <= Yb + INSIDE_PX)
+        t = np.clip((ry - Ya) / np.where(D > 0, D, 1.0), 0.0, 1.0)
+        x = Xa + t * (Xb - Xa)
+        xl = np.where(on, np.minimum(xl, x), xl)
+        xr = np.where(on, np.maximum(xr, x), xr)
+    cx0 = np.clip(np.ceil(xl - INSIDE_PX), x0, x1).astype(np.int64)
+    cx1 = np.clip(np.floor(xr + INSIDE_PX) + 1, x0, x1).astype(np.int64)
+    npx = np.where(np.isfinite(xl) & np.isfinite(xr), np.maximum(cx1 - cx0, 0), 0)
+    P = int(npx.sum())
+    if P == 0:
+        return label.reshape(bh, bw)
+    row = np.repeat(np.arange(R), npx)
+    px = cx0[row] + np.arange(P) - np.repeat(np.cumsum(npx) - npx, npx)
+    py = ry.astype(np.int64)[row]
+    tri = rt[row]
+    inv = barycentric_maps(dst.astype(np.float64))  # depth as a plane over x, y per triangle
     zmin, zmax = float(depth.min()), float(depth.max())
-    zplane = np.einsum("kij,kj->ki", inv, (depth - zmin) * ((DEPTH_LEVELS - 1) / max(zmax - zmin, 1e-9)))
-    coef = np.empty((k, 9), np.float32)
-    for j, plane in enumerate((inv[:, :, 0], inv[:, :, 1], zplane)):
-        coef[:, 3 * j] = plane[:, 0]
-        coef[:, 3 * j + 1] = plane[:, 1]
-        coef[:, 3 * j + 2] = plane[:, 0] * ox + plane[:, 1] * oy + plane[:, 2]
-    tri = np.repeat(np.arange(k, dtype=np.int32), n)
-    local = np.arange(total, dtype=np.int32) - np.repeat((np.cumsum(n) - n).astype(np.int32), n)
-    dy, dx = np.divmod(local, tw[tri])
-    c = coef[tri]
-    dxf, dyf = dx.astype(np.float32), dy.astype(np.float32)
-    b0 = c[:, 0] * dxf + c[:, 1] * dyf + c[:, 2]
-    b1 = c[:, 3] * dxf + c[:, 4] * dyf + c[:, 5]
-    ok = (b0 >= -INSIDE_EPS) & (b1 >= -INSIDE_EPS) & (b0 + b1 <= 1 + INSIDE_EPS)
-    idx = np.nonzero(ok)[0]
-    if not len(idx):
-        return label.reshape(bh, bw)
-    t = tri[idx]
-    zq = (c[idx, 6] * dxf[idx] + c[idx, 7] * dyf[idx] + c[idx, 8]).astype(np.int64)
-    key = (np.clip(zq, 0, DEPTH_LEVELS - 1) << _TRI_BITS) | t
+    zp = np.einsum("kij,kj->ki", inv, (depth - zmin) * ((DEPTH_LEVELS - 1) / max(zmax - zmin, 1e-9)))
+    zq = (zp[tri, 0] * px + zp[tri, 1] * py + zp[tri, 2]).astype(np.int64)
+    key = (np.clip(zq, 0, DEPTH_LEVELS - 1) << _TRI_BITS) | tri
     best = np.full(bh * bw, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(best, (ty0[t] + dy[idx] - y0) * bw + (tx0[t] + dx[idx] - x0), key)
+    np.minimum.at(best, (py - y0) * bw + (px - x0), key)
     hit = best != np.iinfo(np.int64).max
     label[hit] = (best[hit] & ((1 << _TRI_BITS) - 1)).astype(np.int32)
     return label.reshape(bh, bw)

@@ -666,11 +666,13 @@ class MeshWarpRenderer:
         label = rasterize_nearest(dst, z[self.face_tris[front]] + self.face_depth_bias[front, None], self.roi)
         covered = label >= 0
         yy, xx = np.nonzero(covered)
-        # [x y 1] @ M = the source point, per triangle: barycentric weights times corners.
-        M = (barycentric_maps(dst) @ self.face_src[front])[label[yy, xx]]  # (P, 3, 2)
-        X, Y = (xx + x0).astype(np.float64), (yy + y0).astype(np.float64)
-        qx[yy, xx] = X * M[:, 0, 0] + Y * M[:, 1, 0] + (M[:, 2, 0] - x0)
-        qy[yy, xx] = X * M[:, 0, 1] + Y * M[:, 1, 1] + (M[:, 2, 1] - y0)
+        # [x y 1] @ M = the source point, per triangle: barycentric weights times corners;
+        # taken about the region's corner (ROI coordinates), so float32 keeps it exact.
+        M = barycentric_maps(dst - [x0, y0]) @ (self.face_src[front] - [x0, y0])  # (k, 3, 2)
+        c = M.reshape(-1, 6).astype(np.float32)[label[yy, xx]]  # (P, 6)
+        X, Y = xx.astype(np.float32), yy.astype(np.float32)
+        qx[yy, xx] = X * c[:, 0] + Y * c[:, 2] + c[:, 4]
+        qy[yy, xx] = X * c[:, 1] + Y * c[:, 3] + c[:, 5]
         return covered, len(self.face_tris) - len(front)
 
     def _refine_inverse(self, d: np.ndarray, qx: np.ndarray, qy: np.ndarray, lx: np.ndarray, ly: np.ndarray,
