@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output", "-o", required=True, help="output MP4 path")
     _add_options(g)
     _add_options(g, speech_option_fields)
+    _add_report(g)
     _add_common(g)
     d = sub.add_parser("demo", help="make a demo video: a bundled portrait speaking a sentence (no input needed)",
                        description="Animate NASA's public-domain astronaut portrait (shipped with scikit-image) "
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--text", default=DEMO_TEXT, help="what the portrait says")
     _add_options(d)
     _add_options(d, speech_option_fields)
+    _add_report(d)
     _add_common(d)
     ph = sub.add_parser("phones", help="print the timed phones and visemes phototalk hears in AUDIO",
                         description="Print the phones (ARPAbet) and visemes of AUDIO with start and end times "
@@ -231,6 +233,29 @@ DEMO_TEXT = ("Hello! I am a photograph, and now I can talk. Phototalk moves my l
              "from speech alone, right here on your computer.")
 
 
+def _add_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--report", metavar="PATH",
+                   help="also write the run's statistics as JSON here: options, frame count, seconds per "
+                        "stage, and the renderer's per-frame checks (worst inverse error in px, folded "
+                        "triangles)")
+
+
+def _write_report(path: str, command: str, inputs: dict, opts: dict, res) -> None:
+    """The run's statistics as JSON (atomically): what was asked and what it produced."""
+    import json
+
+    from . import __version__
+    from .video.atomic import atomic_path
+
+    report = {"phototalk": __version__, "command": command, "inputs": inputs, "options": opts,
+              "output": os.path.abspath(res.path), "frames": res.n_frames, "fps": res.fps,
+              "size": [res.width, res.height], "duration_s": round(res.duration_s, 3),
+              "timings_s": {k: round(v, 4) for k, v in res.timings_s.items()},
+              "first_frame_s": round(res.first_frame_s, 3), "render": res.render_stats}
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1)
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     p.add_argument("--verbose", "-v", action="store_true", help="log what each stage does")
@@ -240,6 +265,10 @@ def _generate(a: argparse.Namespace) -> int:
     from .pipeline import generate
 
     opts = {name: getattr(a, name) for name, *_ in option_fields()}
+    if a.report:
+        from .video.atomic import check_writable
+
+        check_writable(a.report)
     progress = _Progress(enabled=not a.quiet and sys.stderr.isatty())
     image, text = getattr(a, "image", None), a.text
     if a.command == "demo":
@@ -263,6 +292,12 @@ def _generate(a: argparse.Namespace) -> int:
         if unused:
             raise InputError(f"{', '.join(unused)} only apply to --text/--text-file")
         res = generate(image, a.audio, a.output, progress=progress, **opts)
+    if a.report:
+        inputs = {"image": "skimage.data.astronaut" if a.command == "demo" else os.path.abspath(image),
+                  "audio": os.path.abspath(a.audio) if getattr(a, "audio", None) else None, "text": text}
+        if text is not None:
+            inputs.update(voice=a.voice, rate=a.rate)
+        _write_report(a.report, a.command, inputs, opts, res)
     if not a.quiet:
         t = res.timings_s
         print(f"wrote {os.path.relpath(res.path)}: {res.width}x{res.height}, {res.n_frames} frames at "

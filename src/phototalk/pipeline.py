@@ -17,7 +17,7 @@ from .motion.analytic import analytic_motion
 from .motion.arkit import write_arkit_csv
 from .motion.track import MotionTrack, apply_overrides, load_overrides
 from .options import GenerateOptions
-from .render.warp import MeshWarpRenderer
+from .render.warp import MeshWarpRenderer, RenderStats
 from .validate import check_job, input_file
 from .video.encode import VideoWriter
 
@@ -29,7 +29,8 @@ Progress = Callable[[int, int], None]  # (frames done, frames total)
 @dataclass
 class GenerateResult:
     """What `generate` produced. timings_s: seconds per stage (analysis, motion, render,
-    encode, total); first_frame_s: seconds from the call until frame 0 was encoded."""
+    encode, total); first_frame_s: seconds from the call until frame 0 was encoded;
+    render_stats: the renderer's per-frame warp checks (see ``RenderStats.summary``)."""
 
     path: str
     n_frames: int
@@ -39,6 +40,7 @@ class GenerateResult:
     duration_s: float
     timings_s: dict = field(default_factory=dict)
     first_frame_s: float = 0.0
+    render_stats: dict = field(default_factory=dict)
 
 
 def prepare_rig(image: str | os.PathLike | np.ndarray, *, size: int | None = None,
@@ -53,13 +55,15 @@ def prepare_rig(image: str | os.PathLike | np.ndarray, *, size: int | None = Non
 def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None, out: str | os.PathLike, *,
                  crf: int = 20, progress: Progress | None = None, timings: dict | None = None,
                  fps: float | None = None, n_frames: int | None = None, region: str | None = None,
-                 region_box: tuple[int, int, int, int] | None = None) -> tuple[int, float]:
+                 region_box: tuple[int, int, int, int] | None = None,
+                 stats: dict | None = None) -> tuple[int, float]:
     """Render ``track`` on ``rig`` and stream it with the speech's audio into ``out``.
     region / region_box (x, y, w, h px): only that part of the frame moves.
 
     track: a MotionTrack, or an iterable of consecutive MotionTrack chunks, each rendered
     as it arrives (long inputs stream; then give ``fps``, and ``n_frames``, their total,
-    for progress). speech: a Speech, an audio file path, or None.
+    for progress). speech: a Speech, an audio file path, or None. stats: filled with the
+    renderer's per-frame warp checks (``RenderStats.summary``) when given.
     Returns (frames written, perf_counter() time when the first frame was encoded)."""
     t0 = time.perf_counter()
     timings = {} if timings is None else timings
@@ -84,6 +88,7 @@ def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None,
     else:
         chunks, n = track, n_frames or 0
     done = 0
+    checks = RenderStats()
     # crf 0 asks for lossless: RGB H.264, so decoded frames equal the rendered ones bit
     # for bit (yuv420p would subsample the colour even at crf 0).
     with VideoWriter(out, w, h, fps, audio=audio, crf=crf, lossless=crf == 0) as writer:
@@ -92,6 +97,7 @@ def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None,
                 ta = time.perf_counter()
                 frame = renderer.render_frame(chunk, i)
                 tb = time.perf_counter()
+                checks.add(renderer.last_stats)
                 writer.write(frame)
                 tc = time.perf_counter()
                 t_render += tb - ta
@@ -105,6 +111,8 @@ def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None,
     t_encode += time.perf_counter() - te  # flushing the encoder and the rest of the audio
     timings["render"] = t_render
     timings["encode"] = t_encode
+    if stats is not None:
+        stats.update(checks.summary())
     return done, first
 
 
@@ -175,10 +183,11 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     if opts.export_arkit:
         write_arkit_csv(track, opts.export_arkit)
     # 6. render + encode, streamed
+    stats: dict = {}
     n, first = render_video(rig, track, sound, out, crf=opts.crf, progress=progress, timings=timings,
-                            region=opts.region, region_box=opts.region_box_px())
+                            region=opts.region, region_box=opts.region_box_px(), stats=stats)
     timings["total"] = time.perf_counter() - t0
     h, w = rig.image.shape[:2]
     log.info("wrote %s: %d frames, %dx%d, %.2f s", out, n, w, h, n / opts.fps)
     return GenerateResult(path=out, n_frames=n, fps=opts.fps, width=w, height=h, duration_s=duration_s,
-                          timings_s=timings, first_frame_s=first - t0)
+                          timings_s=timings, first_frame_s=first - t0, render_stats=stats)

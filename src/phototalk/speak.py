@@ -253,6 +253,7 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
     with one-line messages on bad input, before any expensive work where it can.
     """
     t0 = time.perf_counter()
+    stats: dict = {}
     timings: dict[str, float] = {}
     # 1. check inputs
     try:
@@ -299,7 +300,7 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
             kept = [motion] if kept is not None else None
         n, first = render_video(rig, motion, wav_path, out, crf=opts.crf, progress=progress, timings=timings,
                                 fps=opts.fps, n_frames=n_total, region=opts.region,
-                                region_box=opts.region_box_px())
+                                region_box=opts.region_box_px(), stats=stats)
         if kept:
             track = concat_tracks(kept)
             if opts.save_track:
@@ -311,4 +312,4 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
     h, w_ = rig.image.shape[:2]
     log.info("wrote %s: %d frames, %dx%d, %.2f s", out, n, w_, h, n / opts.fps)
     return GenerateResult(path=out, n_frames=n, fps=opts.fps, width=w_, height=h, duration_s=duration_s,
-                          timings_s=timings, first_frame_s=first - t0)
+                          timings_s=timings, first_frame_s=first - t0, render_stats=stats)

@@ -25,8 +25,10 @@ from ..face import landmarks as L
 from ..face.analyze import FaceRig
 from .lids import lash_color, lid_color, paint_opacity, paint_shut_lid
 from .mouth import MouthPalette, draw_mouth, polygon_crop, smoothstep
+from .raster import barycentric_maps, rasterize_nearest
 
-RING_SCALES = (1.3, 1.7, 2.3)  # control rings around the face oval (residual 0 there)
+RING_SCALES = (1.3, 1.7, 2.3)  # control rings around the face oval
+RING_RESIDUAL_SHARE = (0.65, 0.3, 0.0)  # share of the oval's residual motion each ring follows
 HEAD_FULL, HEAD_ZERO = 1.35, 2.2  # elliptic radii where head weight starts to fall / reaches 0
 BORDER_STILL, BORDER_TAPER = 0.03, 0.09  # fractions of the short side: no motion within the first, fading in up to the second
 # The head's motion fades in further from the border: a head cropped at the frame edge
@@ -34,6 +36,13 @@ BORDER_STILL, BORDER_TAPER = 0.03, 0.09  # fractions of the short side: no motio
 # pose instead of having it cut by pose_scale.
 HEAD_BORDER_TAPER = 0.14
 INVERT_ITERS = 4  # fixed-point iterations of the displacement inversion
+# Pixels the fixed-point iterations leave further than this from their target get
+# NEWTON_ITERS Newton steps.
+REFINE_ABOVE_PX, NEWTON_ITERS = 0.3, 3
+# iod of depth one drawing-priority step is worth: a closing lid is drawn over the lower
+# lid and the eyeball at about the same depth, yet well behind the nose's lead over the
+# far eye (~0.3 iod) in a turn.
+PRIORITY_DEPTH = 0.05
 LID_DROP, LOWER_LID_RISE = 1.05, 0.05  # eye heights the lid margins travel in a full blink
 LID_FOLD, LID_CREASE = 1.05, 0.5  # how far the skin rings above the lid margin follow it
 # Expression magnitudes at control value 1, in inter-ocular distances (iod) or eye heights.
@@ -46,30 +55,27 @@ WIDEN_UPPER, WIDEN_LOWER = 0.25, 0.08  # eye heights the lids part for wide eyes
 EYEBALL_R = 0.133  # eyeball radius / iod (12 mm of ~90 mm): iris shift per radian of gaze
 TORSO_FOLLOW = 0.12  # share of the head's rigid sway the body follows
 BREATH_RISE = 0.008  # iod the body rises on a full inhale
+# iod; blur of the person mask in the body's weight: its shift fades smoothly past the
+# outline (the plate shows behind it), so the fixed-point inverse converges there.
+BODY_BLUR = 0.2
 REGIONS = ("face", "mouth", "eyes", "head")
-PERSON_BLUR = 0.08  # iod; blur of the person mask inside the head weight
+# The person is a layer over a background plate: the photo with the person (mask above
+# PLATE_HOLE, grown by PLATE_GROW iod) inpainted at 1/PLATE_SCALE resolution, once per
+# portrait. Where the moving person uncovers what was behind it, the plate shows.
+PLATE_HOLE, PLATE_GROW, PLATE_SCALE = 0.05, 0.06, 4
+LAYER_MARGIN = 8  # px the layer and plate reach beyond the region of interest
 # Source pixels per output pixel where squeezed skin starts / fully takes a blurred
 # sample (sigma SQUEEZE_BLUR px) instead of a point sample.
 SQUEEZE_START, SQUEEZE_FULL, SQUEEZE_BLUR = 1.4, 2.5, 1.0
-SQUEEZED_AREA = 0.5  # a deformed triangle under this share of its source area is a squeezed sliver
+MIN_FRONT_AREA = 1e-3  # px²; a face triangle with less (signed, source orientation) area faces away
+# Least det(I + J) of the forward field allowed in the band where it tapers to the still
+# frame border (see _border_squeeze), checked every SQUEEZE_GRID px.
+MIN_BORDER_DET, SQUEEZE_GRID = 0.3, 3
 POSE_MAX_STRETCH = 0.75  # largest |d displacement / d x| a head pose may cause at the border taper
 # Brow landmarks (image-left, image-right), each outer end to inner end: upper and lower rows.
 BROW_L = np.array([[70, 63, 105, 66, 107], [46, 53, 52, 65, 55]])
 BROW_R = np.array([[300, 293, 334, 296, 336], [276, 283, 282, 295, 285]])
 CHEEK_L, CHEEK_R = 50, 280
-
-
-def _barycentric_from_triangles(dst: np.ndarray) -> np.ndarray:
-    """(K, 3, 3) maps B with [x y 1] @ B = the barycentric weights of the point (x, y)
-    in each triangle of dst (K, 3, 2); a closed-form 3x3 inverse (batched LAPACK
-    solves of tiny systems cost milliseconds per frame)."""
-    x, y = dst[..., 0], dst[..., 1]  # (K, 3)
-    # Inverse of D = [[x0 y0 1], [x1 y1 1], [x2 y2 1]] by cofactors.
-    c0 = np.stack([y[:, 1] - y[:, 2], x[:, 2] - x[:, 1], x[:, 1] * y[:, 2] - x[:, 2] * y[:, 1]], 1)
-    c1 = np.stack([y[:, 2] - y[:, 0], x[:, 0] - x[:, 2], x[:, 2] * y[:, 0] - x[:, 0] * y[:, 2]], 1)
-    c2 = np.stack([y[:, 0] - y[:, 1], x[:, 1] - x[:, 0], x[:, 0] * y[:, 1] - x[:, 1] * y[:, 0]], 1)
-    det = x[:, 0] * c0[:, 0] + x[:, 1] * c1[:, 0] + x[:, 2] * c2[:, 0]
-    return np.stack([c0, c1, c2], 2) / det[:, None, None]  # (K, 3, 3) = D^-1
 
 
 def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
@@ -81,6 +87,50 @@ def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
     rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
     return rz @ rx @ ry
+
+
+def remap_points(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``image`` ((H, W, C)) sampled bilinearly at the points (x, y) ((n,) px, edge
+    replicated): (n, C). cv2.remap takes maps under 32767 rows, so the points go in rows."""
+    n, width = len(x), 1024
+    rows = -(-n // width)
+    mx = np.zeros(rows * width, np.float32)
+    my = np.zeros(rows * width, np.float32)
+    mx[:n], my[:n] = x, y
+    out = cv2.remap(image, mx.reshape(rows, width), my.reshape(rows, width), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(rows * width, -1)[:n]
+
+
+class RenderStats:
+    """Per-frame warp checks of a run (``MeshWarpRenderer.last_stats`` of each frame)."""
+
+    KEYS = ("inverse_error_px", "folded_triangles", "hidden_triangles")
+
+    def __init__(self):
+        self.frames = {k: [] for k in self.KEYS}
+
+    def add(self, frame_stats: dict) -> None:
+        for k in self.KEYS:
+            self.frames[k].append(frame_stats[k])
+
+    def summary(self) -> dict:
+        """worst_inverse_error_px: the largest distance (px), over all frames and output
+        pixels, between a pixel and where its source point maps forward to; its median and
+        99th percentile over frames; folded_triangles_max: most triangles folded while
+        visible in any frame; hidden_triangles_max: most face triangles turned away (drawn
+        behind the nearer surface); per_frame: the series."""
+        err = np.asarray(self.frames["inverse_error_px"], np.float64)
+        if not len(err):
+            return {}
+        return {"worst_inverse_error_px": round(float(err.max()), 4),
+                "inverse_error_px_p50": round(float(np.percentile(err, 50)), 4),
+                "inverse_error_px_p99": round(float(np.percentile(err, 99)), 4),
+                "folded_triangles_max": int(max(self.frames["folded_triangles"])),
+                "hidden_triangles_max": int(max(self.frames["hidden_triangles"])),
+                "per_frame": {"inverse_error_px": [round(float(e), 4) for e in err],
+                              "folded_triangles": [int(v) for v in self.frames["folded_triangles"]],
+                              "hidden_triangles": [int(v) for v in self.frames["hidden_triangles"]]}}
 
 
 class MeshWarpRenderer:
@@ -112,6 +162,11 @@ class MeshWarpRenderer:
         pts = np.concatenate([self.verts[:, :2], ring[inside], np.unique(np.array(border), axis=0)])
         self.n_pts = len(pts)
         self.n_mesh = L.N_SURFACE
+        # Each ring point carries a share of its oval point's residual (parallax, jaw), so
+        # the face's outline moving against the rigid head spreads over the whole band
+        # out to the last ring instead of squeezing (folding) the skin and hair next to it.
+        self.ring_src = np.tile(np.asarray(L.FACE_OVAL), len(RING_SCALES))[inside]
+        self.ring_share = np.repeat(RING_RESIDUAL_SHARE, len(L.FACE_OVAL))[inside]
 
         # --- head weight: ellipse around the face oval, shaped by the person mask -------
         rel = oval[:, :2] - c
@@ -122,12 +177,16 @@ class MeshWarpRenderer:
         r = np.sqrt(((px * self.ex[0] + py * self.ex[1]) / a) ** 2 + ((px * self.ey[0] + py * self.ey[1]) / b) ** 2)
         geom = 1 - smoothstep(HEAD_FULL, HEAD_ZERO, r)
         sig = max(1.0, 0.08 * s)
-        person = cv2.GaussianBlur(rig.person.astype(np.float32), (0, 0), max(1.0, PERSON_BLUR * s))
         face_core = np.zeros((h, w), np.float32)
         cv2.fillPoly(face_core, [np.round(oval[:, :2]).astype(np.int32)], 1.0)
         face_core = cv2.GaussianBlur(cv2.dilate(face_core, np.ones((3, 3), np.uint8), iterations=max(1, int(0.1 * s))),
                                      (0, 0), sig)
-        whead = np.maximum(geom * (0.35 + 0.65 * person), np.minimum(face_core * 1.5, 1.0))
+        # The head's weight ignores where the person ends: the person layer moves as a
+        # whole over the background plate (see _setup_plate), so its field stays smooth
+        # (a weight dropping at the person's outline stretched or folded the hair there
+        # beyond what the fixed-point inverse can follow).
+        face_w = np.minimum(face_core * 1.5, 1.0)
+        whead = np.maximum(geom, face_w)
         edge = np.minimum(np.minimum(xx, w - 1 - xx), np.minimum(yy, h - 1 - yy))
         whead *= smoothstep(BORDER_STILL * min(h, w), HEAD_BORDER_TAPER * min(h, w), edge)
         whead[whead < 1e-3] = 0.0
@@ -146,21 +205,40 @@ class MeshWarpRenderer:
         self.gx, self.gy = gx, gy
         self.w_verts = whead[np.clip(np.round(self.verts[:, 1]).astype(int), 0, h - 1),
                              np.clip(np.round(self.verts[:, 0]).astype(int), 0, w - 1)]
+        # Next to the still frame border the smooth field follows the face's outline only
+        # partly: a chin nodding towards the border is drawn over the neck by the face
+        # layer instead of squeezing the neck into a fold against the border.
+        vedge = np.minimum(np.minimum(self.verts[:, 0], w - 1 - self.verts[:, 0]),
+                           np.minimum(self.verts[:, 1], h - 1 - self.verts[:, 1]))
+        self.outline_normal = np.zeros((self.n_mesh, 2))  # (468, 2) outward unit normals on the oval
+        out = oval[:, :2] - c
+        self.outline_normal[L.FACE_OVAL] = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+        self.res_share = smoothstep(BORDER_STILL * min(h, w), HEAD_BORDER_TAPER * min(h, w), vedge)
+        rp = ring[inside]
+        self.ring_share = self.ring_share * whead[np.clip(np.round(rp[:, 1]).astype(int), 0, h - 1),
+                                                  np.clip(np.round(rp[:, 0]).astype(int), 0, w - 1)]
 
-        # --- barycentric weights of every ROI pixel -------------------------------------
-        tri = Delaunay(pts)
-        q = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)
-        simplex = tri.find_simplex(q)
+        # --- barycentric weights of every ROI pixel in the smooth field ------------------
+        # The face mesh: a triangulation of its own points, covering all of the face up to
+        # its outline (with the rings' points, the hollows of the outline went to the field).
+        # The smooth field (everything around the face) hangs on the face's outline only:
+        # inside the face the depth-tested mesh replaces it, and the mesh's inner points
+        # next to the outline (which cross it when the face turns) would fold its triangles.
+        tri = Delaunay(self.verts[:, :2])
+        outline = np.r_[np.asarray(L.FACE_OVAL), np.arange(self.n_mesh, self.n_pts)]
+        tri_s = Delaunay(pts[outline])
+        self.smooth_tris = outline[tri_s.simplices]  # (K, 3) indices into pts
+        corners = pts[self.smooth_tris]  # (K, 3, 2); the triangles tile the frame, so no depth
+        simplex = rasterize_nearest(corners, np.zeros(corners.shape[:2]), self.roi).ravel()
         ok = simplex >= 0
-        T = tri.transform[simplex[ok]]
-        bary2 = np.einsum("nij,nj->ni", T[:, :2], q[ok] - T[:, 2])
-        bary = np.concatenate([bary2, 1 - bary2.sum(1, keepdims=True)], 1)
+        inv = barycentric_maps(corners)[simplex[ok]]  # (P, 3, 3)
+        bary = gx.ravel()[ok, None] * inv[:, 0] + gy.ravel()[ok, None] * inv[:, 1] + inv[:, 2]
         rows = np.repeat(np.nonzero(ok)[0], 3)
-        cols = tri.simplices[simplex[ok]].ravel()
+        cols = self.smooth_tris[simplex[ok]].ravel()
         self.B = sparse.csr_matrix((bary.ravel().astype(np.float32), (rows, cols)), shape=(rh * rw, self.n_pts))
         self.roi_shape = (rh, rw)
-        # Blinks collapse the eye's triangles, where the fixed-point inversion cannot
-        # converge; those triangles are inverted exactly (see _exact_inverse).
+        # Triangles of the face mesh with a drawing priority among overlapping ones (see
+        # _setup_face_layer): the eyes' (a blink collapses the eyeball between the lids)...
         eye_set = np.zeros(self.n_pts, bool)
         for idx in (L.EYE_L_UPPER0, L.EYE_L_LOWER0, L.EYE_L_UPPER1, L.EYE_L_UPPER2,
                     L.EYE_R_UPPER0, L.EYE_R_LOWER0, L.EYE_R_UPPER1, L.EYE_R_UPPER2):
@@ -175,30 +253,25 @@ class MeshWarpRenderer:
         # Drawing priority where triangles overlap: the closing lid's skin covers the
         # lower lid, which covers the (vanishing) eyeball triangles between the lids.
         self.eye_tri_priority = np.where(up & ~lo, 2, np.where(up & lo, 0, 1))
-        # The lips and the jaw stretch strongly around the mouth corners when the mouth
-        # opens; there too the fixed-point inverse would saw-tooth, so invert exactly.
+        # ... and the mouth's (the lips stretch over the triangles spanning the lip gap).
         rel = self.verts[:, :2] - (lm[L.UPPER_INNER[0], :2] + lm[L.UPPER_INNER[-1], :2]) / 2
         near_mouth = np.zeros(self.n_pts, bool)
         near_mouth[:self.n_mesh] = np.linalg.norm(rel, axis=1) < 0.75 * self.iod
         self.mouth_tris = simp[near_mouth[simp].any(1) & (simp < self.n_mesh).all(1)]
-        # Brows stretch the thin skin band above the lids; invert it exactly too.
-        brow_set = np.zeros(self.n_pts, bool)
-        brow_set[np.r_[BROW_L.ravel(), BROW_R.ravel(), L.EYE_L_UPPER1, L.EYE_L_UPPER2, L.EYE_R_UPPER1,
-                       L.EYE_R_UPPER2]] = True
-        margin = np.zeros(self.n_pts, bool)
-        margin[np.r_[L.EYE_L_UPPER0, L.EYE_L_LOWER0, L.EYE_R_UPPER0, L.EYE_R_LOWER0]] = True
-        self.brow_tris = simp[brow_set[simp].any(1) & (simp < self.n_mesh).all(1) & ~margin[simp].any(1)]
+        # ... and the mouth's (the lips stretch over the triangles spanning the lip gap).
         gap_pts = np.zeros(self.n_pts, bool)
         gap_pts[np.r_[L.UPPER_INNER, L.LOWER_INNER]] = True
         # Triangles spanning the lip gap are painted over by the mouth interior: lowest.
         self.mouth_tri_priority = np.where(gap_pts[self.mouth_tris].all(1), 0, 1)
+        self._setup_face_layer(lm, simp, pts)
 
+        self._setup_plate(rig.person, face_w)
         self._setup_expressions(lm)
         self.palette = MouthPalette.from_image(self.image, lm)
         self._setup_slit(lm)
 
         # --- the body: follows the head slightly and breathes ---------------------------
-        body = smoothstep(0.3, 0.8, cv2.GaussianBlur(rig.person.astype(np.float32), (0, 0), max(1.0, 0.05 * s)))
+        body = smoothstep(0.3, 0.8, cv2.GaussianBlur(rig.person.astype(np.float32), (0, 0), max(1.0, BODY_BLUR * s)))
         body *= smoothstep(BORDER_STILL * min(h, w), BORDER_TAPER * min(h, w), edge)
         # Only this person's body: the mask's part connected to the face, and not far to
         # the side of it (other people in the picture stay still).
@@ -230,6 +303,76 @@ class MeshWarpRenderer:
                                  np.clip(np.round(self.verts[:, 0]).astype(int), 0, w - 1)].astype(np.float64)
         self.head_top = lm[L.FOREHEAD, :2].astype(np.float64)
         self.set_region(None)
+
+    def _setup_plate(self, person: np.ndarray, face_w: np.ndarray) -> None:
+        """The background plate under the person layer, over the region of interest:
+        ``plate`` (uint8 RGB), the photo with the person inpainted (cheaply, at a fraction
+        of the resolution: only its part next to the outline is ever seen), and ``clear``
+        (float32), 1 - the person layer's opacity (the soft person mask, never clear on
+        the face), both over the region plus LAYER_MARGIN px (``layer_offset``: where the
+        region starts in them). person: (H, W) soft mask; face_w: (H, W) face weight."""
+        h, w = self.image.shape[:2]
+        rx0, ry0, rx1, ry1 = self.roi
+        # A margin around the region of interest: source points a little outside it (the
+        # body's shift at its edge) still sample the photo, not a replicated edge.
+        x0, y0 = max(0, rx0 - LAYER_MARGIN), max(0, ry0 - LAYER_MARGIN)
+        x1, y1 = min(w, rx1 + LAYER_MARGIN), min(h, ry1 + LAYER_MARGIN)
+        self.layer_offset = np.float32(rx0 - x0), np.float32(ry0 - y0)
+        self.plate_box = (rx0 - x0, ry0 - y0, rx1 - x0, ry1 - y0)
+        img = self.image[y0:y1, x0:x1]
+        opaque = np.maximum(person[y0:y1, x0:x1], face_w[y0:y1, x0:x1]).astype(np.float32)
+        self.clear = np.ascontiguousarray(1.0 - opaque)
+        grow = max(1, int(round(PLATE_GROW * self.iod)))
+        hole = cv2.dilate((opaque > PLATE_HOLE).astype(np.uint8), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+        rh, rw = hole.shape
+        sw, sh = max(1, rw // PLATE_SCALE), max(1, rh // PLATE_SCALE)
+        small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+        small_hole = (cv2.resize(hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+        if small_hole.all():  # nothing of the background in view: the plate is the photo
+            self.plate = img.copy()
+        else:
+            filled = cv2.resize(cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA), (rw, rh),
+                                interpolation=cv2.INTER_LINEAR)
+            self.plate = np.where(hole[..., None] > 0, filled, img)
+        # G = I - clear P, sampled with clear per frame; P over the region itself.
+        bx0, by0, bx1, by1 = self.plate_box
+        self.plate_f = np.ascontiguousarray(self.plate[by0:by1, bx0:bx1], np.float32)
+        self.layer_g = np.ascontiguousarray(img - self.clear[..., None] * self.plate, np.float32)
+
+    def _composite_plate(self, qx: np.ndarray, qy: np.ndarray) -> np.ndarray:
+        """The person layer warped by the inverse map (qx, qy: ROI coordinates) over the
+        background plate: (rh, rw, 3) uint8. Per pixel out = I(q) + clear(q) (P(x) - P(q)),
+        computed as G(q) + clear(q) P(x) with G = I - clear P: the photo's own pixel
+        where nothing moved (q = x) or the person is opaque, the plate where the person
+        moved away and left background behind (I(q) = P(q) there)."""
+        ox, oy = self.layer_offset
+        mx, my = qx + ox, qy + oy
+        g = cv2.remap(self.layer_g, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        k = cv2.remap(self.clear, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out = cv2.add(cv2.multiply(self.plate_f, cv2.merge([k, k, k])), g)
+        return cv2.convertScaleAbs(cv2.max(out, 0.0))  # rounds and saturates to uint8
+
+    def _setup_face_layer(self, lm: np.ndarray, simp: np.ndarray, pts: np.ndarray) -> None:
+        """The face mesh as a surface rendered with a depth test (see ``_face_inverse``):
+        every triangle of the triangulation whose corners are all face-mesh points, its
+        source corners and orientation, and a depth bias that settles overlaps the 3-D
+        landmarks cannot (a closing lid over the lower lid and the eyeball, lips over the
+        triangles spanning the lip gap). The other triangles (to the rings and the frame
+        border) belong to the smooth field and are only checked for folds."""
+        self.face_tris = simp[(simp < self.n_mesh).all(1)]
+        self.band_tris = self.smooth_tris[(self.smooth_tris >= self.n_mesh).any(1)]
+        self.ctrl_pts = pts  # (n_pts, 2) source control points
+        src = self.verts[:, :2][self.face_tris]
+        self.face_src = src  # (K, 3, 2)
+        self.face_sign = np.sign(np.cross(src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]))
+        bpts = pts[self.band_tris]
+        self.band_sign = np.sign(np.cross(bpts[:, 1] - bpts[:, 0], bpts[:, 2] - bpts[:, 0]))
+        priority = np.ones(len(self.face_tris))
+        index = {tuple(sorted(t)): i for i, t in enumerate(self.face_tris.tolist())}
+        for tris, prio in ((self.eye_tris, self.eye_tri_priority), (self.mouth_tris, self.mouth_tri_priority)):
+            for t, p in zip(tris.tolist(), prio):
+                priority[index[tuple(sorted(t))]] = p
+        self.face_depth_bias = (1.0 - priority) * PRIORITY_DEPTH * self.iod  # (K,) added to depth
 
     # ------------------------------------------------------------------ expressions
     def _setup_expressions(self, lm: np.ndarray) -> None:
@@ -410,17 +553,30 @@ class MeshWarpRenderer:
                          mouth_round=0.0, lip_tuck=0.0, **expr):
         """(468, 2) output positions of the surface vertices and the rigid affine (A, b).
         expr: the other expression controls of ``expression_offsets``."""
+        pos, _, A, b, _ = self._vertex_state(mouth_open, mouth_wide, blink, yaw, pitch, roll, mouth_round, lip_tuck,
+                                          **expr)
+        return pos, A, b
+
+    def _vertex_state(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0,
+                      mouth_round=0.0, lip_tuck=0.0, **expr):
+        """``vertex_positions`` plus each vertex's depth after the head's rotation and the
+        part of its output position due to the expression: (pos (468, 2) px, z (468,) px
+        (smaller = nearer the viewer), A, b, expr_part (468, 2) px)."""
         v = self.verts.copy()
-        v[:, :2] += self.expression_offsets(mouth_open, mouth_wide, blink, mouth_round, lip_tuck, **expr)
+        off = self.expression_offsets(mouth_open, mouth_wide, blink, mouth_round, lip_tuck, **expr)
+        v[:, :2] += off
         R = rotation(yaw, pitch, roll)
+        expr_part = off @ R[:2, :2].T
         p = self.pivot
         moved = (v - p) @ R.T + p
         A = R[:2, :2] - np.eye(2)
         b = -A @ p[:2] + R[:2, 2] * (self.z_plane - p[2])
-        pos = moved[:, :2]
+        pos, z = moved[:, :2], moved[:, 2]
         if self.region_vmask is not None:  # outside the region nothing moves
             pos = self.verts[:, :2] + self.region_vmask[:, None] * (pos - self.verts[:, :2])
-        return pos, A, b
+            z = self.verts[:, 2] + self.region_vmask * (z - self.verts[:, 2])
+            expr_part = expr_part * self.region_vmask[:, None]
+        return pos, z, A, b, expr_part
 
     def _setup_slit(self, lm: np.ndarray) -> None:
         """The photo's own mouth slit (the dark line between closed lips, running out to
@@ -493,60 +649,92 @@ class MeshWarpRenderer:
         sub = frame[by0:by1, bx0:bx1].astype(np.float32)
         frame[by0:by1, bx0:bx1] = np.clip(sub + (hv - sub) * m[..., None] + 0.5, 0, 255).astype(np.uint8)
 
-    def _exact_inverse(self, pos: np.ndarray, tris: np.ndarray, priority: np.ndarray,
-                       qx: np.ndarray, qy: np.ndarray) -> None:
-        """Overwrite the inverse map (qx, qy: ROI coordinates, in place) with the exact
-        piecewise-affine inverse over ``tris`` ((K, 3) vertex indices): each deformed
-        triangle is rasterised with its index, and its pixels take the triangle's
-        output->source affine map. Where triangles overlap, higher ``priority`` ((K,)
-        int) wins; flipped or collapsed triangles are hidden surfaces and dropped."""
+    def _face_inverse(self, pos: np.ndarray, z: np.ndarray, qx: np.ndarray, qy: np.ndarray) -> tuple[np.ndarray, int]:
+        """Overwrite the inverse map (qx, qy: (rh, rw) ROI coordinates, in place) over the
+        face with the exact inverse of the deformed face mesh rendered with a depth test:
+        each output pixel takes the output->source affine map of the nearest front-facing
+        triangle covering it. A triangle whose orientation flipped has turned its back to
+        the viewer (the far side of the nose, the far cheek at the silhouette in a turn; the
+        eyeball under a closing lid): it is hidden, and the nearer surface covers its place.
+        pos: (468, 2) output px; z: (468,) depth px (smaller = nearer).
+        Returns (covered: (rh, rw) bool, number of hidden back-facing triangles)."""
         x0, y0, x1, y1 = self.roi
-        dst = pos[tris]  # (K, 3, 2) output positions
-        src = self.verts[:, :2][tris]
-        area = np.cross(dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0])
-        area0 = np.cross(src[:, 1] - src[:, 0], src[:, 2] - src[:, 0])
-        keep = (area * np.sign(area0) > 0.25)  # px², same orientation as in the source
-        dst, src, area, priority = dst[keep], src[keep], np.abs(area[keep]), priority[keep]
-        squeezed = area < SQUEEZED_AREA * np.abs(area0[keep])
-        if not len(dst):
-            return
-        bx0 = int(max(x0, np.floor(dst[..., 0].min()) - 1))
-        by0 = int(max(y0, np.floor(dst[..., 1].min()) - 1))
-        bx1 = int(min(x1, np.ceil(dst[..., 0].max()) + 2))
-        by1 = int(min(y1, np.ceil(dst[..., 1].max()) + 2))
-        if bx1 <= bx0 or by1 <= by0:
-            return
-        label = np.full((by1 - by0, bx1 - bx0), -1, np.int32)
-        pts = np.round((dst - [bx0, by0]) * 16).astype(np.int32)
-        order = np.lexsort((-area, priority))  # lids last; among equals, small triangles last
-        # Outlines first: pixels on shared edges belong to some triangle, then the
-        # interiors overwrite them; no pixel falls through a crack between triangles.
-        for k in order:
-            cv2.polylines(label, [pts[k]], True, int(k), thickness=1, lineType=cv2.LINE_8, shift=4)
-        for k in order:
-            cv2.fillConvexPoly(label, pts[k], int(k), lineType=cv2.LINE_8, shift=4)
-        # Per triangle: two columns of [x y 1] -> barycentric weights, its source corners,
-        # and the lowest weight allowed (0 for squeezed ones, see below).
-        inv = _barycentric_from_triangles(dst)
-        floor = np.where(squeezed, 0.0, -np.inf)[:, None]
-        coef = np.concatenate([inv[:, :, :2].reshape(-1, 6), src.reshape(-1, 6), floor], 1).astype(np.float32)
-        yy, xx = np.nonzero(label >= 0)
-        c = coef[label[yy, xx]]  # (P, 13)
-        X, Y = xx + bx0, yy + by0
-        xf, yf = X.astype(np.float32), Y.astype(np.float32)
-        b0 = xf * c[:, 0] + yf * c[:, 2] + c[:, 4]
-        b1 = xf * c[:, 1] + yf * c[:, 3] + c[:, 5]
-        b2 = 1 - b0 - b1
-        # Pixels on a triangle's rim (outlines, rounding) may lie just outside it. A normal
-        # triangle's map extends smoothly past its edge; a squeezed sliver's map magnifies,
-        # so extrapolating it lands pixels far off (dotted lines): clamp onto the triangle.
-        lo = c[:, 12]
-        b0, b1, b2 = np.maximum(b0, lo), np.maximum(b1, lo), np.maximum(b2, lo)
-        norm = 1.0 / np.maximum(b0 + b1 + b2, 1e-6)
-        sx = (b0 * c[:, 6] + b1 * c[:, 8] + b2 * c[:, 10]) * norm
-        sy = (b0 * c[:, 7] + b1 * c[:, 9] + b2 * c[:, 11]) * norm
-        qx[Y - y0, X - x0] = sx - x0
-        qy[Y - y0, X - x0] = sy - y0
+        dst = pos[self.face_tris]  # (K, 3, 2)
+        area = np.cross(dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]) * self.face_sign
+        front = np.nonzero(area > MIN_FRONT_AREA)[0]
+        dst = dst[front]
+        label = rasterize_nearest(dst, z[self.face_tris[front]] + self.face_depth_bias[front, None], self.roi)
+        covered = label >= 0
+        yy, xx = np.nonzero(covered)
+        # [x y 1] @ M = the source point, per triangle: barycentric weights times corners;
+        # taken about the region's corner (ROI coordinates), so float32 keeps it exact.
+        M = barycentric_maps(dst - [x0, y0]) @ (self.face_src[front] - [x0, y0])  # (k, 3, 2)
+        c = M.reshape(-1, 6).astype(np.float32)[label[yy, xx]]  # (P, 6)
+        X, Y = xx.astype(np.float32), yy.astype(np.float32)
+        qx[yy, xx] = X * c[:, 0] + Y * c[:, 2] + c[:, 4]
+        qy[yy, xx] = X * c[:, 1] + Y * c[:, 3] + c[:, 5]
+        return covered, len(self.face_tris) - len(front)
+
+    def _refine_inverse(self, d: np.ndarray, qx: np.ndarray, qy: np.ndarray, lx: np.ndarray, ly: np.ndarray,
+                        bad: np.ndarray, err: np.ndarray) -> None:
+        """Newton steps q <- q - (I + J_d(q))^-1 (q + d(q) - x) for the pixels (``bad``,
+        (rh, rw) bool) the fixed-point iteration left off: where the field stretches or
+        squeezes strongly (the head's weight tapering to the frame border in a tight
+        shot, |J_d| near 1) it converges too slowly. Updates qx, qy and err in place."""
+        ys, xs = np.nonzero(bad)
+        px, py = qx[ys, xs], qy[ys, xs]
+        tx, ty = lx[ys, xs], ly[ys, xs]
+        n = len(px)
+        for _ in range(NEWTON_ITERS):
+            # d at q, one pixel right and one down, in one call: J_d by forward differences.
+            s3 = remap_points(d, np.concatenate([px, px + 1, px]), np.concatenate([py, py, py + 1]))
+            dq, jx, jy = s3[:n], s3[n:2 * n] - s3[:n], s3[2 * n:] - s3[:n]
+            rx, ry = px + dq[:, 0] - tx, py + dq[:, 1] - ty
+            a, b, c, e = 1 + jx[:, 0], jy[:, 0], jx[:, 1], 1 + jy[:, 1]
+            det = a * e - b * c
+            ok = det > 0.05  # else (a fold) a plain fixed-point step
+            inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+            px = px - np.where(ok, (e * rx - b * ry) * inv, rx)
+            py = py - np.where(ok, (a * ry - c * rx) * inv, ry)
+        dq = remap_points(d, px, py)
+        qx[ys, xs], qy[ys, xs] = px, py
+        err[ys, xs] = np.hypot(px + dq[:, 0] - tx, py + dq[:, 1] - ty)
+
+    def _measure_inverse(self, d: np.ndarray, qx: np.ndarray, qy: np.ndarray, lx: np.ndarray, ly: np.ndarray,
+                         covered: np.ndarray, hidden: int) -> np.ndarray:
+        """The frame's inverse-consistency, kept in ``last_stats``: for every output pixel
+        of the moving region, how far its source point q lands from it when mapped forward
+        (the face mesh's own affine maps are exact, so there it is rounding; elsewhere
+        |q + d(q) - x| with d the smooth field, bilinear between pixels as in the
+        inversion), and how many triangles folded (changed orientation) while visible:
+        face triangles are drawn only facing the viewer, so these are triangles of the
+        smooth field between the face mesh, its rings and the frame border.
+        d: (rh, rw, 2) forward displacement; qx, qy: its inverse, lx, ly: the output grid
+        (ROI coordinates); covered: (rh, rw) bool, the face's pixels.
+        Returns the (rh, rw) error map, px."""
+        x0, y0, _, _ = self.roi
+        dq = cv2.remap(d, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        err = np.hypot(qx + dq[..., 0] - lx, qy + dq[..., 1] - ly)
+        err[covered] = 0.0
+        bad = err > REFINE_ABOVE_PX
+        if bad.any():
+            self._refine_inverse(d, qx, qy, lx, ly, bad, err)
+        if self.region_rect is not None:  # outside it the output is the input's own pixels
+            rx0, ry0, rx1, ry1 = self.region_rect
+            keep = np.zeros_like(covered)
+            keep[max(ry0 - y0, 0):max(ry1 - y0, 0), max(rx0 - x0, 0):max(rx1 - x0, 0)] = True
+            err[~keep] = 0.0
+        # Where the control points of the smooth field land (sampled from d: the face's
+        # outline where the field follows it; where the face layer moves out over the
+        # field, the face covers it and the field itself does not fold).
+        cp = (self.ctrl_pts - [x0, y0]).astype(np.float32)
+        dc = cv2.remap(d, cp[:, 0:1], cp[:, 1:2], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                       borderValue=0)[:, 0]
+        t = (self.ctrl_pts + dc)[self.band_tris]
+        area = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]) * self.band_sign
+        self.last_stats = {"inverse_error_px": float(err.max()) if err.size else 0.0,
+                           "folded_triangles": int((area <= 0).sum()), "hidden_triangles": int(hidden)}
+        return err
 
     # ------------------------------------------------------------------ regions
     def region_box(self, region: str) -> tuple[int, int, int, int]:
@@ -672,43 +860,93 @@ class MeshWarpRenderer:
                            smile=track.smile[i], cheek=track.cheek[i], gaze_yaw=track.gaze_yaw[i],
                            gaze_pitch=track.gaze_pitch[i], breath=track.breath[i], jaw_open=track.jaw_open[i])
 
+    def _forward_field(self, ctl: tuple, breath: float, expr: dict):
+        """The frame's forward model. ctl: (mouth_open, mouth_wide, blink, yaw, pitch, roll,
+        mouth_round, lip_tuck). Returns d ((rh, rw, 2) float32 px: source pixel x of the
+        region of interest lands at x + d(x)), the face mesh's output positions pos
+        ((468, 2) px) and depths z ((468,) px), the rigid affine (A, b) and the body's
+        shift tb ((2,) px)."""
+        pos, z, A, b, expr_part = self._vertex_state(*ctl, **expr)
+        v2 = self.verts[:, :2]
+        rigid_v = v2 @ A.T + b
+        res = np.zeros((self.n_pts, 2), np.float32)
+        # The surroundings follow the head's pose and parallax, and the face's outline
+        # where an expression draws it in (else a sliver of the photo's skin would show
+        # outside it); where the outline pushes out (an opening jaw) the face layer is
+        # drawn over them: the chin slides over the neck instead of squeezing it, which
+        # folded against a near frame border.
+        outward = np.maximum((expr_part * self.outline_normal).sum(1), 0.0)
+        follow = pos - outward[:, None] * self.outline_normal
+        res[:self.n_mesh] = ((follow - v2) - self.w_verts[:, None] * rigid_v) * self.res_share[:, None]
+        res[self.n_mesh:self.n_mesh + len(self.ring_src)] = self.ring_share[:, None] * res[self.ring_src]
+        rh, rw = self.roi_shape
+        d = np.asarray(self.B @ res).reshape(rh, rw, 2)
+        wr, wgx, wgy = self._weighted_grid()
+        d[..., 0] += A[0, 0] * wgx + A[0, 1] * wgy + b[0] * wr
+        d[..., 1] += A[1, 0] * wgx + A[1, 1] * wgy + b[1] * wr
+        tb = self.body_shift(A, b, breath)
+        if np.abs(tb).max() > 0.01:
+            d[..., 0] += self.w_body_roi * tb[0]
+            d[..., 1] += self.w_body_roi * tb[1]
+            pos = pos + self.w_body_verts[:, None] * tb[None, :]  # the face layer and the mouth see it too
+        return d, pos, z, A, b, tb
+
+    def _weighted_grid(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(w, w * x, w * y) over the region of interest: the head's rigid displacement
+        w (A x + b) is then three multiply-adds per component."""
+        wr = self.w_roi_eff
+        if getattr(self, "_wgrid_of", None) is not wr:
+            self._wgrid = (wr, wr * self.gx, wr * self.gy)
+            self._wgrid_of = wr
+        return self._wgrid
+
+    def _border_squeeze(self, d: np.ndarray) -> float:
+        """Smallest det(I + J_d) (1: no squeeze, <= 0: a fold) on a sparse grid over the
+        band next to the frame border where the field must taper to stillness."""
+        if getattr(self, "_squeeze_at", None) is None:
+            h, w = self.image.shape[:2]
+            rh, rw = self.roi_shape
+            yy, xx = np.mgrid[1:rh - 1:SQUEEZE_GRID, 1:rw - 1:SQUEEZE_GRID]
+            gx, gy = xx + self.roi[0], yy + self.roi[1]
+            edge = np.minimum(np.minimum(gx, w - 1 - gx), np.minimum(gy, h - 1 - gy))
+            sel = edge < HEAD_BORDER_TAPER * min(h, w) + 2
+            self._squeeze_at = (yy[sel], xx[sel])
+        yy, xx = self._squeeze_at
+        if not len(yy):
+            return 1.0
+        jx = (d[yy, xx + 1] - d[yy, xx - 1]) * 0.5
+        jy = (d[yy + 1, xx] - d[yy - 1, xx]) * 0.5
+        return float(((1 + jx[:, 0]) * (1 + jy[:, 1]) - jy[:, 0] * jx[:, 1]).min())
+
     def render(self, mouth_open=0.0, mouth_wide=0.0, blink=0.0, yaw=0.0, pitch=0.0, roll=0.0,
                mouth_round=0.0, lip_tuck=0.0, *, gaze_yaw=0.0, gaze_pitch=0.0, breath=0.0, **expr) -> np.ndarray:
         """One (H, W, 3) uint8 RGB frame for the given controls (units as in MotionTrack;
         expr: brow_up, brow_inner, brow_squeeze, eye_squint, smile, cheek)."""
         k = self.pose_scale(yaw, pitch, roll)
-        yaw, pitch, roll = k * yaw, k * pitch, k * roll
-        pos, A, b = self.vertex_positions(mouth_open, mouth_wide, blink, yaw, pitch, roll, mouth_round, lip_tuck,
-                                          **expr)
-        v2 = self.verts[:, :2]
-        rigid_v = v2 @ A.T + b
-        res = np.zeros((self.n_pts, 2), np.float32)
-        res[:self.n_mesh] = (pos - v2) - self.w_verts[:, None] * rigid_v
-        rh, rw = self.roi_shape
-        d = np.asarray(self.B @ res).reshape(rh, rw, 2)
-        wr = self.w_roi_eff
-        d[..., 0] += wr * (A[0, 0] * self.gx + A[0, 1] * self.gy + b[0])
-        d[..., 1] += wr * (A[1, 0] * self.gx + A[1, 1] * self.gy + b[1])
-        tb = self.body_shift(A, b, breath)
+        ctl = (mouth_open, mouth_wide, blink, k * yaw, k * pitch, k * roll, mouth_round, lip_tuck)
+        d, pos, z, A, b, tb = self._forward_field(ctl, breath, expr)
+        squeeze = self._border_squeeze(d)
+        if squeeze < MIN_BORDER_DET and (yaw or pitch or roll):
+            # Squeezed towards the fold at the still frame border (the chin of a tight
+            # shot nodding down, jaw and parallax on top of the rigid motion that
+            # pose_scale bounds): shrink the pose until the squeeze is bearable; the
+            # squeeze grows about linearly with the pose.
+            k *= max(0.2, (1 - MIN_BORDER_DET) / max(1 - squeeze, 1e-6))
+            ctl = (mouth_open, mouth_wide, blink, k * yaw, k * pitch, k * roll, mouth_round, lip_tuck)
+            d, pos, z, A, b, tb = self._forward_field(ctl, breath, expr)
         body = bool(np.abs(tb).max() > 0.01)
-        if body:
-            d[..., 0] += self.w_body_roi * tb[0]
-            d[..., 1] += self.w_body_roi * tb[1]
-            pos = pos + self.w_body_verts[:, None] * tb[None, :]  # the exact inverses and the mouth see it too
         x0, y0, x1, y1 = self.roi
         # Invert x = q + d(q) by q <- x - d(q): d is sampled at q (ROI coordinates).
         lx, ly = self.gx - x0, self.gy - y0
         qx, qy = lx - d[..., 0], ly - d[..., 1]
         for _ in range(INVERT_ITERS - 1):
-            dq = cv2.remap(d, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            dq = cv2.remap(d, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             qx, qy = lx - dq[..., 0], ly - dq[..., 1]
-        # Strong brow or lid moves stretch thin skin bands more than the fixed-point
-        # inverse can follow (it needs |grad d| well under 1): invert those exactly.
-        if max(abs(expr.get("brow_up", 0.0)), expr.get("brow_inner", 0.0), expr.get("brow_squeeze", 0.0)) > 0.3:
-            self._exact_inverse(pos, self.brow_tris, np.zeros(len(self.brow_tris), int), qx, qy)
-        if blink > 0.02 or abs(expr.get("eye_squint", 0.0)) > 0.3:
-            self._exact_inverse(pos, self.eye_tris, self.eye_tri_priority, qx, qy)
-        self._exact_inverse(pos, self.mouth_tris, self.mouth_tri_priority, qx, qy)
+        # The face itself: exact, depth-tested (folds hidden); the rest keeps the smooth
+        # field's inverse, whose residual |q + d(q) - x| is its inverse error.
+        covered, hidden = self._face_inverse(pos, z, qx, qy)
+        err = self._measure_inverse(d, qx, qy, lx, ly, covered, hidden)
+        self.last_map = (qx, qy, covered, pos, err)  # the inverse map (ROI coordinates), for checks
         frame = self.image.copy()
         if body:
             # Outside the head's box the body moves by its weight times the shift; the
@@ -717,8 +955,7 @@ class MeshWarpRenderer:
                 frame[sy0:sy1, sx0:sx1] = cv2.remap(self.image, sgx - wb * np.float32(tb[0]),
                                                     sgy - wb * np.float32(tb[1]), cv2.INTER_LINEAR,
                                                     borderMode=cv2.BORDER_REPLICATE)
-        frame[y0:y1, x0:x1] = cv2.remap(self.image, qx + x0, qy + y0, cv2.INTER_LINEAR,
-                                        borderMode=cv2.BORDER_REPLICATE)
+        frame[y0:y1, x0:x1] = self._composite_plate(qx, qy)
         self._antialias_squeezed(frame, qx, qy, pos)
         self._heal_slit(frame, qx, qy, pos, mouth_open)
         draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette, self.iod, mouth_round)
