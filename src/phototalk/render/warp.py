@@ -24,7 +24,8 @@ from scipy.spatial import Delaunay
 from ..face import landmarks as L
 from ..face.analyze import FaceRig
 from .lids import lash_color, lid_color, paint_opacity, paint_shut_lid
-from .mouth import MouthPalette, draw_mouth, polygon_crop, smoothstep
+from .mouth import (JAW_TEETH_SHARE, TEETH_SHOW_IOD, TUCK_OVERLAP_IOD, MouthPalette, TeethPose, draw_mouth,
+                    find_own_teeth, incisal_depth, polygon_crop, seat_lower_lip, smoothstep)
 
 RING_SCALES = (1.3, 1.7, 2.3)  # control rings around the face oval (residual 0 there)
 HEAD_FULL, HEAD_ZERO = 1.35, 2.2  # elliptic radii where head weight starts to fall / reaches 0
@@ -57,6 +58,22 @@ POSE_MAX_STRETCH = 0.75  # largest |d displacement / d x| a head pose may cause 
 BROW_L = np.array([[70, 63, 105, 66, 107], [46, 53, 52, 65, 55]])
 BROW_R = np.array([[300, 293, 334, 296, 336], [276, 283, 282, 295, 285]])
 CHEEK_L, CHEEK_R = 50, 280
+# Points that move with the skull only (nose bridge and tip, outer eye corners): the
+# upper teeth follow their similarity transform.
+SKULL_POINTS = np.array([6, 168, 197, 195, 5, 4, 33, 263])
+POUT_IOD = 0.05  # iod the outer edges of fully rounded lips bulge out (everted by being pushed forward)
+ROUND_NARROW = 0.4  # share of a unit widening that full rounding takes back at the corners
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(2, 3) least-squares similarity (rotation, scale, shift) taking src to dst ((K, 2))."""
+    ms, md = src.mean(0), dst.mean(0)
+    a, b = src - ms, dst - md
+    den = max(float((a ** 2).sum()), 1e-9)
+    c = float((a * b).sum()) / den
+    d = float((a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).sum()) / den
+    R = np.array([[c, -d], [d, c]])
+    return np.concatenate([R, (md - R @ ms)[:, None]], 1)
 
 
 def _barycentric_from_triangles(dst: np.ndarray) -> np.ndarray:
@@ -89,7 +106,9 @@ class MeshWarpRenderer:
     def __init__(self, rig: FaceRig):
         self.image = np.ascontiguousarray(rig.image)
         h, w = self.image.shape[:2]
-        lm = rig.landmarks.astype(np.float64)
+        # Where the face mesh put the lower lip on the photo's own teeth (a broad smile),
+        # the lip is moved to below them so the lips close over the teeth.
+        lm = seat_lower_lip(self.image, rig.landmarks.astype(np.float64))
         self.verts = lm[:L.N_SURFACE]  # (468, 3); iris points stay out of the mesh
         s = rig.iod_px
         self.iod = s
@@ -196,6 +215,7 @@ class MeshWarpRenderer:
         self._setup_expressions(lm)
         self.palette = MouthPalette.from_image(self.image, lm)
         self._setup_slit(lm)
+        self._setup_teeth(lm)
 
         # --- the body: follows the head slightly and breathes ---------------------------
         body = smoothstep(0.3, 0.8, cv2.GaussianBlur(rig.person.astype(np.float32), (0, 0), max(1.0, 0.05 * s)))
@@ -359,12 +379,19 @@ class MeshWarpRenderer:
         if cheek:
             off += cheek * F["cheek"]
         # Rounding draws the corners in (on top of any widening) and pushes the lips out.
-        off += ((mouth_wide - 0.24 * mouth_round) * self.wide_field)[:, None] * self.ex[None, :]
+        off += ((mouth_wide - ROUND_NARROW * mouth_round) * self.wide_field)[:, None] * self.ex[None, :]
         # Lips: every column of the lower lip moves so the inner gap becomes the target
         # gap (closing an open source mouth too); the upper lip lifts a little.
         profile = (1 - mouth_round) * self.lip_profile + mouth_round * self.round_profile
         target = mouth_open * s * profile
         up_lift = -0.12 * target
+        if lip_tuck > 0:
+            # /f v/: the lower lip comes up against the upper incisors' edge (no gap
+            # between them), wherever the opening would be larger than that.
+            x_iod = self.lip_t * self.mouth_w / 2 / s
+            contact = np.maximum((incisal_depth(x_iod) - TUCK_OVERLAP_IOD) * s - up_lift, 0.0)
+            tuck_k = min(float(lip_tuck), 1.0)
+            target = (1 - tuck_k) * target + tuck_k * np.minimum(target, contact)
         low = target - self.lip_gap0 + up_lift
         corner_drop = 0.18 * mouth_open * s
         low[[0, -1]] = up_lift[[0, -1]] = corner_drop
@@ -375,7 +402,7 @@ class MeshWarpRenderer:
             jaw_low = jt - self.lip_gap0[5] - 0.12 * jt
         jaw = self.jaw_w[:, None] * (jaw_low * ey)[None, :]
         off += np.where(self.lip_set[:, None], 0.0, jaw)
-        pout = 0.035 * s * mouth_round * self.round_profile  # (11,) px the outer lip edges bulge
+        pout = POUT_IOD * s * mouth_round * self.round_profile  # (11,) px the outer lip edges bulge
         tuck = 0.045 * s * lip_tuck * self.lip_profile  # (11,) px the lower lip rolls in (thins)
         for r, row in enumerate(L.UPPER_LIP):
             off[row] += (up_lift - pout * r / 3)[:, None] * ey[None, :]
@@ -421,6 +448,32 @@ class MeshWarpRenderer:
         if self.region_vmask is not None:  # outside the region nothing moves
             pos = self.verts[:, :2] + self.region_vmask[:, None] * (pos - self.verts[:, :2])
         return pos, A, b
+
+    def _setup_teeth(self, lm: np.ndarray) -> None:
+        """The upper teeth's resting line (TEETH_SHOW_IOD below the closed lips, fixed to
+        the skull) and, when the photo shows teeth, their texture (drawn where they are
+        in the photo, over the drawn teeth that continue them under the lips)."""
+        up = lm[L.UPPER_INNER, :2]
+        self.teeth_line0 = up + TEETH_SHOW_IOD * self.iod * self.ey[None, :]  # (11, 2) source px
+        self.own_teeth = None
+        own = find_own_teeth(self.image, lm)
+        if own is None:
+            return
+        alpha, (x0, y0) = own
+        rgb = self.image[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]].astype(np.float32)
+        self.own_teeth = (rgb, alpha, np.array([[1.0, 0, x0], [0, 1.0, y0]]))
+
+    def teeth_pose(self, pos: np.ndarray, jaw_open: float) -> TeethPose:
+        """Where the teeth are in this frame: the upper row moves with the skull (a
+        similarity fit to SKULL_POINTS), the lower with the jaw (jaw_open, iod)."""
+        S = _similarity(self.verts[SKULL_POINTS, :2], pos[SKULL_POINTS])
+        edge = self.teeth_line0 @ S[:, :2].T + S[:, 2]
+        own = None
+        if self.own_teeth is not None:
+            rgb, a, T = self.own_teeth
+            M = S[:, :2] @ T[:, :2]
+            own = (rgb, a, np.concatenate([M, (S[:, :2] @ T[:, 2] + S[:, 2])[:, None]], 1).astype(np.float64))
+        return TeethPose(edge, JAW_TEETH_SHARE * max(float(jaw_open), 0.0) * self.iod, own)
 
     def _setup_slit(self, lm: np.ndarray) -> None:
         """The photo's own mouth slit (the dark line between closed lips, running out to
@@ -719,7 +772,9 @@ class MeshWarpRenderer:
                                         borderMode=cv2.BORDER_REPLICATE)
         self._antialias_squeezed(frame, qx, qy, pos)
         self._heal_slit(frame, qx, qy, pos, mouth_open)
-        draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette, self.iod, mouth_round)
+        jaw = expr.get("jaw_open")
+        draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette, self.iod, mouth_round,
+                   teeth=self.teeth_pose(pos, mouth_open if jaw is None else jaw))
         if blink < 0.5 and (gaze_yaw or gaze_pitch):
             self._apply_gaze(frame, pos, gaze_yaw, gaze_pitch)
         if blink > 0.15:
