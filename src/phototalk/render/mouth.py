@@ -40,8 +40,8 @@ CORNER_SHADOW = 0.035  # iod; reach of the shadow where the lips fold in at each
 # The drawn interior's detail (Laplacian energy in the mouth box over that of the eyes,
 # as ../shared/eval/measure.py's mouth_detail reads it) is matched to this share of
 # the photo's own: real open mouths read 0.4-1.25.
-DETAIL_TARGET = 0.75
-SOFT_RANGE_IOD = (0.004, 0.05)  # blur of the interior, iod: the search range of that match
+DETAIL_TARGET = 0.6
+SOFT_RANGE_IOD = (0.002, 0.05)  # blur of the interior, iod: the search range of that match
 GRAIN_SEED = 20261130  # the grain pattern (its strength comes from the photo)
 OWN_TEETH_MIN_AREA = 0.002  # iod²; fewer bright pixels between the lips are not teeth
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -153,18 +153,24 @@ def seat_lower_lip(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
     lm = lm.copy()
     rows = [L.LOWER_INNER, L.LOWER_SEMI_INNER, L.LOWER_SEMI_OUTER, L.LOWER_OUTER]
     h, w = alpha.shape
+    depth = np.full(11, np.nan)  # px each column's inner point moves down
+    depth[[0, -1]] = 0.0  # the corners stay
     for k in range(1, 10):
         xi, yi = lm[rows[0][k], :2] - [x0, y0]
         c = int(round(xi))
         if not 0 <= c < w:
             continue
         col = alpha[:, max(c - 1, 0):c + 2].max(1)
-        below = np.nonzero(col[int(max(yi - 1, 0)):] > 0.5)[0]
-        if not len(below):
-            continue
-        bottom = int(max(yi - 1, 0)) + below.max() + 1.0 + y0  # px, image row under the teeth
+        start = int(max(yi - 1, 0))
+        below = np.nonzero(col[start:] > 0.2)[0]
+        if len(below):
+            depth[k] = max(start + below.max() + 1.5 - yi, 0.0)
+    ok = ~np.isnan(depth)
+    # Columns between two with teeth have teeth too (the mask misses shaded ones).
+    depth = np.interp(np.arange(11), np.nonzero(ok)[0], depth[ok])
+    for k in range(1, 10):
         top_y, out_y = lm[rows[0][k], 1], lm[rows[3][k], 1]
-        new = min(bottom, top_y + 0.6 * (out_y - top_y))  # keep some lower lip
+        new = min(top_y + depth[k], top_y + 0.6 * (out_y - top_y))  # keep some lower lip
         if new <= top_y:
             continue
         f = [(lm[r[k], 1] - top_y) / max(out_y - top_y, 1e-6) for r in rows]
@@ -350,7 +356,7 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     if open_px < 0.6:
         return  # lips touch everywhere: nothing to show
     s = float(iod_px)
-    soft = max(0.35, pal.soft_iod * s)  # px
+    soft = max(0.25, pal.soft_iod * s)  # px
     poly = np.concatenate([upper, lower[::-1][1:-1]])
     reach = max(2.0, CORNER_SHADOW * s)
     crop = polygon_crop(poly, frame.shape, int(np.ceil(max(reach, 2 * soft))) + 1, value=255, dtype=np.uint8)
@@ -414,7 +420,7 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     ugap, upos = _tooth_pattern(x_iod, UPPER_TOOTH_EDGES, TOOTH_GAP_IOD)
     ubot = v_inc - 0.004 * s * upos ** 2 - ROUND_UPPER_HIDE * rounding * np.maximum(v_inc - v_up, 0)
     ua = (1 - smoothstep(ubot - 0.5, ubot + 0.5, v)) * arch
-    ushade = (0.55 + 0.45 * arch) * (1 - 0.35 * ugap) * (1 - 0.06 * upos ** 2)
+    ushade = (0.55 + 0.45 * arch) * (1 - 0.55 * ugap) * (1 - 0.06 * upos ** 2)
     ushade = ushade * (0.6 + 0.4 * smoothstep(0, UPPER_LIP_SHADOW_IOD * s, v - v_up))  # the upper lip's shadow
     ushade = ushade * (1 - 0.1 * smoothstep(ubot - 0.015 * s, ubot, v))  # translucent incisal edge
     ushade = ushade * (1 - ROUND_SHADE * rounding)
