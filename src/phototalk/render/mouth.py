@@ -420,7 +420,7 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     ugap, upos = _tooth_pattern(x_iod, UPPER_TOOTH_EDGES, TOOTH_GAP_IOD)
     ubot = v_inc - 0.004 * s * upos ** 2 - ROUND_UPPER_HIDE * rounding * np.maximum(v_inc - v_up, 0)
     ua = (1 - smoothstep(ubot - 0.5, ubot + 0.5, v)) * arch
-    ushade = (0.55 + 0.45 * arch) * (1 - 0.55 * ugap) * (1 - 0.06 * upos ** 2)
+    ushade = (0.55 + 0.45 * arch) * (1 - 0.4 * ugap) * (1 - 0.06 * upos ** 2)
     ushade = ushade * (0.6 + 0.4 * smoothstep(0, UPPER_LIP_SHADOW_IOD * s, v - v_up))  # the upper lip's shadow
     ushade = ushade * (1 - 0.1 * smoothstep(ubot - 0.015 * s, ubot, v))  # translucent incisal edge
     ushade = ushade * (1 - ROUND_SHADE * rounding)
@@ -437,6 +437,8 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
         ucol = ucol * (1 - o_a[..., None]) + o_rgb * (lip_sh * o_a)[..., None]
         ua = ua * (1 - o_a) + o_a
     col = col * (1 - ua[..., None]) + ucol * ua[..., None]
+    # Barely parted lips show a dark slit, not a band of lit teeth (which reads as open).
+    col *= (0.45 + 0.55 * smoothstep(0.01 * s, 0.05 * s, gap))[..., None]
 
     # The inside of a mouth is in the lips' shade and no crisper than the photo: blur it
     # to the photo's softness, then give it the photo's grain.

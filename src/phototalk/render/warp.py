@@ -61,8 +61,8 @@ CHEEK_L, CHEEK_R = 50, 280
 # Points that move with the skull only (nose bridge and tip, outer eye corners): the
 # upper teeth follow their similarity transform.
 SKULL_POINTS = np.array([6, 168, 197, 195, 5, 4, 33, 263])
-POUT_IOD = 0.05  # iod the outer edges of fully rounded lips bulge out (everted by being pushed forward)
-ROUND_NARROW = 0.4  # share of a unit widening that full rounding takes back at the corners
+POUT_IOD = 0.035  # iod the outer edges of fully rounded lips bulge out (everted by being pushed forward)
+ROUND_NARROW = 0.24  # share of a unit widening that full rounding takes back at the corners
 
 
 def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
