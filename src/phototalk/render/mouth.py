@@ -31,11 +31,12 @@ OVERBITE_IOD = 0.022  # the lower incisors' edge sits this far above the upper o
 TUCK_OVERLAP_IOD = 0.006  # in /f v/ the lower lip rides this far up over the upper incisal edge
 ARCH_RISE_IOD = 0.035  # the incisal line curves up this much by ARCH_SHADE_IOD[1] (the smile arc)
 UPPER_LIP_SHADOW_IOD = 0.035  # reach of the upper lip's shadow on the teeth
-TOOTH_GAP_IOD = 0.0035  # half-width of the dark line between two teeth
+TOOTH_GAP_IOD = 0.006  # half-width of the dark line between two teeth
 # Rounded lips (mouth_round = 1) hide this share of the upper teeth's height and of the
 # lower teeth, and darken the teeth by ROUND_SHADE: the lips stand ~1 cm in front of them.
 ROUND_UPPER_HIDE, ROUND_LOWER_HIDE, ROUND_SHADE = 0.7, 0.9, 0.45
 ROUND_HIDE_FROM = 0.4  # rounding below this hides nothing; the full share from 1.0
+MUCOSA_IOD = 0.03  # iod of the lips' wet inner side that shows inside the opening
 CORNER_SHADOW = 0.035  # iod; reach of the shadow where the lips fold in at each corner
 # The drawn interior's detail (Laplacian energy in the mouth box over that of the eyes,
 # as ../shared/eval/measure.py's mouth_detail reads it) is matched to this share of
@@ -43,6 +44,7 @@ CORNER_SHADOW = 0.035  # iod; reach of the shadow where the lips fold in at each
 DETAIL_TARGET = 0.6
 SOFT_RANGE_IOD = (0.002, 0.05)  # blur of the interior, iod: the search range of that match
 GRAIN_SEED = 20261130  # the grain pattern (its strength comes from the photo)
+SEAT_MAX_GAP_IOD = 0.02  # the lower lip is re-seated only where the mesh closed the inner lips on the teeth
 OWN_TEETH_MIN_AREA = 0.002  # iod²; fewer bright pixels between the lips are not teeth
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -146,6 +148,11 @@ def seat_lower_lip(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
     where the face mesh put it on the portrait's own teeth (see ``find_own_teeth``):
     the mouth then closes over the teeth instead of dragging them along on the lower
     lip. The lower lip's middle rows keep their relative place. (N, 3) -> (N, 3)."""
+    gap = (lm[L.LOWER_INNER[3:8], :2] - lm[L.UPPER_INNER[3:8], :2])[:, 1]
+    if float(np.median(gap)) > SEAT_MAX_GAP_IOD * _iod(lm):
+        # The mesh saw the mouth open: its lower inner lip is on the lower teeth or the
+        # lip already. (Seating those too read vowels ~25 % less open to MediaPipe.)
+        return lm
     own = find_own_teeth(image, lm)
     if own is None:
         return lm
@@ -399,7 +406,9 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
 
     # Cavity: darker at the back (centre), the lips' wet inner side near the edges.
     depth = np.clip(edge / np.maximum(gap * 0.5, 1.0), 0, 1)
-    col = pal.cavity[None, None, :] * (1.25 - 0.45 * depth * (1 - 0.5 * np.abs(u)))[..., None]
+    col = pal.cavity[None, None, :] * (1.15 - 0.45 * depth * (1 - 0.5 * np.abs(u)))[..., None]
+    wet = 0.45 * (1 - smoothstep(0.0, MUCOSA_IOD * s, edge))  # the inner lips, lip-coloured in shade
+    col = col * (1 - wet[..., None]) + (0.7 * pal.tongue)[None, None, :] * wet[..., None]
 
     # Tongue: a broad rounded bulge filling the floor of the mouth, behind the lower teeth.
     tv = (v - (v_lo - 0.12 * gap)) / np.maximum(0.5 * gap, 1.0)
@@ -420,7 +429,7 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     ugap, upos = _tooth_pattern(x_iod, UPPER_TOOTH_EDGES, TOOTH_GAP_IOD)
     ubot = v_inc - 0.004 * s * upos ** 2 - ROUND_UPPER_HIDE * rounding * np.maximum(v_inc - v_up, 0)
     ua = (1 - smoothstep(ubot - 0.5, ubot + 0.5, v)) * arch
-    ushade = (0.55 + 0.45 * arch) * (1 - 0.4 * ugap) * (1 - 0.06 * upos ** 2)
+    ushade = (0.55 + 0.45 * arch) * (1 - 0.3 * ugap) * (1 - 0.06 * upos ** 2)
     ushade = ushade * (0.6 + 0.4 * smoothstep(0, UPPER_LIP_SHADOW_IOD * s, v - v_up))  # the upper lip's shadow
     ushade = ushade * (1 - 0.1 * smoothstep(ubot - 0.015 * s, ubot, v))  # translucent incisal edge
     ushade = ushade * (1 - ROUND_SHADE * rounding)

@@ -61,8 +61,11 @@ CHEEK_L, CHEEK_R = 50, 280
 # Points that move with the skull only (nose bridge and tip, outer eye corners): the
 # upper teeth follow their similarity transform.
 SKULL_POINTS = np.array([6, 168, 197, 195, 5, 4, 33, 263])
-POUT_IOD = 0.035  # iod the outer edges of fully rounded lips bulge out (everted by being pushed forward)
-ROUND_NARROW = 0.24  # share of a unit widening that full rounding takes back at the corners
+POUT_IOD = 0.05  # iod the outer edges of fully rounded lips bulge out (everted by being pushed forward)
+ROUND_NARROW = 0.45  # share of a unit widening that full rounding takes back at the corners
+# Rounded lips are pushed forward (~5 mm at the lip line): a turned head shows them
+# standing out in front of the teeth and the face (parallax), not only a smaller mouth.
+PROTRUDE_IOD = 0.055
 
 
 def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -271,6 +274,10 @@ class MeshWarpRenderer:
         self.lip_set = np.zeros(L.N_SURFACE, bool)
         self.lip_set[L.UPPER_LIP.ravel()] = True
         self.lip_set[L.LOWER_LIP.ravel()] = True
+        self.lip_forward = np.zeros(L.N_SURFACE)  # (468,) iod each vertex moves forward at full rounding
+        for lip in (L.UPPER_LIP, L.LOWER_LIP):
+            for row, share in zip(lip, (1.0, 1.0, 0.8, 0.5)):
+                self.lip_forward[row] = share * PROTRUDE_IOD * self.round_profile
         self.eyes = []
         for u0, l0, u1, u2 in ((L.EYE_L_UPPER0, L.EYE_L_LOWER0, L.EYE_L_UPPER1, L.EYE_L_UPPER2),
                                (L.EYE_R_UPPER0, L.EYE_R_LOWER0, L.EYE_R_UPPER1, L.EYE_R_UPPER2)):
@@ -439,6 +446,8 @@ class MeshWarpRenderer:
         expr: the other expression controls of ``expression_offsets``."""
         v = self.verts.copy()
         v[:, :2] += self.expression_offsets(mouth_open, mouth_wide, blink, mouth_round, lip_tuck, **expr)
+        if mouth_round > 0:
+            v[:, 2] -= float(mouth_round) * self.iod * self.lip_forward  # z points away from the viewer
         R = rotation(yaw, pitch, roll)
         p = self.pivot
         moved = (v - p) @ R.T + p
