@@ -27,6 +27,7 @@ LOWER_TOOTH_EDGES = np.cumsum(LOWER_TOOTH_W_IOD)
 ARCH_SHADE_IOD = (0.10, 0.30)
 TEETH_SHOW_IOD = 0.040  # upper incisal edge below the resting lip line (~3.5 mm of incisor shows as the lips part)
 JAW_TEETH_SHARE = 0.75  # the lower teeth drop this share of the lips' opening (the lips part further)
+LOWER_CROWN_IOD = 0.085  # visible height of the lower incisors' crowns (~8 mm) above the gum
 OVERBITE_IOD = 0.022  # the lower incisors' edge sits this far above the upper one in a closed bite
 TUCK_OVERLAP_IOD = 0.006  # in /f v/ the lower lip rides this far up over the upper incisal edge
 ARCH_RISE_IOD = 0.035  # the incisal line curves up this much by ARCH_SHADE_IOD[1] (the smile arc)
@@ -422,6 +423,10 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     l_top = l_top + 0.006 * s * lpos ** 2  # rounded tips
     la = smoothstep(l_top - 0.5, l_top + 0.5, v) * (1 - smoothstep(0.12, 0.22, ax))
     la *= 1 - ROUND_LOWER_HIDE * rounding
+    # Below the crowns, the gum: the lips' wet pink in shade.
+    gum = smoothstep(l_top + LOWER_CROWN_IOD * s - 1.0, l_top + LOWER_CROWN_IOD * s + 1.0, v)
+    col = col * (1 - (la * gum)[..., None]) + (0.6 * pal.tongue)[None, None, :] * (la * gum)[..., None]
+    la = la * (1 - gum)
     lshade = 0.62 * (1 - 0.25 * lgap) * (0.55 + 0.45 * smoothstep(0, 0.02 * s, v - l_top))  # under the upper teeth
     col = col * (1 - la[..., None]) + pal.teeth[None, None, :] * (lshade * la)[..., None]
 

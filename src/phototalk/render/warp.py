@@ -66,6 +66,10 @@ ROUND_NARROW = 0.45  # share of a unit widening that full rounding takes back at
 # Rounded lips are pushed forward (~5 mm at the lip line): a turned head shows them
 # standing out in front of the teeth and the face (parallax), not only a smaller mouth.
 PROTRUDE_IOD = 0.055
+# A portrait smiling with parted lips opens from its own parting: from this opening
+# (iod) on, the lips are apart by the photo's teeth display plus the opening asked for.
+SEAT_KEEP_FROM = 0.06
+LIP_SKIN_SQUEEZE = 0.5  # share of its height the skin under a dropping lower lip may lose before it is pushed along
 
 
 def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -112,6 +116,9 @@ class MeshWarpRenderer:
         # Where the face mesh put the lower lip on the photo's own teeth (a broad smile),
         # the lip is moved to below them so the lips close over the teeth.
         lm = seat_lower_lip(self.image, rig.landmarks.astype(np.float64))
+        # (11,) px the lower inner lip was moved down: the photo's own lip parting, which
+        # an open mouth keeps (it opens from the photo's smile, closures still shut).
+        self.seat_gap = (lm[L.LOWER_INNER, 1] - rig.landmarks[L.LOWER_INNER, 1]).astype(np.float64)
         self.verts = lm[:L.N_SURFACE]  # (468, 3); iris points stay out of the mesh
         s = rig.iod_px
         self.iod = s
@@ -274,6 +281,21 @@ class MeshWarpRenderer:
         self.lip_set = np.zeros(L.N_SURFACE, bool)
         self.lip_set[L.UPPER_LIP.ravel()] = True
         self.lip_set[L.LOWER_LIP.ravel()] = True
+        # Skin right under the lower lip is pushed down by it where the jaw moves less
+        # than the lip: a lip dropping past
+        # the chin skin folded that band over (cracks and lip colour dripping below the
+        # lower lip at wide openings, or when the slower jaw lags the lips).
+        lo_out = lm[L.LOWER_OUTER, :2] - self.mouth_mid
+        order = np.argsort(lo_out @ self.ex)
+        below = yv - np.interp(xv, (lo_out @ self.ex)[order], (lo_out @ self.ey)[order])  # px under the lip edge
+        lat = np.abs(xv) / (0.5 * self.mouth_w)
+        self.chin_follow = (below > -0.01 * s) * (1 - smoothstep(0.8, 1.4, lat))
+        # The skin may be squeezed to half its height before it has to move: normal
+        # openings keep the jaw's motion, only a fold is prevented.
+        self.chin_room = LIP_SKIN_SQUEEZE * np.maximum(below, 0.0)  # (468,) px
+        self.chin_follow[self.lip_set] = 0.0
+        self.vert_x = xv  # (468,) px along the mouth axis
+        self.lip_x = ((up - self.mouth_mid) @ self.ex)  # (11,) px of each lip column
         self.lip_forward = np.zeros(L.N_SURFACE)  # (468,) iod each vertex moves forward at full rounding
         for lip in (L.UPPER_LIP, L.LOWER_LIP):
             for row, share in zip(lip, (1.0, 1.0, 0.8, 0.5)):
@@ -390,7 +412,7 @@ class MeshWarpRenderer:
         # Lips: every column of the lower lip moves so the inner gap becomes the target
         # gap (closing an open source mouth too); the upper lip lifts a little.
         profile = (1 - mouth_round) * self.lip_profile + mouth_round * self.round_profile
-        target = mouth_open * s * profile
+        target = mouth_open * s * profile + smoothstep(0.0, SEAT_KEEP_FROM, mouth_open) * self.seat_gap
         up_lift = -0.12 * target
         if lip_tuck > 0:
             # /f v/: the lower lip comes up against the upper incisors' edge (no gap
@@ -407,8 +429,14 @@ class MeshWarpRenderer:
         else:  # the jaw follows its own (slower) opening; the lower lip makes up the rest
             jt = jaw_open * s * profile[5]
             jaw_low = jt - self.lip_gap0[5] - 0.12 * jt
-        jaw = self.jaw_w[:, None] * (jaw_low * ey)[None, :]
-        off += np.where(self.lip_set[:, None], 0.0, jaw)
+        jaw_y = self.jaw_w * jaw_low
+        order = np.argsort(self.lip_x)
+        lip_y = np.interp(self.vert_x, self.lip_x[order], low[order])  # the lower lip's drop above each vertex
+        # Only a lip dropping below its place in the photo pulls the skin (closing a photo's
+        # open mouth moves the lip up, and the chin stays with the jaw).
+        jaw_y = jaw_y + self.chin_follow * np.maximum(np.maximum(lip_y, 0.0) - np.maximum(jaw_y, 0.0)
+                                                      - self.chin_room, 0.0)
+        off += np.where(self.lip_set, 0.0, jaw_y)[:, None] * ey[None, :]
         pout = POUT_IOD * s * mouth_round * self.round_profile  # (11,) px the outer lip edges bulge
         tuck = 0.045 * s * lip_tuck * self.lip_profile  # (11,) px the lower lip rolls in (thins)
         for r, row in enumerate(L.UPPER_LIP):
