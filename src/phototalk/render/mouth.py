@@ -44,6 +44,13 @@ CORNER_SHADOW = 0.035  # iod; reach of the shadow where the lips fold in at each
 # the photo's own: real open mouths read 0.4-1.25.
 DETAIL_TARGET = 0.6
 SOFT_RANGE_IOD = (0.002, 0.05)  # blur of the interior, iod: the search range of that match
+# Everything else in a frame is resampled by the warp (bilinear, at sub-pixel offsets
+# as the head moves), which blurs like a Gaussian of about this sigma; the drawn
+# interior is not, so it is never drawn crisper than that.
+MIN_SOFT_PX = 0.45
+# ... and never blurrier than this: a small face's opening would smear into a grey
+# patch in which the lips' inner edge is lost (MediaPipe then misreads the opening).
+MAX_SOFT_PX = 0.8
 GRAIN_SEED = 20261130  # the grain pattern (its strength comes from the photo)
 SEAT_MAX_GAP_IOD = 0.02  # the lower lip is re-seated only where the mesh closed the inner lips on the teeth
 OWN_TEETH_MIN_AREA = 0.002  # iod²; fewer bright pixels between the lips are not teeth
@@ -284,14 +291,31 @@ class MouthPalette:
             lap = cv2.Laplacian(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.CV_32F)
             return _box_energy(lap, box, 0.05 * iod) / eyes
 
-        lo_s, hi_s = np.log(SOFT_RANGE_IOD[0]), np.log(SOFT_RANGE_IOD[1])
-        for _ in range(7):  # detail falls as the blur grows
-            mid = 0.5 * (lo_s + hi_s)
-            if detail(float(np.exp(mid))) > DETAIL_TARGET:
-                lo_s = mid
-            else:
-                hi_s = mid
-        return replace(self, soft_iod=float(np.exp(0.5 * (lo_s + hi_s))))
+        return replace(self, soft_iod=match_softness(detail))
+
+
+def match_softness(detail) -> float:
+    """The interior blur (iod) at which ``detail(soft_iod)`` (mouth detail over the
+    eyes', falling as the blur grows) reads DETAIL_TARGET: a bisection in log blur."""
+    lo_s, hi_s = np.log(SOFT_RANGE_IOD[0]), np.log(SOFT_RANGE_IOD[1])
+    for _ in range(6):
+        mid = 0.5 * (lo_s + hi_s)
+        if detail(float(np.exp(mid))) > DETAIL_TARGET:
+            lo_s = mid
+        else:
+            hi_s = mid
+    return float(np.exp(0.5 * (lo_s + hi_s)))
+
+
+def mouth_detail(frame: np.ndarray, lm: np.ndarray) -> float:
+    """Laplacian energy of ``frame`` ((H, W, 3) uint8) in the box of the lips over that
+    in the box of the eyes (lm: (468+, 2) px landmark positions in the frame), as
+    ../shared/eval/measure.py reads it."""
+    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    lap = cv2.Laplacian(grey, cv2.CV_32F)
+    pad = 0.05 * _iod(lm)
+    eyes = _box_energy(lap, lm[[33, 133, 263, 362, 159, 145, 386, 374], :2], pad)
+    return _box_energy(lap, lm[[61, 291, 0, 17, 13, 14], :2], pad) / max(eyes, 1e-6)
 
 
 def _grain_tile() -> np.ndarray:
@@ -364,7 +388,7 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     if open_px < 0.6:
         return  # lips touch everywhere: nothing to show
     s = float(iod_px)
-    soft = max(0.25, pal.soft_iod * s)  # px
+    soft = float(np.clip(pal.soft_iod * s, MIN_SOFT_PX, MAX_SOFT_PX))  # px
     poly = np.concatenate([upper, lower[::-1][1:-1]])
     reach = max(2.0, CORNER_SHADOW * s)
     crop = polygon_crop(poly, frame.shape, int(np.ceil(max(reach, 2 * soft))) + 1, value=255, dtype=np.uint8)
@@ -460,7 +484,7 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     if pal.grain > 0.2:
         ty, tx = np.arange(y0, y1) % GRAIN.shape[0], np.arange(x0, x1) % GRAIN.shape[1]
         col += (pal.grain * GRAIN[ty][:, tx])[..., None]
-    a = cv2.GaussianBlur(alpha, (0, 0), 0.5 * soft) if soft > 0.7 else alpha
+    a = alpha  # the lips' inner edge keeps the photo's own sharpness
     out = sub.astype(np.float32) * (1 - a[..., None]) + col * a[..., None]
     # The lips fold into each other at the corners: a small soft shadow just outside
     # each inner corner, deeper the wider the mouth is open.

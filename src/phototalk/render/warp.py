@@ -16,6 +16,8 @@ Pixels outside the region of interest are copied, so the background stays bit-ex
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 from scipy import sparse
@@ -25,7 +27,8 @@ from ..face import landmarks as L
 from ..face.analyze import FaceRig
 from .lids import lash_color, lid_color, paint_opacity, paint_shut_lid
 from .mouth import (JAW_TEETH_SHARE, TEETH_SHOW_IOD, TUCK_OVERLAP_IOD, MouthPalette, TeethPose, draw_mouth,
-                    find_own_teeth, incisal_depth, polygon_crop, seat_lower_lip, smoothstep)
+                    find_own_teeth, incisal_depth, match_softness, mouth_detail, polygon_crop, seat_lower_lip,
+                    smoothstep)
 
 RING_SCALES = (1.3, 1.7, 2.3)  # control rings around the face oval (residual 0 there)
 HEAD_FULL, HEAD_ZERO = 1.35, 2.2  # elliptic radii where head weight starts to fall / reaches 0
@@ -69,6 +72,7 @@ PROTRUDE_IOD = 0.055
 # A portrait smiling with parted lips opens from its own parting: from this opening
 # (iod) on, the lips are apart by the photo's teeth display plus the opening asked for.
 SEAT_KEEP_FROM = 0.06
+CALIBRATION_OPEN, CALIBRATION_YAW = 0.22, 0.03  # iod, rad: the frame the interior's softness is matched on
 LIP_SKIN_SQUEEZE = 0.5  # share of its height the skin under a dropping lower lip may lose before it is pushed along
 
 
@@ -223,7 +227,7 @@ class MeshWarpRenderer:
         self.mouth_tri_priority = np.where(gap_pts[self.mouth_tris].all(1), 0, 1)
 
         self._setup_expressions(lm)
-        self.palette = MouthPalette.from_image(self.image, lm)
+        self.palette = MouthPalette.from_image(self.image, lm, calibrate=False)
         self._setup_slit(lm)
         self._setup_teeth(lm)
 
@@ -260,6 +264,21 @@ class MeshWarpRenderer:
                                  np.clip(np.round(self.verts[:, 0]).astype(int), 0, w - 1)].astype(np.float64)
         self.head_top = lm[L.FOREHEAD, :2].astype(np.float64)
         self.set_region(None)
+        self._match_mouth_softness()
+
+    def _match_mouth_softness(self) -> None:
+        """Blur the drawn interior so an open mouth rendered with a slight head turn (so
+        the photo is resampled as in motion) has DETAIL_TARGET times the detail of the
+        eyes in the same frame: a soft painting gets a soft mouth, a crisp photo a crisp
+        one (a few renders of one frame, once per portrait)."""
+        base = self.palette
+        pose = {"mouth_open": CALIBRATION_OPEN, "jaw_open": CALIBRATION_OPEN, "yaw": CALIBRATION_YAW}
+        pos = self.vertex_positions(**pose)[0]
+
+        def detail(soft):
+            self.palette = replace(base, soft_iod=soft)
+            return mouth_detail(self.render(**pose), pos)
+        self.palette = replace(base, soft_iod=match_softness(detail))
 
     # ------------------------------------------------------------------ expressions
     def _setup_expressions(self, lm: np.ndarray) -> None:
