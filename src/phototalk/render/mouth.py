@@ -48,9 +48,11 @@ SOFT_RANGE_IOD = (0.002, 0.05)  # blur of the interior, iod: the search range of
 # as the head moves), which blurs like a Gaussian of about this sigma; the drawn
 # interior is not, so it is never drawn crisper than that.
 MIN_SOFT_PX = 0.45
-# ... and never blurrier than this: a small face's opening would smear into a grey
-# patch in which the lips' inner edge is lost (MediaPipe then misreads the opening).
-MAX_SOFT_PX = 0.8
+# ... and never blurrier than the larger of these: a small face's opening would smear
+# into a grey patch (MediaPipe then misread closures and vowels on a 46 px-iod face);
+# a large, soft one (a blurry webcam still) takes a softer mouth.
+MAX_SOFT_PX, MAX_SOFT_IOD = 0.8, 0.012
+EDGE_SPILL_PX = 0.6
 GRAIN_SEED = 20261130  # the grain pattern (its strength comes from the photo)
 SEAT_MAX_GAP_IOD = 0.02  # the lower lip is re-seated only where the mesh closed the inner lips on the teeth
 OWN_TEETH_MIN_AREA = 0.002  # iod²; fewer bright pixels between the lips are not teeth
@@ -388,7 +390,7 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     if open_px < 0.6:
         return  # lips touch everywhere: nothing to show
     s = float(iod_px)
-    soft = float(np.clip(pal.soft_iod * s, MIN_SOFT_PX, MAX_SOFT_PX))  # px
+    soft = float(np.clip(pal.soft_iod * s, MIN_SOFT_PX, max(MAX_SOFT_PX, MAX_SOFT_IOD * s)))  # px
     poly = np.concatenate([upper, lower[::-1][1:-1]])
     reach = max(2.0, CORNER_SHADOW * s)
     crop = polygon_crop(poly, frame.shape, int(np.ceil(max(reach, 2 * soft))) + 1, value=255, dtype=np.uint8)
@@ -484,7 +486,14 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     if pal.grain > 0.2:
         ty, tx = np.arange(y0, y1) % GRAIN.shape[0], np.arange(x0, x1) % GRAIN.shape[1]
         col += (pal.grain * GRAIN[ty][:, tx])[..., None]
-    a = alpha  # the lips' inner edge keeps the photo's own sharpness
+    # The lips' inner edge is as soft as the photo (a crisp cut-out edge on a soft
+    # painting read twice the detail of its eyes).
+    # Up to EDGE_SPILL_PX of blur it stays inside the opening (so a small face's lips keep
+    # a clear inner edge for the eye and for MediaPipe); a softer photo's edge spills.
+    edge_soft = 0.5 * pal.soft_iod * s
+    a = cv2.GaussianBlur(alpha, (0, 0), edge_soft) if edge_soft > 0.3 else alpha
+    if edge_soft <= EDGE_SPILL_PX:
+        a = a * (alpha > 0)
     out = sub.astype(np.float32) * (1 - a[..., None]) + col * a[..., None]
     # The lips fold into each other at the corners: a small soft shadow just outside
     # each inner corner, deeper the wider the mouth is open.
