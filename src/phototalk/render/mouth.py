@@ -25,7 +25,7 @@ LOWER_TOOTH_EDGES = np.cumsum(LOWER_TOOTH_W_IOD)
 # teeth sink into the shadow of the cheeks (the "buccal corridor"); by the second
 # edge they are gone, so 6-8 upper teeth show in a normal opening.
 ARCH_SHADE_IOD = (0.10, 0.30)
-TEETH_SHOW_IOD = 0.040  # upper incisal edge below the resting lip line (~3.5 mm of incisor shows as the lips part)
+TEETH_SHOW_IOD = 0.050  # upper incisal edge below the resting lip line (~4.5 mm of incisor shows as the lips part)
 JAW_TEETH_SHARE = 0.75  # the lower teeth drop this share of the lips' opening (the lips part further)
 LOWER_CROWN_IOD = 0.085  # visible height of the lower incisors' crowns (~8 mm) above the gum
 OVERBITE_IOD = 0.022  # the lower incisors' edge sits this far above the upper one in a closed bite
@@ -55,6 +55,9 @@ MAX_SOFT_PX, MAX_SOFT_IOD = 0.8, 0.012
 EDGE_SPILL_PX = 0.6
 GRAIN_SEED = 20261130  # the grain pattern (its strength comes from the photo)
 SEAT_MAX_GAP_IOD = 0.02  # the lower lip is re-seated only where the mesh closed the inner lips on the teeth
+TEETH_OVER_SKIN = 1.15  # drawn teeth are at least this much brighter than the cheeks
+TEETH_SATURATION = 0.7  # share of the eye whites' colour saturation the teeth keep
+CAVITY_DARK_SHARE = 0.15  # the cavity's darkest tone at most this share of the lips' colour
 OWN_TEETH_MIN_AREA = 0.002  # iod²; fewer bright pixels between the lips are not teeth
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -252,10 +255,15 @@ class MouthPalette:
             sub = image[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]].astype(np.float32)
             teeth = np.median(sub[alpha > 0.5], 0)
         else:
-            # Teeth in the mouth's shade: the eye whites' colour (the same grade), as
-            # bright as the skin around them.
-            teeth = white * (float(skin @ LUMA) / max(float(white @ LUMA), 1.0)) ** 0.5 * 0.95
-        dark = np.minimum(dark, lip * 0.5)
+            # The eye whites' colour (the same grade), a little less saturated, and
+            # brighter than the skin: teeth as dark as the skin and lips read as lips
+            # (a painting's yellow teeth made MediaPipe see a mouth half as open).
+            luma = float(np.clip(max(float(white @ LUMA), TEETH_OVER_SKIN * float(skin @ LUMA)), 1.0, 235.0))
+            grey = float(white @ LUMA)
+            teeth = (grey + TEETH_SATURATION * (white - grey)) * luma / max(grey, 1.0)
+        # A low-contrast painting's darkest tones (its pupils) are still light: the hole of
+        # an open mouth is darker than that, or it does not read as open at all.
+        dark = np.minimum(dark, lip * CAVITY_DARK_SHARE)
         cavity = dark + 0.22 * (lip - dark)
         tongue = dark + 0.62 * (lip - dark)
         # Grain: the fine residual of the skin on the cheeks (its std in grey levels).

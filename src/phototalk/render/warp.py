@@ -61,9 +61,11 @@ POSE_MAX_STRETCH = 0.75  # largest |d displacement / d x| a head pose may cause 
 BROW_L = np.array([[70, 63, 105, 66, 107], [46, 53, 52, 65, 55]])
 BROW_R = np.array([[300, 293, 334, 296, 336], [276, 283, 282, 295, 285]])
 CHEEK_L, CHEEK_R = 50, 280
-# Points that move with the skull only (nose bridge and tip, outer eye corners): the
-# upper teeth follow their similarity transform.
-SKULL_POINTS = np.array([6, 168, 197, 195, 5, 4, 33, 263])
+# Points that move with the skull only (outer eye corners, nose bridge, tip and base,
+# down to the top of the philtrum): the upper teeth follow their affine fit, which
+# reaches down to the mouth (a similarity fitted above it put the teeth under the upper
+# lip when the chin tipped up, and the opening read as half as open).
+SKULL_POINTS = np.array([33, 263, 6, 168, 4, 1, 2, 164, 98, 327])
 POUT_IOD = 0.05  # iod the outer edges of fully rounded lips bulge out (everted by being pushed forward)
 ROUND_NARROW = 0.45  # share of a unit widening that full rounding takes back at the corners
 # Rounded lips are pushed forward (~5 mm at the lip line): a turned head shows them
@@ -73,18 +75,14 @@ PROTRUDE_IOD = 0.055
 # (iod) on, the lips are apart by the photo's teeth display plus the opening asked for.
 SEAT_KEEP_FROM = 0.06
 CALIBRATION_OPEN, CALIBRATION_YAW = 0.22, 0.03  # iod, rad: the frame the interior's softness is matched on
+TUCK_CONTACT_FROM, TUCK_CONTACT_FULL = 0.35, 0.75  # lip_tuck where /f v/ contact starts / is complete
 LIP_SKIN_SQUEEZE = 0.5  # share of its height the skin under a dropping lower lip may lose before it is pushed along
 
 
-def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """(2, 3) least-squares similarity (rotation, scale, shift) taking src to dst ((K, 2))."""
-    ms, md = src.mean(0), dst.mean(0)
-    a, b = src - ms, dst - md
-    den = max(float((a ** 2).sum()), 1e-9)
-    c = float((a * b).sum()) / den
-    d = float((a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).sum()) / den
-    R = np.array([[c, -d], [d, c]])
-    return np.concatenate([R, (md - R @ ms)[:, None]], 1)
+def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(2, 3) least-squares affine map taking src to dst ((K, 2), K >= 3)."""
+    X = np.concatenate([src, np.ones((len(src), 1))], 1)
+    return np.linalg.lstsq(X, dst, rcond=None)[0].T
 
 
 def _barycentric_from_triangles(dst: np.ndarray) -> np.ndarray:
@@ -438,7 +436,9 @@ class MeshWarpRenderer:
             # between them), wherever the opening would be larger than that.
             x_iod = self.lip_t * self.mouth_w / 2 / s
             contact = np.maximum((incisal_depth(x_iod) - TUCK_OVERLAP_IOD) * s - up_lift, 0.0)
-            tuck_k = min(float(lip_tuck), 1.0)
+            # Only a clear /f v/ makes contact: the tuck an open vowel borrows from a
+            # neighbouring /f/ (0.4 in "five") must not close the vowel.
+            tuck_k = float(smoothstep(TUCK_CONTACT_FROM, TUCK_CONTACT_FULL, float(lip_tuck)))
             target = (1 - tuck_k) * target + tuck_k * np.minimum(target, contact)
         low = target - self.lip_gap0 + up_lift
         corner_drop = 0.18 * mouth_open * s
@@ -521,8 +521,8 @@ class MeshWarpRenderer:
 
     def teeth_pose(self, pos: np.ndarray, jaw_open: float) -> TeethPose:
         """Where the teeth are in this frame: the upper row moves with the skull (a
-        similarity fit to SKULL_POINTS), the lower with the jaw (jaw_open, iod)."""
-        S = _similarity(self.verts[SKULL_POINTS, :2], pos[SKULL_POINTS])
+        affine fit to SKULL_POINTS), the lower with the jaw (jaw_open, iod)."""
+        S = _affine(self.verts[SKULL_POINTS, :2], pos[SKULL_POINTS])
         edge = self.teeth_line0 @ S[:, :2].T + S[:, 2]
         own = None
         if self.own_teeth is not None:
