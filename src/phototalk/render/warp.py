@@ -16,6 +16,8 @@ Pixels outside the region of interest are copied, so the background stays bit-ex
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 from scipy import sparse
@@ -24,7 +26,9 @@ from scipy.spatial import Delaunay
 from ..face import landmarks as L
 from ..face.analyze import FaceRig
 from .lids import lash_color, lid_color, paint_opacity, paint_shut_lid
-from .mouth import MouthPalette, draw_mouth, polygon_crop, smoothstep
+from .mouth import (JAW_TEETH_SHARE, TEETH_SHOW_IOD, TUCK_OVERLAP_IOD, MouthPalette, TeethPose, draw_mouth,
+                    find_own_teeth, incisal_depth, match_softness, mouth_detail, polygon_crop, seat_lower_lip,
+                    smoothstep)
 from .raster import barycentric_maps, rasterize_nearest
 
 RING_SCALES = (1.3, 1.7, 2.3)  # control rings around the face oval
@@ -76,6 +80,28 @@ POSE_MAX_STRETCH = 0.75  # largest |d displacement / d x| a head pose may cause 
 BROW_L = np.array([[70, 63, 105, 66, 107], [46, 53, 52, 65, 55]])
 BROW_R = np.array([[300, 293, 334, 296, 336], [276, 283, 282, 295, 285]])
 CHEEK_L, CHEEK_R = 50, 280
+# Points that move with the skull only (outer eye corners, nose bridge, tip and base,
+# down to the top of the philtrum): the upper teeth follow their affine fit, which
+# reaches down to the mouth (a similarity fitted above it put the teeth under the upper
+# lip when the chin tipped up, and the opening read as half as open).
+SKULL_POINTS = np.array([33, 263, 6, 168, 4, 1, 2, 164, 98, 327])
+POUT_IOD = 0.05  # iod the outer edges of fully rounded lips bulge out (everted by being pushed forward)
+ROUND_NARROW = 0.45  # share of a unit widening that full rounding takes back at the corners
+# Rounded lips are pushed forward (~5 mm at the lip line): a turned head shows them
+# standing out in front of the teeth and the face (parallax), not only a smaller mouth.
+PROTRUDE_IOD = 0.055
+# A portrait smiling with parted lips opens from its own parting: from this opening
+# (iod) on, the lips are apart by the photo's teeth display plus the opening asked for.
+SEAT_KEEP_FROM = 0.06
+CALIBRATION_OPEN, CALIBRATION_YAW = 0.22, 0.03  # iod, rad: the frame the interior's softness is matched on
+TUCK_CONTACT_FROM, TUCK_CONTACT_FULL = 0.35, 0.75  # lip_tuck where /f v/ contact starts / is complete
+LIP_SKIN_SQUEEZE = 0.5  # share of its height the skin under a dropping lower lip may lose before it is pushed along
+
+
+def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(2, 3) least-squares affine map taking src to dst ((K, 2), K >= 3)."""
+    X = np.concatenate([src, np.ones((len(src), 1))], 1)
+    return np.linalg.lstsq(X, dst, rcond=None)[0].T
 
 
 def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
@@ -139,7 +165,12 @@ class MeshWarpRenderer:
     def __init__(self, rig: FaceRig):
         self.image = np.ascontiguousarray(rig.image)
         h, w = self.image.shape[:2]
-        lm = rig.landmarks.astype(np.float64)
+        # Where the face mesh put the lower lip on the photo's own teeth (a broad smile),
+        # the lip is moved to below them so the lips close over the teeth.
+        lm = seat_lower_lip(self.image, rig.landmarks.astype(np.float64))
+        # (11,) px the lower inner lip was moved down: the photo's own lip parting, which
+        # an open mouth keeps (it opens from the photo's smile, closures still shut).
+        self.seat_gap = (lm[L.LOWER_INNER, 1] - rig.landmarks[L.LOWER_INNER, 1]).astype(np.float64)
         self.verts = lm[:L.N_SURFACE]  # (468, 3); iris points stay out of the mesh
         s = rig.iod_px
         self.iod = s
@@ -267,8 +298,9 @@ class MeshWarpRenderer:
 
         self._setup_plate(rig.person, face_w)
         self._setup_expressions(lm)
-        self.palette = MouthPalette.from_image(self.image, lm)
+        self.palette = MouthPalette.from_image(self.image, lm, calibrate=False)
         self._setup_slit(lm)
+        self._setup_teeth(lm)
 
         # --- the body: follows the head slightly and breathes ---------------------------
         body = smoothstep(0.3, 0.8, cv2.GaussianBlur(rig.person.astype(np.float32), (0, 0), max(1.0, BODY_BLUR * s)))
@@ -303,6 +335,21 @@ class MeshWarpRenderer:
                                  np.clip(np.round(self.verts[:, 0]).astype(int), 0, w - 1)].astype(np.float64)
         self.head_top = lm[L.FOREHEAD, :2].astype(np.float64)
         self.set_region(None)
+        self._match_mouth_softness()
+
+    def _match_mouth_softness(self) -> None:
+        """Blur the drawn interior so an open mouth rendered with a slight head turn (so
+        the photo is resampled as in motion) has DETAIL_TARGET times the detail of the
+        eyes in the same frame: a soft painting gets a soft mouth, a crisp photo a crisp
+        one (a few renders of one frame, once per portrait)."""
+        base = self.palette
+        pose = {"mouth_open": CALIBRATION_OPEN, "jaw_open": CALIBRATION_OPEN, "yaw": CALIBRATION_YAW}
+        pos = self.vertex_positions(**pose)[0]
+
+        def detail(soft):
+            self.palette = replace(base, soft_iod=soft)
+            return mouth_detail(self.render(**pose), pos)
+        self.palette = replace(base, soft_iod=match_softness(detail))
 
     def _setup_plate(self, person: np.ndarray, face_w: np.ndarray) -> None:
         """The background plate under the person layer, over the region of interest:
@@ -394,6 +441,25 @@ class MeshWarpRenderer:
         self.lip_set = np.zeros(L.N_SURFACE, bool)
         self.lip_set[L.UPPER_LIP.ravel()] = True
         self.lip_set[L.LOWER_LIP.ravel()] = True
+        # Skin right under the lower lip is pushed down by it where the jaw moves less
+        # than the lip: a lip dropping past
+        # the chin skin folded that band over (cracks and lip colour dripping below the
+        # lower lip at wide openings, or when the slower jaw lags the lips).
+        lo_out = lm[L.LOWER_OUTER, :2] - self.mouth_mid
+        order = np.argsort(lo_out @ self.ex)
+        below = yv - np.interp(xv, (lo_out @ self.ex)[order], (lo_out @ self.ey)[order])  # px under the lip edge
+        lat = np.abs(xv) / (0.5 * self.mouth_w)
+        self.chin_follow = (below > -0.01 * s) * (1 - smoothstep(0.8, 1.4, lat))
+        # The skin may be squeezed to half its height before it has to move: normal
+        # openings keep the jaw's motion, only a fold is prevented.
+        self.chin_room = LIP_SKIN_SQUEEZE * np.maximum(below, 0.0)  # (468,) px
+        self.chin_follow[self.lip_set] = 0.0
+        self.vert_x = xv  # (468,) px along the mouth axis
+        self.lip_x = ((up - self.mouth_mid) @ self.ex)  # (11,) px of each lip column
+        self.lip_forward = np.zeros(L.N_SURFACE)  # (468,) iod each vertex moves forward at full rounding
+        for lip in (L.UPPER_LIP, L.LOWER_LIP):
+            for row, share in zip(lip, (1.0, 1.0, 0.8, 0.5)):
+                self.lip_forward[row] = share * PROTRUDE_IOD * self.round_profile
         self.eyes = []
         for u0, l0, u1, u2 in ((L.EYE_L_UPPER0, L.EYE_L_LOWER0, L.EYE_L_UPPER1, L.EYE_L_UPPER2),
                                (L.EYE_R_UPPER0, L.EYE_R_LOWER0, L.EYE_R_UPPER1, L.EYE_R_UPPER2)):
@@ -502,12 +568,21 @@ class MeshWarpRenderer:
         if cheek:
             off += cheek * F["cheek"]
         # Rounding draws the corners in (on top of any widening) and pushes the lips out.
-        off += ((mouth_wide - 0.24 * mouth_round) * self.wide_field)[:, None] * self.ex[None, :]
+        off += ((mouth_wide - ROUND_NARROW * mouth_round) * self.wide_field)[:, None] * self.ex[None, :]
         # Lips: every column of the lower lip moves so the inner gap becomes the target
         # gap (closing an open source mouth too); the upper lip lifts a little.
         profile = (1 - mouth_round) * self.lip_profile + mouth_round * self.round_profile
-        target = mouth_open * s * profile
+        target = mouth_open * s * profile + smoothstep(0.0, SEAT_KEEP_FROM, mouth_open) * self.seat_gap
         up_lift = -0.12 * target
+        if lip_tuck > 0:
+            # /f v/: the lower lip comes up against the upper incisors' edge (no gap
+            # between them), wherever the opening would be larger than that.
+            x_iod = self.lip_t * self.mouth_w / 2 / s
+            contact = np.maximum((incisal_depth(x_iod) - TUCK_OVERLAP_IOD) * s - up_lift, 0.0)
+            # Only a clear /f v/ makes contact: the tuck an open vowel borrows from a
+            # neighbouring /f/ (0.4 in "five") must not close the vowel.
+            tuck_k = float(smoothstep(TUCK_CONTACT_FROM, TUCK_CONTACT_FULL, float(lip_tuck)))
+            target = (1 - tuck_k) * target + tuck_k * np.minimum(target, contact)
         low = target - self.lip_gap0 + up_lift
         corner_drop = 0.18 * mouth_open * s
         low[[0, -1]] = up_lift[[0, -1]] = corner_drop
@@ -516,9 +591,15 @@ class MeshWarpRenderer:
         else:  # the jaw follows its own (slower) opening; the lower lip makes up the rest
             jt = jaw_open * s * profile[5]
             jaw_low = jt - self.lip_gap0[5] - 0.12 * jt
-        jaw = self.jaw_w[:, None] * (jaw_low * ey)[None, :]
-        off += np.where(self.lip_set[:, None], 0.0, jaw)
-        pout = 0.035 * s * mouth_round * self.round_profile  # (11,) px the outer lip edges bulge
+        jaw_y = self.jaw_w * jaw_low
+        order = np.argsort(self.lip_x)
+        lip_y = np.interp(self.vert_x, self.lip_x[order], low[order])  # the lower lip's drop above each vertex
+        # Only a lip dropping below its place in the photo pulls the skin (closing a photo's
+        # open mouth moves the lip up, and the chin stays with the jaw).
+        jaw_y = jaw_y + self.chin_follow * np.maximum(np.maximum(lip_y, 0.0) - np.maximum(jaw_y, 0.0)
+                                                      - self.chin_room, 0.0)
+        off += np.where(self.lip_set, 0.0, jaw_y)[:, None] * ey[None, :]
+        pout = POUT_IOD * s * mouth_round * self.round_profile  # (11,) px the outer lip edges bulge
         tuck = 0.045 * s * lip_tuck * self.lip_profile  # (11,) px the lower lip rolls in (thins)
         for r, row in enumerate(L.UPPER_LIP):
             off[row] += (up_lift - pout * r / 3)[:, None] * ey[None, :]
@@ -565,6 +646,8 @@ class MeshWarpRenderer:
         v = self.verts.copy()
         off = self.expression_offsets(mouth_open, mouth_wide, blink, mouth_round, lip_tuck, **expr)
         v[:, :2] += off
+        if mouth_round > 0:
+            v[:, 2] -= float(mouth_round) * self.iod * self.lip_forward  # z points away from the viewer
         R = rotation(yaw, pitch, roll)
         expr_part = off @ R[:2, :2].T
         p = self.pivot
@@ -577,6 +660,32 @@ class MeshWarpRenderer:
             z = self.verts[:, 2] + self.region_vmask * (z - self.verts[:, 2])
             expr_part = expr_part * self.region_vmask[:, None]
         return pos, z, A, b, expr_part
+
+    def _setup_teeth(self, lm: np.ndarray) -> None:
+        """The upper teeth's resting line (TEETH_SHOW_IOD below the closed lips, fixed to
+        the skull) and, when the photo shows teeth, their texture (drawn where they are
+        in the photo, over the drawn teeth that continue them under the lips)."""
+        up = lm[L.UPPER_INNER, :2]
+        self.teeth_line0 = up + TEETH_SHOW_IOD * self.iod * self.ey[None, :]  # (11, 2) source px
+        self.own_teeth = None
+        own = find_own_teeth(self.image, lm)
+        if own is None:
+            return
+        alpha, (x0, y0) = own
+        rgb = self.image[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]].astype(np.float32)
+        self.own_teeth = (rgb, alpha, np.array([[1.0, 0, x0], [0, 1.0, y0]]))
+
+    def teeth_pose(self, pos: np.ndarray, jaw_open: float) -> TeethPose:
+        """Where the teeth are in this frame: the upper row moves with the skull (a
+        affine fit to SKULL_POINTS), the lower with the jaw (jaw_open, iod)."""
+        S = _affine(self.verts[SKULL_POINTS, :2], pos[SKULL_POINTS])
+        edge = self.teeth_line0 @ S[:, :2].T + S[:, 2]
+        own = None
+        if self.own_teeth is not None:
+            rgb, a, T = self.own_teeth
+            M = S[:, :2] @ T[:, :2]
+            own = (rgb, a, np.concatenate([M, (S[:, :2] @ T[:, 2] + S[:, 2])[:, None]], 1).astype(np.float64))
+        return TeethPose(edge, JAW_TEETH_SHARE * max(float(jaw_open), 0.0) * self.iod, own)
 
     def _setup_slit(self, lm: np.ndarray) -> None:
         """The photo's own mouth slit (the dark line between closed lips, running out to
@@ -958,7 +1067,9 @@ class MeshWarpRenderer:
         frame[y0:y1, x0:x1] = self._composite_plate(qx, qy)
         self._antialias_squeezed(frame, qx, qy, pos)
         self._heal_slit(frame, qx, qy, pos, mouth_open)
-        draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette, self.iod, mouth_round)
+        jaw = expr.get("jaw_open")
+        draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette, self.iod, mouth_round,
+                   teeth=self.teeth_pose(pos, mouth_open if jaw is None else jaw))
         if blink < 0.5 and (gaze_yaw or gaze_pitch):
             self._apply_gaze(frame, pos, gaze_yaw, gaze_pitch)
         if blink > 0.15:
