@@ -198,9 +198,9 @@ def paint_lids(frame: np.ndarray, source: np.ndarray, lm: np.ndarray, dst: np.nd
         return
     _, ex, ey = face_axes(lm)
     gaps, skins = [], []
-    for u0, l0, u1, u2 in _EYES:
+    for u0, l0, _, _ in _EYES:
         gaps.append(float(np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ ey, 0.0).max()))
-        skins.append(lid_skin(source, lm[u0, :2], lm[u1, :2], lm[u2, :2], lm[l0, :2], gaps[-1]))
+        skins.append(lid_skin(source, lm[u0, :2], lm[l0, :2], gaps[-1]))
     match_eyes(skins)
     for (u0, _, _, u2), gap, skin in zip(_EYES, gaps, skins):
         paint_shut_lid(frame, dst[u2], dst[u0], ex, ey, gap, skin, closure)

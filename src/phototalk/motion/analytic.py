@@ -23,7 +23,8 @@ BLINK_INTERVAL_S = (2.6, 4.2)  # s; uniform draw between blinks, ~17 blinks/min 
 # Per-blink durations, s, drawn uniformly for each blink: the lids fall in 2-3 frames at
 # 25 fps, may rest shut a frame, and rise more slowly (3-6 frames), as measured on real
 # talking videos (below half-open 1.5-6 frames, varying from blink to blink).
-BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = (0.05, 0.10), (0.0, 0.05), (0.12, 0.26)
+BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = (0.05, 0.10), (0.04, 0.12), (0.12, 0.26)
+BLINK_HOLD_LIFT = 0.08  # closure the lid gives back while it rests shut
 BLINK_PARTIAL_P = 0.2  # share of blinks that stop short of shut (real people: ~10-30 %)
 BLINK_PARTIAL_DEPTH = (0.5, 0.8)  # closure a partial blink reaches
 FALLBACK_MIN_S = 0.3  # s; a "silence" this long that is loud is unrecognised speech
@@ -75,9 +76,11 @@ def blink_curve(n: int, fps: float, rng: np.random.Generator, pro: Prosody | Non
         # A sub-frame phase: where the frames fall on the blink varies as well.
         x = t - start - shape_rng.uniform(0.0, 1.0 / fps)
         close = np.clip(x / close_s, 0, 1)
+        hold = np.clip((x - close_s) / hold_s, 0, 1)
         reopen = np.clip((x - close_s - hold_s) / open_s, 0, 1)
-        # Eased in and out: the lid accelerates down and settles back slowly.
-        shape = 0.5 * (1 - np.cos(np.pi * close)) * 0.5 * (1 + np.cos(np.pi * reopen))
+        # Eased in and out: the lid accelerates down, starts to lift slowly while the
+        # eye is still shut (so the deepest point is where the fall ends) and settles back.
+        shape = 0.5 * (1 - np.cos(np.pi * close)) * (1 - BLINK_HOLD_LIFT * hold) * 0.5 * (1 + np.cos(np.pi * reopen))
         shape[(x <= 0) | (reopen >= 1)] = 0.0
         out = np.maximum(out, (depth * shape).astype(np.float32))
     return out

@@ -1,16 +1,15 @@
-"""Shut eyelids over a warped eye, made from the portrait's own lid skin and lashes.
+"""Shut eyelids over a warped eye, made from the portrait's own skin and lashes.
 
 When a lid is warped shut, the band between the crease and the lid margin is the
 photo's upper lid, lashes and liner stretched over the eyeball. Shown as it is, it
 reads as a slit of open eye (to viewers and to landmark models), and stretched lashes
 or liner break into streaks. So that band is covered by lid skin taken from the photo
-(``LidSkin``, sampled once per portrait): its colour column by column from the skin
-between the lash line and the crease, its grain (the fine texture, at the photo's own
-scale and strength) from the same band, and at the margin the photo's own lashes,
-turned down as on a shut eye. The skin is carried with the margin (its texture moves
-with the lid instead of being re-painted each frame) and shaded as a lid rounded over
-an eyeball. Shared by the photo renderer (blinks) and the video editor
-(``edit --close-eyes``).
+(``LidSkin``, sampled once per portrait): at the crease the colour of the skin above it
+in the frame, towards the margin that of the skin under the eye; the photo's grain at
+its own scale and strength, carried with the margin (the texture moves with the lid);
+and, once the lids meet, the photo's own lashes turned down over the lower lid and a
+dark line where the lids meet. Shaded as a lid rounded over an eyeball. Shared by the
+photo renderer (blinks) and the video editor (``edit --close-eyes``).
 """
 from __future__ import annotations
 
@@ -77,15 +76,14 @@ def _ring_at(ring: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.interp(x, ring[o, 0], ring[o, 1])
 
 
-def lid_skin(image: np.ndarray, margin: np.ndarray, fold: np.ndarray, crease: np.ndarray, lower: np.ndarray,
-             gap: float) -> LidSkin:
+def lid_skin(image: np.ndarray, margin: np.ndarray, lower: np.ndarray, gap: float) -> LidSkin:
     """Sample one upper lid's skin from ``image`` ((H, W, 3) uint8, the open eye).
 
-    margin: (K, 2) px, the lid margin corner to corner; fold, crease: (M, 2) px, the
-    skin rings above it (landmarks.EYE_*_UPPER1, UPPER2); lower: (L, 2) px, the lower
-    lid; gap: the eye's height in px. The skin under the eye gives the lid's colour and
-    grain, the strip above the margin its lashes. (fold and crease are kept for callers
-    that sample the band between them; see ``paint_shut_lid`` for the lid's top colour.)"""
+    margin: (K, 2) px, the lid margin corner to corner; lower: (L, 2) px, the lower lid;
+    gap: the eye's height in px. The skin under the eye gives the lid's colour and grain
+    (the band above a lid holds liner, eyeshadow and the crease's shadow; the skin above
+    the crease gives the lid's top colour, see ``paint_shut_lid``), the strip above the
+    margin its lashes."""
     h, w = image.shape[:2]
     img = image.astype(np.float32)
     gap = max(float(gap), 2.0)

@@ -258,8 +258,8 @@ class MeshWarpRenderer:
             self.eyes.append((u0[1:-1], l0[1:-1], u1, u2, gap))
         self.eye_corners = [(L.EYE_L_UPPER0[0], L.EYE_L_UPPER0[-1]), (L.EYE_R_UPPER0[0], L.EYE_R_UPPER0[-1])]
         # Each shut lid's skin, grain and lashes, sampled from the open eye once.
-        self.lid_skins = [lid_skin(self.image, lm[m, :2], lm[u1, :2], lm[u2, :2], lm[lo, :2], float(gap.max()))
-                          for m, (_, lo, u1, u2, gap) in zip((L.EYE_L_UPPER0, L.EYE_R_UPPER0), self.eyes)]
+        self.lid_skins = [lid_skin(self.image, lm[m, :2], lm[lo, :2], float(gap.max()))
+                          for m, (_, lo, _, _, gap) in zip((L.EYE_L_UPPER0, L.EYE_R_UPPER0), self.eyes)]
         match_eyes(self.lid_skins)
         self._setup_expression_fields(lm)
 
