@@ -21,10 +21,10 @@ SPEECH_RANGE_DB = 30.0  # dB below the loud-speech level where the mouth is cons
 SILENCE_DBFS = -55.0  # dBFS; quieter than this is silence whatever the recording level
 BLINK_INTERVAL_S = (2.6, 4.2)  # s; uniform draw between blinks, ~17 blinks/min (real: 7-22)
 # Per-blink durations, s, drawn uniformly for each blink: the lids fall in 2-3 frames at
-# 25 fps, may rest shut a frame, and rise more slowly (3-6 frames), as measured on real
+# 25 fps, rest shut 1-2 frames, and rise more slowly (3-6 frames), as measured on real
 # talking videos (below half-open 1.5-6 frames, varying from blink to blink).
 BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = (0.05, 0.10), (0.04, 0.12), (0.12, 0.26)
-BLINK_HOLD_LIFT = 0.08  # closure the lid gives back while it rests shut
+BLINK_HOLD_LIFT = 0.15  # closure the lid gives back while it rests shut
 BLINK_PARTIAL_P = 0.2  # share of blinks that stop short of shut (real people: ~10-30 %)
 BLINK_PARTIAL_DEPTH = (0.5, 0.8)  # closure a partial blink reaches
 FALLBACK_MIN_S = 0.3  # s; a "silence" this long that is loud is unrecognised speech

@@ -32,6 +32,7 @@ GRAIN_CLIP = 2.5  # grain beyond this many robust std is a lash or a crease line
 LASH_STRIP = 0.25  # eye heights of the photo above the lid margin searched for lashes and liner
 LASH_DARK = (0.35, 0.7)  # a lash pixel this share darker than the lid skin starts to show / is opaque
 LID_SHADE = 0.08  # how much darker a shut lid is at the crease and the lashes than mid-lid
+COVER_BELOW = 0.15  # eye heights of skin laid below a shut lid's margin
 LID_FADE = 0.45  # share of the crease-to-margin span over which the lid skin fades in
 LASH_WIDTH, LASH_MIN_PX = 0.035, 1.3  # line where the lids meet, in eye widths, and its least width in px
 LASH_MAX_SHARE = 0.3  # that line is at most this share of the lid colour
@@ -193,8 +194,11 @@ def paint_shut_lid(frame: np.ndarray, crease: np.ndarray, margin: np.ndarray, ex
     bot_y = _ring_at(margin, xx)[None, :]
     frac = (yy - top_y) / np.maximum(bot_y - top_y, 1.0)  # 0 at the crease, 1 at the margin
     u = np.clip((xx - margin[:, 0].min()) / max(np.ptp(margin[:, 0]), 1.0), 0, 1)  # (w,) corner to corner
-    # Skin coverage: from the crease down to a lash width past the margin.
-    lid_mask = mask * (yy <= bot_y + width)
+    # Skin coverage: from the crease down to a lash width past the margin and, once the
+    # lids meet, over the strip of eye white the lower lid's landmarks (inside the visible
+    # eye) leave below it, fading into the lower lid.
+    reach = width + lash_op * COVER_BELOW * gap
+    lid_mask = mask * (1 - smoothstep(reach, reach + width + 1.0, yy - bot_y))
     a = cv2.GaussianBlur(lid_mask * smoothstep(0.0, LID_FADE, frac), (0, 0), max(0.7, 0.08 * gap)) * opacity
     # The lid skin: its colour column by column, lit mid-lid and a little darker towards
     # the crease and the lashes (the eyeball under it), and the photo's grain carried
