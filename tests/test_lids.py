@@ -9,7 +9,6 @@ import pytest
 from phototalk.motion.analytic import blink_curve
 from phototalk.render.lids import lid_skin, match_eyes, paint_shut_lid
 
-import pixels
 from conftest import asset
 
 FPS = 25
@@ -138,19 +137,22 @@ def test_both_shut_lids_alike_and_skin_coloured():
 
 
 @pytest.mark.parametrize("name", ["painting_mona_lisa.jpg", "photo_woman_frontal.png"])
-def test_onset_shows_no_line_across_the_iris(name):
-    """At the start of a blink the iris still shows: what covers it is the photo's own lid
-    coming down, not a dark line painted across the open eye."""
+def test_onset_draws_no_dark_line_across_the_open_eye(name):
+    """Less than half shut, the iris still shows: what covers it is the photo's own lid
+    coming down (and lid skin over the stretched band), not a dark lash line drawn across
+    the open eye. The old paint put 36 such pixels on the woman at closure 0.45, 5 on
+    Mona Lisa."""
     from PIL import Image
 
     from phototalk.pipeline import prepare_rig
     from phototalk.render.warp import MeshWarpRenderer
 
     r = MeshWarpRenderer(prepare_rig(np.array(Image.open(asset("images", name)).convert("RGB")), size=512))
-    plain = r.render(blink=0.3)
+    painted = r.render(blink=0.45)
     r._paint_lids = lambda *a, **k: None  # the same frame without the lid paint
-    unpainted = r.render(blink=0.3)
+    bare = r.render(blink=0.45)
     x, y, w, h = r.region_box("eyes")
-    a, b = (f[y:y + h, x:x + w].astype(int).sum(2) for f in (plain, unpainted))
-    darkened = np.count_nonzero(a < b - 45)  # pixels the paint made clearly darker
-    assert darkened < 0.002 * w * h, darkened
+    a, b = (f[y:y + h, x:x + w].astype(int).sum(2) for f in (painted, bare))
+    # Pixels the paint made clearly darker, down to dark-line levels (not skin over eye white).
+    line = np.count_nonzero((a < b - 30) & (a < 0.7 * np.median(b)))
+    assert line <= 0.0005 * w * h, line
