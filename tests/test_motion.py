@@ -77,7 +77,9 @@ def test_speed_scales_motion_and_still_stops_the_head(speech8):
     assert stds[0] < stds[1] < stds[2]
     tr = analytic_motion(speech8, 25, seed=3, still=True, gaze="camera")
     assert not np.any(tr.head_yaw) and not np.any(tr.head_pitch) and not np.any(tr.head_roll)
-    assert tr.blink.max() == 1.0 and tr.mouth_open.max() > 0.1  # the rest of the face still moves
+    # The rest of the face still moves: blinks (sampled at 25 fps off their exact peak,
+    # and some partial, so the largest need not be exactly 1) and the mouth.
+    assert tr.blink.max() > 0.9 and tr.mouth_open.max() > 0.1
 
 
 def test_camera_gaze_cancels_the_head_turn(speech8):
@@ -144,7 +146,7 @@ def test_arkit_csv_layout(tmp_path, speech8):
     assert vals.min() >= 0 and vals.max() <= 1
     assert rows[1][0] == "00:00:00:00.000" and rows[31][0] == "00:00:01:00.000" and rows[1][1] == "61"
     col = {name: vals[:, i] for i, name in enumerate(BLENDSHAPES)}
-    assert col["JawOpen"].max() > 0.3 and col["EyeBlinkLeft"].max() == 1.0
+    assert col["JawOpen"].max() > 0.3 and col["EyeBlinkLeft"].max() > 0.9  # a blink (frames fall beside its peak)
     # MouthClose: lips shut over a lowered jaw, only where the lips close faster than the jaw
     assert col["MouthClose"].max() > 0.05 and np.all(col["MouthClose"][tr.mouth_open >= tr.jaw_open] == 0)
     assert col["MouthSmileLeft"].min() > 0.4  # happy: a smile throughout

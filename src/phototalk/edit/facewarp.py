@@ -16,7 +16,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from ..face import landmarks as L
-from ..render.lids import lash_color, lid_color, paint_opacity, paint_shut_lid
+from ..render.lids import lid_skin, match_eyes, paint_opacity, paint_shut_lid
 from ..render.mouth import MouthPalette, draw_mouth, smoothstep
 
 RING_SCALE = 1.3  # anchor ring (never moves) = face oval scaled about its centre
@@ -190,19 +190,20 @@ def eye_offsets(lm: np.ndarray, closure: float) -> np.ndarray:
     return off
 
 
-def paint_lids(frame: np.ndarray, lm: np.ndarray, dst: np.ndarray, closure: float) -> None:
-    """Lid skin and a lash line over each closing lid (``render.lids``): from the warped
-    crease ring down to the warped margin (``dst`` (468, 2)), coloured from the skin
-    around the eye in this frame (``lm``, its tracked landmarks)."""
-    opacity = paint_opacity(closure)
-    if opacity <= 0:
+def paint_lids(frame: np.ndarray, source: np.ndarray, lm: np.ndarray, dst: np.ndarray, closure: float) -> None:
+    """The lid skin and lashes of each closing lid (``render.lids``) into ``frame`` (in
+    place): from the warped crease ring down to the warped margin (``dst`` (468, 2)),
+    taken from the open eyes of ``source`` (the unedited frame; ``lm`` its landmarks)."""
+    if paint_opacity(closure) <= 0:
         return
     _, ex, ey = face_axes(lm)
-    for u0, l0, u1, u2 in _EYES:
-        gap = float(np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ ey, 0.0).max())
-        color = lid_color(frame, lm[u1, :2], lm[u2, :2], lm[l0, :2], gap, ey)
-        lash = lash_color(frame, lm[u0, :2], ey)
-        paint_shut_lid(frame, dst[u2], dst[u0], ex, ey, gap, color, lash, opacity)
+    gaps, skins = [], []
+    for u0, l0, _, _ in _EYES:
+        gaps.append(float(np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ ey, 0.0).max()))
+        skins.append(lid_skin(source, lm[u0, :2], lm[l0, :2], gaps[-1]))
+    match_eyes(skins)
+    for (u0, _, _, u2), gap, skin in zip(_EYES, gaps, skins):
+        paint_shut_lid(frame, dst[u2], dst[u0], ex, ey, gap, skin, closure)
 
 
 # ---------------------------------------------------------------------------- warp
@@ -363,5 +364,5 @@ def edit_face(frame: np.ndarray, lm: np.ndarray, *, close_mouth: float = 0.0, cl
             if a < 1:
                 out = cv2.addWeighted(drawn, a, out, 1 - a, 0.0)
     if close_eyes > 0:
-        paint_lids(out, lm, dst, close_eyes)
+        paint_lids(out, frame, lm, dst, close_eyes)
     return out

@@ -20,7 +20,13 @@ MOUTH_OPEN_MAX = 0.26  # iod; the widest loud-vowel gap (real speakers measure 0
 SPEECH_RANGE_DB = 30.0  # dB below the loud-speech level where the mouth is considered shut
 SILENCE_DBFS = -55.0  # dBFS; quieter than this is silence whatever the recording level
 BLINK_INTERVAL_S = (2.6, 4.2)  # s; uniform draw between blinks, ~17 blinks/min (real: 7-22)
-BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = 0.08, 0.12, 0.15  # s; lids fall fast, rise slower
+# Per-blink durations, s, drawn uniformly for each blink: the lids fall in 2-3 frames at
+# 25 fps, rest shut 1-2 frames, and rise more slowly (3-6 frames), as measured on real
+# talking videos (below half-open 1.5-6 frames, varying from blink to blink).
+BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = (0.05, 0.10), (0.04, 0.12), (0.12, 0.26)
+BLINK_HOLD_LIFT = 0.15  # closure the lid gives back while it rests shut
+BLINK_PARTIAL_P = 0.2  # share of blinks that stop short of shut (real people: ~10-30 %)
+BLINK_PARTIAL_DEPTH = (0.5, 0.8)  # closure a partial blink reaches
 FALLBACK_MIN_S = 0.3  # s; a "silence" this long that is loud is unrecognised speech
 
 
@@ -49,7 +55,9 @@ def mouth_from_loudness(speech: Speech, fps: float, n: int) -> np.ndarray:
 
 def blink_curve(n: int, fps: float, rng: np.random.Generator, pro: Prosody | None = None) -> np.ndarray:
     """(n,) float32 eyelid closure 0..1 with blinks every BLINK_INTERVAL_S; with the
-    prosody ``pro``, blinks near a phrase boundary move onto it (people blink at pauses)."""
+    prosody ``pro``, blinks near a phrase boundary move onto it (people blink at pauses).
+    Each blink draws its own closing, hold and reopening times and depth (some stop
+    short of shut), so no two read alike; the lids fall faster than they rise."""
     out = np.zeros(n, np.float32)
     t = np.arange(n) / fps
     starts = []
@@ -59,13 +67,22 @@ def blink_curve(n: int, fps: float, rng: np.random.Generator, pro: Prosody | Non
         start += rng.uniform(*BLINK_INTERVAL_S)
     if pro is not None and starts:
         starts = list(blink_onsets_near_pauses(np.round(np.array(starts) * fps), pro, fps) / fps)
-    dur = BLINK_CLOSE_S + BLINK_HOLD_S + BLINK_OPEN_S
+    # The shapes come from a child generator: the parent's stream (head motion, brows,
+    # gaze drawn after the blinks) stays what it was for a given seed.
+    shape_rng = rng.spawn(1)[0]
     for start in starts:
-        x = t - start
-        close = np.clip(x / BLINK_CLOSE_S, 0, 1)
-        reopen = np.clip((x - BLINK_CLOSE_S - BLINK_HOLD_S) / BLINK_OPEN_S, 0, 1)
-        shape = np.where(x < 0, 0.0, np.where(x > dur, 0.0, np.sin(0.5 * np.pi * close) * (1 - reopen ** 2)))
-        out = np.maximum(out, shape.astype(np.float32))
+        close_s, hold_s, open_s = (shape_rng.uniform(*r) for r in (BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S))
+        depth = shape_rng.uniform(*BLINK_PARTIAL_DEPTH) if shape_rng.random() < BLINK_PARTIAL_P else 1.0
+        # A sub-frame phase: where the frames fall on the blink varies as well.
+        x = t - start - shape_rng.uniform(0.0, 1.0 / fps)
+        close = np.clip(x / close_s, 0, 1)
+        hold = np.clip((x - close_s) / hold_s, 0, 1)
+        reopen = np.clip((x - close_s - hold_s) / open_s, 0, 1)
+        # Eased in and out: the lid accelerates down, starts to lift slowly while the
+        # eye is still shut (so the deepest point is where the fall ends) and settles back.
+        shape = 0.5 * (1 - np.cos(np.pi * close)) * (1 - BLINK_HOLD_LIFT * hold) * 0.5 * (1 + np.cos(np.pi * reopen))
+        shape[(x <= 0) | (reopen >= 1)] = 0.0
+        out = np.maximum(out, (depth * shape).astype(np.float32))
     return out
 
 

@@ -25,7 +25,7 @@ from scipy.spatial import Delaunay
 
 from ..face import landmarks as L
 from ..face.analyze import FaceRig
-from .lids import lash_color, lid_color, paint_opacity, paint_shut_lid
+from .lids import lid_skin, match_eyes, paint_shut_lid
 from .mouth import (JAW_TEETH_SHARE, TEETH_SHOW_IOD, TUCK_OVERLAP_IOD, MouthPalette, TeethPose, draw_mouth,
                     find_own_teeth, incisal_depth, match_softness, mouth_detail, polygon_crop, seat_lower_lip,
                     smoothstep)
@@ -47,7 +47,11 @@ REFINE_ABOVE_PX, NEWTON_ITERS = 0.3, 3
 # lid and the eyeball at about the same depth, yet well behind the nose's lead over the
 # far eye (~0.3 iod) in a turn.
 PRIORITY_DEPTH = 0.05
-LID_DROP, LOWER_LID_RISE = 1.05, 0.05  # eye heights the lid margins travel in a full blink
+# Eye heights the lid margins travel in a full blink. The upper margin falls past the
+# lower lid's landmarks (they sit inside the visible eye): at 1.05 a cartoon's big eyes
+# kept a band of white under the shut lid, and Mona Lisa read 0.51 of open at 0.7 closure
+# (0.43 now; MediaPipe must see a blink to count it).
+LID_DROP, LOWER_LID_RISE = 1.2, 0.05
 LID_FOLD, LID_CREASE = 1.05, 0.5  # how far the skin rings above the lid margin follow it
 # Expression magnitudes at control value 1, in inter-ocular distances (iod) or eye heights.
 BROW_RAISE, BROW_INNER_RAISE = 0.075, 0.06  # iod the brows / their inner ends rise
@@ -465,10 +469,11 @@ class MeshWarpRenderer:
                                (L.EYE_R_UPPER0, L.EYE_R_LOWER0, L.EYE_R_UPPER1, L.EYE_R_UPPER2)):
             gap = np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ self.ey, 0.0)  # (7,) px
             self.eyes.append((u0[1:-1], l0[1:-1], u1, u2, gap))
-        self.lid_colors = [lid_color(self.image, lm[u1, :2], lm[u2, :2], lm[l0, :2], float(gap.max()), self.ey)
-                           for _, l0, u1, u2, gap in self.eyes]
         self.eye_corners = [(L.EYE_L_UPPER0[0], L.EYE_L_UPPER0[-1]), (L.EYE_R_UPPER0[0], L.EYE_R_UPPER0[-1])]
-        self.lash_colors = [lash_color(self.image, lm[m, :2], self.ey) for m in (L.EYE_L_UPPER0, L.EYE_R_UPPER0)]
+        # Each shut lid's skin, grain and lashes, sampled from the open eye once.
+        self.lid_skins = [lid_skin(self.image, lm[m, :2], lm[lo, :2], float(gap.max()))
+                          for m, (_, lo, _, _, gap) in zip((L.EYE_L_UPPER0, L.EYE_R_UPPER0), self.eyes)]
+        match_eyes(self.lid_skins)
         self._setup_expression_fields(lm)
 
     def _setup_expression_fields(self, lm: np.ndarray) -> None:
@@ -535,13 +540,11 @@ class MeshWarpRenderer:
             self.squint_w[take], self.squint_col[take], self.squint_eye[take] = w[take], j[take], e
 
     def _paint_lids(self, frame: np.ndarray, pos: np.ndarray, blink: float) -> None:
-        """Lid skin and a lash line over each closing lid (``render.lids``), from the
-        warped crease ring down to the warped margin."""
-        opacity = paint_opacity(blink)
-        for (u0, _, _, u2, gap), color, lash, (c0, c1) in zip(self.eyes, self.lid_colors, self.lash_colors,
-                                                             self.eye_corners):
+        """The photo's lid skin and lashes over each closing lid (``render.lids``), from
+        the warped crease ring down to the warped margin."""
+        for (u0, _, _, u2, gap), skin, (c0, c1) in zip(self.eyes, self.lid_skins, self.eye_corners):
             margin = np.concatenate([pos[[c0]], pos[u0], pos[[c1]]])
-            paint_shut_lid(frame, pos[u2], margin, self.ex, self.ey, float(gap.max()), color, lash, opacity)
+            paint_shut_lid(frame, pos[u2], margin, self.ex, self.ey, float(gap.max()), skin, blink)
 
     def expression_offsets(self, mouth_open: float, mouth_wide: float, blink: float,
                            mouth_round: float = 0.0, lip_tuck: float = 0.0, *, brow_up: float = 0.0,
