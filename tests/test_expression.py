@@ -142,7 +142,7 @@ def test_surprised_video_closes_the_lips_on_pixels(tmp_path):
     ap = np.array([pixels.aperture(lm) for lm in pixels.landmarks(frames)])
     pp = _centre_frames(chunk.phones, {Viseme.PP}, len(frames))
     last_sound = max(b for l, a, b in chunk.phones if viseme_of(l) is not Viseme.SIL)
-    after = np.arange(int((last_sound + 0.2) * FPS), len(frames))
+    after = np.arange(int(np.ceil((last_sound + 0.1) * FPS)), len(frames))
     assert np.isfinite(ap).all()
     assert np.mean(ap[pp] < CLOSED_AP) >= 0.85
     assert len(after) >= 3 and np.all(ap[after] < CLOSED_AP)

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field, fields
 from .errors import InputError
 
 
+SINGING_MODES = ("auto", "on", "off")  # --singing: decide from the audio, always a song, always speech
+
+
 def _opt(default, help: str, *, flag: str | None = None, metavar: str | None = None, **kw):
     return field(default=default, metadata={"help": help, "flag": flag, "metavar": metavar, **kw})
 
@@ -40,7 +43,7 @@ class GenerateOptions:
     singing: str = _opt("auto", "'on' for a song: held notes keep an open vowel that moves with pitch and "
                                 "loudness, and the head sways with the phrase instead of nodding; 'auto' "
                                 "decides from the audio (mostly sustained notes), 'off' always speech. "
-                                "Text input is speech unless 'on'", metavar="MODE", choices=("auto", "on", "off"))
+                                "Text input is speech unless 'on'", metavar="MODE", choices=SINGING_MODES)
     region: str | None = _opt(None, "animate only this region: face, mouth, eyes or head; every pixel "
                                     "outside it stays the input's", metavar="R",
                               choices=("face", "mouth", "eyes", "head"))
@@ -70,7 +73,7 @@ class GenerateOptions:
             raise InputError(f"--emotion-strength must be between 0 and 1, got {self.emotion_strength:g}")
         if self.gaze not in ("natural", "camera"):
             raise InputError(f"--gaze must be 'natural' or 'camera', got {self.gaze!r}")
-        if self.singing not in ("auto", "on", "off"):
+        if self.singing not in SINGING_MODES:
             raise InputError(f"--singing must be auto, on or off, got {self.singing!r}")
         if self.region is not None and self.region not in ("face", "mouth", "eyes", "head"):
             raise InputError(f"--region must be face, mouth, eyes or head, got {self.region!r}")

@@ -12,10 +12,12 @@ import numpy as np
 from ..audio.features import high_band_ratio, loudness_db, n_frames
 from ..audio.io import Speech
 from ..errors import InputError
+from ..options import SINGING_MODES
 from .expressive import blink_onsets_near_pauses, expressive_channels, jaw_floor
 from .prosody import Prosody, prosody, smooth
 from .track import MotionTrack, jaw_from_mouth
-from .visemes import CLOSURE_EASE_S, Viseme, coarticulate, extend_stop_closures, touch_labiodentals, viseme_of
+from .visemes import (CLOSURE_EASE_S, Viseme, coarticulate, extend_stop_closures, seconds_to, touch_labiodentals,
+                      viseme_of)
 
 MOUTH_OPEN_MAX = 0.26  # iod; the widest loud-vowel gap (real speakers measure 0.25-0.45)
 SPEECH_RANGE_DB = 30.0  # dB below the loud-speech level where the mouth is considered shut
@@ -33,7 +35,6 @@ SING_OPEN_PER_ST = 0.006  # iod more per semitone above the median (clipped to -
 SING_ROUND_CLOSE = 0.45  # a fully rounded vowel (/uw/) opens this much less than the others
 SING_SPREAD_KEEP = 0.5  # share of a vowel's lip spread kept on a held note (tall vowels)
 HELD_EASE_S = 0.05  # s; the held shape fades in and out over this long
-SINGING_MODES = ("auto", "on", "off")
 
 
 def mouth_from_loudness(speech: Speech, fps: float, n: int) -> np.ndarray:
@@ -107,18 +108,6 @@ def mouth_from_phones(speech: Speech, fps: float, n: int, phones) -> dict[str, n
     return ctl
 
 
-def seconds_to(mask: np.ndarray, fps: float) -> np.ndarray:
-    """(n,) float seconds from each frame to the nearest True frame of ``mask`` ((n,)
-    bool); inf everywhere when it has none."""
-    idx = np.flatnonzero(mask)
-    n = len(mask)
-    if not len(idx):
-        return np.full(n, np.inf)
-    k = np.clip(np.searchsorted(idx, np.arange(n)), 0, len(idx) - 1)
-    d = np.minimum(np.abs(np.arange(n) - idx[k]), np.abs(np.arange(n) - idx[np.maximum(k - 1, 0)]))
-    return d / fps
-
-
 def part_lips(mouth: np.ndarray, floor_iod: float, speaking: np.ndarray, lips_meet: np.ndarray,
               fps: float) -> np.ndarray:
     """(n,) float32 lip opening kept at least ``floor_iod`` while speaking (``speaking``,
@@ -136,7 +125,7 @@ def part_lips(mouth: np.ndarray, floor_iod: float, speaking: np.ndarray, lips_me
 
 def hold_sung_notes(ctl: dict[str, np.ndarray], pro: Prosody, fps: float, lips_meet: np.ndarray) -> None:
     """Open the mouth into a held vowel over each sustained note of ``pro`` (in place on
-    ``ctl``: 'mouth_open', 'mouth_wide' and 'mouth_round', (n,) float32): SING_OPEN_IOD
+    ``ctl``'s 'mouth_open' and 'mouth_wide', (n,) float32; its 'mouth_round' is read): SING_OPEN_IOD
     scaled by loudness and pitch, narrower for rounded vowels, lip spread reduced. Frames
     where the lips must meet (``lips_meet``, (n,) bool) are left alone."""
     held = smooth(pro.held, HELD_EASE_S * fps)

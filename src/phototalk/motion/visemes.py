@@ -191,6 +191,18 @@ def close_uncertain_stops(phones, y: np.ndarray, sr: int, *, half_s: float = UNC
     return out
 
 
+def seconds_to(mask: np.ndarray, fps: float) -> np.ndarray:
+    """(n,) float seconds from each frame to the nearest True frame of ``mask`` ((n,)
+    bool) at ``fps``; inf everywhere when it has none."""
+    idx = np.flatnonzero(mask)
+    n = len(mask)
+    if not len(idx):
+        return np.full(n, np.inf)
+    k = np.clip(np.searchsorted(idx, np.arange(n)), 0, len(idx) - 1)
+    d = np.minimum(np.abs(np.arange(n) - idx[k]), np.abs(np.arange(n) - idx[np.maximum(k - 1, 0)]))
+    return d / fps
+
+
 def coarticulate(phones, fps: float, n: int) -> dict[str, np.ndarray]:
     """Blend viseme targets of ``phones`` ([(label, start_s, end_s)], sorted) into
     per-frame controls for frames at t = i / fps, i < n.
@@ -226,7 +238,8 @@ def coarticulate(phones, fps: float, n: int) -> dict[str, np.ndarray]:
         scale = np.where(dt < 0, ANTICIPATION * tau, tau)
         d = weight * np.exp(-dist / scale)
         wsum[i0:i1] += d
-        d_round = d * (ROUND_DOMINANCE if tg.round > 0 else 1.0)
+        # rest (SIL) weighs as much, so the lips relax from a pucker when speech stops
+        d_round = d * (ROUND_DOMINANCE if tg.round > 0 or v is Viseme.SIL else 1.0)
         wsum_round[i0:i1] += d_round
         for j, key in enumerate(keys):
             acc[j, i0:i1] += (d_round if key == "round" else d) * getattr(tg, key)
@@ -256,9 +269,7 @@ def coarticulate(phones, fps: float, n: int) -> dict[str, np.ndarray]:
     # Lips take a moment to meet and to part: ease the opening within CLOSURE_EASE_S of a
     # closure, so it does not jump between a wide vowel and shut in one frame.
     if closed.any() and not closed.all():
-        shut = np.flatnonzero(closed)
-        k = np.clip(np.searchsorted(shut, np.arange(n)), 1, len(shut) - 1) if len(shut) > 1 else np.zeros(n, int)
-        dist = np.minimum(np.abs(np.arange(n) - shut[k]), np.abs(np.arange(n) - shut[np.maximum(k - 1, 0)])) / fps
+        dist = seconds_to(closed, fps)
         out["mouth_open"] *= np.clip(0.25 + 0.75 * dist / CLOSURE_EASE_S, 0.0, 1.0).astype(np.float32)
     out["closed"] = closed
     out["labiodental"] = labio & ~closed
