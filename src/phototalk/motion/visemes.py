@@ -96,6 +96,7 @@ SHORT_PAUSE_S = 0.18  # s; pauses shorter than this inside speech do not close t
 # rounding channel rounded phones weigh this much more. With plain blending /ow/ reached
 # only 0.3-0.58 of pucker between its consonants: a small oval without protrusion.
 ROUND_DOMINANCE = 4.0
+ROUND_AT_CLOSURE = 0.45  # most pucker during a bilabial closure (plain blending's level there)
 
 
 def viseme_of(label: str) -> Viseme:
@@ -266,6 +267,10 @@ def coarticulate(phones, fps: float, n: int) -> dict[str, np.ndarray]:
             lo, hi = min(i0, ic), max(i1, ic)
             labio[max(lo, 0):min(hi + 1, n)] = True
     out["mouth_open"][closed] = 0.0
+    # Lips pressed together for /p b m/ protrude less than a free pucker: a /b/ before
+    # /uw/ shows its rounding at the release. (Pushed-out lips drawn shut at full pucker
+    # read as slightly parted to MediaPipe: Mandarin "bu" 0.05 iod.)
+    out["mouth_round"][closed] = np.minimum(out["mouth_round"][closed], ROUND_AT_CLOSURE)
     # Lips take a moment to meet and to part: ease the opening within CLOSURE_EASE_S of a
     # closure, so it does not jump between a wide vowel and shut in one frame.
     if closed.any() and not closed.all():
