@@ -60,7 +60,7 @@ class EmotionPreset:
 
 PRESETS = {
     "neutral": EmotionPreset(),
-    "happy": EmotionPreset(smile=0.9, cheek=1.0, eye_squint=0.8, brow_up=0.1, energy=1.1),
+    "happy": EmotionPreset(smile=0.9, cheek=1.0, eye_squint=0.6, brow_up=0.1, energy=1.1),
     "sad": EmotionPreset(smile=-0.75, brow_inner=0.9, brow_up=-0.1, eye_squint=0.2, head_pitch_deg=3.0, energy=0.7),
     "angry": EmotionPreset(smile=-0.3, brow_squeeze=0.9, brow_up=-0.3, eye_squint=0.45, head_pitch_deg=1.5,
                            energy=1.05),
