@@ -9,6 +9,9 @@ from .errors import InputError
 MAX_SEED = 2 ** 63 - 1  # numpy's SeedSequence takes any non-negative integer; this is plenty
 
 
+SINGING_MODES = ("auto", "on", "off")  # --singing: decide from the audio, always a song, always speech
+
+
 def _opt(default, help: str, *, flag: str | None = None, metavar: str | None = None, **kw):
     return field(default=default, metadata={"help": help, "flag": flag, "metavar": metavar, **kw})
 
@@ -39,6 +42,10 @@ class GenerateOptions:
     emotion_strength: float = _opt(0.8, "how strong the --emotion is, 0 .. 1", metavar="X")
     gaze: str = _opt("natural", "eyes: 'natural' (fixations, saccades, glances away) or 'camera' "
                                 "(hold eye contact)", metavar="MODE", choices=("natural", "camera"))
+    singing: str = _opt("auto", "'on' for a song: held notes keep an open vowel that moves with pitch and "
+                                "loudness, and the head sways with the phrase instead of nodding; 'auto' "
+                                "decides from the audio (mostly sustained notes), 'off' always speech. "
+                                "Text input is speech unless 'on'", metavar="MODE", choices=SINGING_MODES)
     region: str | None = _opt(None, "animate only this region: face, mouth, eyes or head; every pixel "
                                     "outside it stays the input's", metavar="R",
                               choices=("face", "mouth", "eyes", "head"))
@@ -70,6 +77,8 @@ class GenerateOptions:
             raise InputError(f"--emotion-strength must be between 0 and 1, got {self.emotion_strength:g}")
         if self.gaze not in ("natural", "camera"):
             raise InputError(f"--gaze must be 'natural' or 'camera', got {self.gaze!r}")
+        if self.singing not in SINGING_MODES:
+            raise InputError(f"--singing must be auto, on or off, got {self.singing!r}")
         if self.region is not None and self.region not in ("face", "mouth", "eyes", "head"):
             raise InputError(f"--region must be face, mouth, eyes or head, got {self.region!r}")
         if self.region and self.region_box:
@@ -109,7 +118,7 @@ def option_fields():
     """(name, default, type, metadata) of every option, in definition order."""
     hints = {"fps": float, "size": int, "seed": int, "face_index": int, "crf": int, "save_track": str,
              "transcript": str, "transcript_file": str, "lipsync": str, "speed": float, "still": bool,
-             "emotion": str, "emotion_strength": float, "gaze": str, "region": str, "region_box": str,
+             "emotion": str, "emotion_strength": float, "gaze": str, "singing": str, "region": str, "region_box": str,
              "track_in": str, "export_arkit": str}
     return [(f.name, f.default, hints[f.name], f.metadata) for f in fields(GenerateOptions)]
 

@@ -165,7 +165,7 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     still = opts.still or (opts.region not in (None, "head")) or opts.region_box is not None
     track = analytic_motion(speech, opts.fps, seed=opts.seed, phones=phones if opts.lipsync == "phones" else None,
                             speed=opts.speed, still=still, emotion=opts.emotion,
-                            emotion_strength=opts.emotion_strength, gaze=opts.gaze)
+                            emotion_strength=opts.emotion_strength, gaze=opts.gaze, singing=opts.singing)
     if overrides is not None:
         track = apply_overrides(track, overrides)
     timings["motion"] = time.perf_counter() - ta

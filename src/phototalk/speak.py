@@ -294,7 +294,8 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
         kept: list[MotionTrack] | None = [] if opts.save_track or opts.export_arkit else None
         motion = text_motion(spoken, wav_path, opts.fps, seed=opts.seed, lipsync=opts.lipsync,
                              timings=timings, keep=kept, speed=opts.speed, still=still, emotion=opts.emotion,
-                             emotion_strength=opts.emotion_strength, gaze=opts.gaze)
+                             emotion_strength=opts.emotion_strength, gaze=opts.gaze,
+                             singing="on" if opts.singing == "on" else "off")  # espeak speaks, it never sings
         if overrides is not None:  # --track-in addresses the whole timeline: motion first (it is small)
             motion = apply_overrides(concat_tracks(list(motion)), overrides)
             kept = [motion] if kept is not None else None

@@ -11,10 +11,13 @@ import numpy as np
 
 from ..audio.features import high_band_ratio, loudness_db, n_frames
 from ..audio.io import Speech
+from ..errors import InputError
+from ..options import SINGING_MODES
 from .expressive import blink_onsets_near_pauses, expressive_channels, jaw_floor
 from .prosody import Prosody, prosody, smooth
 from .track import MotionTrack, jaw_from_mouth
-from .visemes import Viseme, coarticulate, extend_stop_closures, viseme_of
+from .visemes import (CLOSURE_EASE_S, Viseme, coarticulate, extend_stop_closures, seconds_to, touch_labiodentals,
+                      viseme_of)
 
 MOUTH_OPEN_MAX = 0.26  # iod; the widest loud-vowel gap (real speakers measure 0.25-0.45)
 SPEECH_RANGE_DB = 30.0  # dB below the loud-speech level where the mouth is considered shut
@@ -28,6 +31,16 @@ BLINK_HOLD_LIFT = 0.15  # closure the lid gives back while it rests shut
 BLINK_PARTIAL_P = 0.2  # share of blinks that stop short of shut (real people: ~10-30 %)
 BLINK_PARTIAL_DEPTH = (0.5, 0.8)  # closure a partial blink reaches
 FALLBACK_MIN_S = 0.3  # s; a "silence" this long that is loud is unrecognised speech
+# Sung notes hold an open vowel: singers drop the jaw and keep vowels tall on a sustained
+# note (a held "ee" is sung open, not as speech's slit between the teeth). The opening
+# grows with loudness and with pitch above the singer's median, so a held note breathes
+# with the voice instead of freezing.
+SING_OPEN_IOD = 0.20  # iod; a held note at full loudness and the median pitch
+SING_OPEN_QUIET = 0.5  # share of SING_OPEN_IOD a quiet held note keeps
+SING_OPEN_PER_ST = 0.006  # iod more per semitone above the median (clipped to -5..+7)
+SING_ROUND_CLOSE = 0.45  # a fully rounded vowel (/uw/) opens this much less than the others
+SING_SPREAD_KEEP = 0.5  # share of a vowel's lip spread kept on a held note (tall vowels)
+HELD_EASE_S = 0.05  # s; the held shape fades in and out over this long
 
 
 def mouth_from_loudness(speech: Speech, fps: float, n: int) -> np.ndarray:
@@ -106,35 +119,78 @@ def mouth_from_phones(speech: Speech, fps: float, n: int, phones) -> dict[str, n
     fallback = unlabelled & (level > 0.25) & ~closed
     ctl["mouth_open"][fallback] = np.maximum(ctl["mouth_open"][fallback], loud[fallback])
     ctl["mouth_open"][loud <= 0] = 0.0  # silence (or a stop's silent closure): lips rest shut
+    labio = ctl.pop("labiodental")
+    touch_labiodentals(ctl, labio)
+    ctl["lips_meet"] = closed | labio
     return ctl
+
+
+def part_lips(mouth: np.ndarray, floor_iod: float, speaking: np.ndarray, lips_meet: np.ndarray,
+              fps: float) -> np.ndarray:
+    """(n,) float32 lip opening kept at least ``floor_iod`` while speaking (``speaking``,
+    (n,) 0..1), as a surprised face talks with its jaw hanging, except where the lips
+    must meet (``lips_meet``, (n,) bool: /p b m/ closures and /f v/ contacts), which it
+    leaves exactly as they are and eases towards over CLOSURE_EASE_S."""
+    ease = np.clip(seconds_to(lips_meet, fps) / CLOSURE_EASE_S, 0.0, 1.0)
+    # Only well inside a phrase: the smooth edges of ``speaking`` reach into the silence
+    # around it, where the lips rest shut.
+    inside = np.clip(2 * speaking - 1, 0.0, 1.0)
+    out = np.maximum(mouth, floor_iod * inside * ease)
+    out[lips_meet] = mouth[lips_meet]
+    return out.astype(np.float32)
+
+
+def hold_sung_notes(ctl: dict[str, np.ndarray], pro: Prosody, fps: float, lips_meet: np.ndarray) -> None:
+    """Open the mouth into a held vowel over each sustained note of ``pro`` (in place on
+    ``ctl``'s 'mouth_open' and 'mouth_wide', (n,) float32; its 'mouth_round' is read): SING_OPEN_IOD
+    scaled by loudness and pitch, narrower for rounded vowels, lip spread reduced. Frames
+    where the lips must meet (``lips_meet``, (n,) bool) are left alone."""
+    held = smooth(pro.held, HELD_EASE_S * fps)
+    held[lips_meet] = 0.0
+    rnd = ctl["mouth_round"]
+    target = SING_OPEN_IOD * (SING_OPEN_QUIET + (1 - SING_OPEN_QUIET) * pro.level) \
+        + SING_OPEN_PER_ST * np.clip(pro.pitch_st, -5, 7)
+    target = target * (1 - SING_ROUND_CLOSE * rnd) * (pro.level > 0.05)
+    ctl["mouth_open"] = np.maximum(ctl["mouth_open"], held * target).astype(np.float32)
+    ctl["mouth_wide"] = (ctl["mouth_wide"] * (1 - (1 - SING_SPREAD_KEEP) * held)).astype(np.float32)
 
 
 def analytic_motion(speech: Speech, fps: float, *, seed: int = 0, phones=None, speed: float = 1.0,
                     still: bool = False, emotion: str = "neutral", emotion_strength: float = 1.0,
-                    gaze: str = "natural") -> MotionTrack:
+                    gaze: str = "natural", singing: str = "auto") -> MotionTrack:
     """MotionTrack covering ``speech`` at ``fps``; same seed -> identical track.
 
     phones: optional [(ARPAbet label, start_s, end_s)]; with them the mouth articulates
     visemes (coarticulated), without them it follows loudness. speed, still, emotion,
-    emotion_strength, gaze: see ``GenerateOptions`` and ``motion.expressive``."""
+    emotion_strength, gaze, singing: see ``GenerateOptions`` and ``motion.expressive``;
+    singing "auto" treats the clip as sung when most of its voice is sustained notes
+    (``Prosody.sounds_sung``)."""
+    if singing not in SINGING_MODES:
+        raise InputError(f"singing must be one of {', '.join(SINGING_MODES)}, got {singing!r}")
     rng = np.random.default_rng(seed)
     n = n_frames(speech.duration_s, fps)
+    pro = prosody(speech.samples, speech.sr, fps, n)
+    sung = singing == "on" or (singing == "auto" and pro.sounds_sung(fps))
     if phones is not None:
         ctl = mouth_from_phones(speech, fps, n, phones)
-        mouth, wide = ctl["mouth_open"], ctl["mouth_wide"]
-        rnd, tuck = ctl["mouth_round"], ctl["lip_tuck"]
+        lips_meet = ctl.pop("lips_meet")
     else:
         mouth = mouth_from_loudness(speech, fps, n)
-        rnd = tuck = None
-    activity = np.clip(mouth / (0.5 * MOUTH_OPEN_MAX), 0, 1)
-    pro = prosody(speech.samples, speech.sr, fps, n)
+        activity = np.clip(mouth / (0.5 * MOUTH_OPEN_MAX), 0, 1)
+        ctl = {"mouth_open": mouth, "mouth_wide": 0.06 * smooth(activity, 0.1 * fps) - 0.03 * (mouth / MOUTH_OPEN_MAX),
+               "mouth_round": np.zeros(n, np.float32), "lip_tuck": np.zeros(n, np.float32)}
+        lips_meet = np.zeros(n, bool)
+    if sung:
+        hold_sung_notes(ctl, pro, fps, lips_meet)
+    mouth = ctl["mouth_open"]
     blink = blink_curve(n, fps, rng, pro)
     rest = expressive_channels(pro, fps, rng, speed=speed, still=still, emotion=emotion,
-                               emotion_strength=emotion_strength, gaze_mode=gaze, mouth_open=mouth, seed=seed)
-    if phones is None:
-        wide = 0.06 * smooth(activity, 0.1 * fps) - 0.03 * (mouth / MOUTH_OPEN_MAX)
-    jaw = jaw_floor(emotion, emotion_strength)
-    if jaw > 0:  # surprise: the lips stay parted, speech opens them further
-        mouth = np.maximum(mouth, jaw).astype(np.float32)
-    return MotionTrack(fps=fps, mouth_open=mouth, mouth_wide=wide.astype(np.float32), blink=blink,
-                       mouth_round=rnd, lip_tuck=tuck, jaw_open=jaw_from_mouth(mouth, fps), **rest)
+                               emotion_strength=emotion_strength, gaze_mode=gaze, mouth_open=mouth, seed=seed,
+                               sung=sung)
+    jaw = jaw_from_mouth(mouth, fps)
+    floor = jaw_floor(emotion, emotion_strength)
+    if floor > 0:  # surprise: the jaw hangs open; speech parts the lips as far, /p b m f v/ still meet
+        jaw = np.maximum(jaw, floor).astype(np.float32)
+        mouth = part_lips(mouth, floor, pro.speaking, lips_meet, fps)
+    return MotionTrack(fps=fps, mouth_open=mouth, mouth_wide=np.asarray(ctl["mouth_wide"], np.float32), blink=blink,
+                       mouth_round=ctl["mouth_round"], lip_tuck=ctl["lip_tuck"], jaw_open=jaw, **rest)

@@ -33,6 +33,14 @@ GAZE_AVERT_DEG = (3.5, 8.0)  # yaw of a look away; real speakers avert gaze when
 GAZE_VOR = 0.8  # share of head rotation the eyes cancel to keep a fixation (vestibulo-ocular reflex)
 BREATH_HZ = 0.22  # resting breathing rate (13 per minute)
 EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised")
+# Singing: the head sways with the musical phrase, not the syllables. The sway's time
+# scales stretch by SING_SWAY_SLOW (swings of ~1.5 s instead of ~0.6 s), there are no
+# nods on stressed syllables and no fast jiggle, and the chin and brows rise with high
+# notes, held over a note (SING_PITCH_SMOOTH_S) rather than following each accent.
+SING_SWAY_SLOW = 2.5
+SING_PITCH_COUPLING_DEG = 0.6  # chin rises this much per semitone above the singer's median
+SING_PITCH_SMOOTH_S = 0.4  # s
+SING_BROW_PER_ST = 0.05  # brow_up per semitone above the median (clipped at 8 semitones)
 
 
 @dataclass(frozen=True)
@@ -45,14 +53,14 @@ class EmotionPreset:
     brow_inner: float = 0.0
     brow_squeeze: float = 0.0
     eye_squint: float = 0.0
-    jaw: float = 0.0  # iod the lips stay parted at least (surprise)
+    jaw: float = 0.0  # iod the jaw hangs open at least (surprise); the lips still meet for /p b m f v/
     head_pitch_deg: float = 0.0  # posture: + = chin down
     energy: float = 1.0  # multiplies the head-motion amplitude
 
 
 PRESETS = {
     "neutral": EmotionPreset(),
-    "happy": EmotionPreset(smile=0.9, cheek=0.8, eye_squint=0.35, brow_up=0.15, energy=1.1),
+    "happy": EmotionPreset(smile=0.9, cheek=1.0, eye_squint=0.6, brow_up=0.1, energy=1.1),
     "sad": EmotionPreset(smile=-0.75, brow_inner=0.9, brow_up=-0.1, eye_squint=0.2, head_pitch_deg=3.0, energy=0.7),
     "angry": EmotionPreset(smile=-0.3, brow_squeeze=0.9, brow_up=-0.3, eye_squint=0.45, head_pitch_deg=1.5,
                            energy=1.05),
@@ -82,7 +90,7 @@ SWAY_STREAM = 0x53574159  # keys the slow sway's own random stream ("SWAY"), apa
 SWAY_CANDIDATES = 8  # draws an even seed chooses its sway from
 
 
-def _slow_sway(clock: np.ndarray, seed: int, amp: np.ndarray) -> np.ndarray:
+def _slow_sway(clock: np.ndarray, seed: int, amp: np.ndarray, slow: float = 1.0) -> np.ndarray:
     """(3, n) unit-variance slow sway (yaw, pitch, roll) for ``seed``; ``amp`` ((n,)) is
     the envelope it will be scaled by.
 
@@ -91,10 +99,11 @@ def _slow_sway(clock: np.ndarray, seed: int, amp: np.ndarray) -> np.ndarray:
     stepping through seeds 1, 2, 3 for another take would often get the same motion.
     So odd seeds draw freely, and an even seed takes, per axis, whichever of
     SWAY_CANDIDATES free draws is least correlated with both odd neighbours' sway:
-    every draw is an unaltered sample of the process, and consecutive seeds differ."""
+    every draw is an unaltered sample of the process, and consecutive seeds differ.
+    ``slow`` stretches the time scales (singing)."""
     def draw(s: int, j: int = 0) -> np.ndarray:
         g = np.random.default_rng([s & 0xFFFFFFFFFFFFFFFF, SWAY_STREAM, j])
-        return np.stack([_gp_on_clock(clock, HEAD_SIGMA_S[k], g) for k in range(3)])
+        return np.stack([_gp_on_clock(clock, slow * HEAD_SIGMA_S[k], g) for k in range(3)])
     if seed % 2 or len(clock) < 3:
         return draw(seed)
 
@@ -120,9 +129,10 @@ def _nod_kernel(fps: float, speed: float) -> np.ndarray:
 
 
 def head_pose(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: float = 1.0,
-              energy: float = 1.0, seed: int = 0) -> np.ndarray:
+              energy: float = 1.0, seed: int = 0, sung: bool = False) -> np.ndarray:
     """(3, n) float32 yaw, pitch, roll in radians; the slow sway comes from ``seed``
-    (see ``_slow_sway``), every other draw from ``rng``."""
+    (see ``_slow_sway``), every other draw from ``rng``. ``sung``: the head follows the
+    musical phrase (slow sways, no nods; see SING_SWAY_SLOW)."""
     n = len(pro.level)
     out = np.zeros((3, n), np.float32)
     if n == 0:
@@ -132,15 +142,17 @@ def head_pose(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: floa
     clock = np.concatenate([[0.0], np.cumsum(rate[:-1]) / fps])
     gain = speed ** 0.8 * energy
     amp = gain * (0.65 + 0.35 * smooth(speaking, 0.5 * fps))
-    slow = _slow_sway(clock, seed, amp)
+    slow = _slow_sway(clock, seed, amp, SING_SWAY_SLOW if sung else 1.0)
+    jiggle = 0.0 if sung else JIGGLE
     for k in range(3):
         fast = _gp_on_clock(clock, 0.35, rng)
-        out[k] = HEAD_STD_RAD[k] * amp * (slow[k] + JIGGLE * fast * speaking)
-    # Nods on stressed syllables, with a small turn or tilt of random side.
+        out[k] = HEAD_STD_RAD[k] * amp * (slow[k] + jiggle * fast * speaking)
+    # Nods on stressed syllables, with a small turn or tilt of random side (speech only:
+    # a singer's head does not beat the syllables).
     kern = _nod_kernel(fps, speed)
     imp = np.zeros((3, n), np.float32)
     for p in np.nonzero(pro.emphasis)[0]:
-        if rng.random() > NOD_PROB:
+        if rng.random() > NOD_PROB or sung:
             continue
         a = np.radians(rng.uniform(*NOD_DEG)) * pro.emphasis[p] * gain
         imp[1, p] += a
@@ -148,9 +160,10 @@ def head_pose(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: floa
         imp[2, p] += a * rng.uniform(-0.3, 0.3)
     for k in range(3):
         out[k] += np.convolve(imp[k], kern)[:n]
-    # High pitch lifts the chin a little (pitch accents, questions).
-    coupling = np.radians(PITCH_COUPLING_DEG) * rng.uniform(0.5, 1.0) * gain
-    out[1] -= coupling * smooth(np.clip(pro.pitch_st, -4, 6), 0.15 * fps)
+    # High pitch lifts the chin a little (pitch accents, questions; high notes).
+    deg, sigma_s = (SING_PITCH_COUPLING_DEG, SING_PITCH_SMOOTH_S) if sung else (PITCH_COUPLING_DEG, 0.15)
+    coupling = np.radians(deg) * rng.uniform(0.5, 1.0) * gain
+    out[1] -= coupling * smooth(np.clip(pro.pitch_st, -4, 6), sigma_s * fps)
     return out
 
 
@@ -173,10 +186,15 @@ def blink_onsets_near_pauses(blink_starts: np.ndarray, pro: Prosody, fps: float)
     return np.array(keep, dtype=float)
 
 
-def brows_and_squint(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: float = 1.0
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def brows_and_squint(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: float = 1.0,
+                     sung: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(brow_up, eye_squint), each (n,) float32: brows rise on pitch accents and a bit
-    with high pitch; eyes narrow slightly on stress."""
+    with high pitch; eyes narrow slightly on stress. ``sung``: brows follow the melody
+    (SING_BROW_PER_ST), held over each note, instead of the accents."""
+    if sung:
+        n = len(pro.level)
+        brow = SING_BROW_PER_ST * speed ** 0.8 * smooth(np.clip(pro.pitch_st, 0, 8), SING_PITCH_SMOOTH_S * fps)
+        return brow.astype(np.float32), np.zeros(n, np.float32)
     n = len(pro.level)
     gain = speed ** 0.8
     kern = _nod_kernel(fps, speed * 0.6)  # slower rise and fall than a nod
@@ -235,17 +253,18 @@ def breathing(n: int, fps: float, speaking: np.ndarray, rng: np.random.Generator
 def expressive_channels(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: float = 1.0,
                         still: bool = False, emotion: str = "neutral", emotion_strength: float = 1.0,
                         gaze_mode: str = "natural", mouth_open: np.ndarray | None = None,
-                        seed: int = 0) -> dict[str, np.ndarray]:
+                        seed: int = 0, sung: bool = False) -> dict[str, np.ndarray]:
     """All non-mouth channels of a MotionTrack (head pose, brows, squint, smile, cheek,
     gaze, breath) for the prosody ``pro``; every draw from ``rng``, in a fixed order, except
-    the head's slow sway, which ``seed`` draws."""
+    the head's slow sway, which ``seed`` draws. ``sung``: head and brows follow the music
+    (see ``head_pose``)."""
     n = len(pro.level)
     preset = PRESETS[emotion]
     s = float(np.clip(emotion_strength, 0, 1)) if emotion != "neutral" else 0.0
     energy = 1 + s * (preset.energy - 1)
-    yaw, pitch, roll = head_pose(pro, fps, rng, speed=speed, energy=energy, seed=seed)
+    yaw, pitch, roll = head_pose(pro, fps, rng, speed=speed, energy=energy, seed=seed, sung=sung)
     pitch = pitch + np.radians(s * preset.head_pitch_deg)
-    brow, squint = brows_and_squint(pro, fps, rng, speed=speed)
+    brow, squint = brows_and_squint(pro, fps, rng, speed=speed, sung=sung)
     head = np.stack([yaw, pitch, roll])
     if still:
         head[:] = 0.0
@@ -267,5 +286,6 @@ def expressive_channels(pro: Prosody, fps: float, rng: np.random.Generator, *, s
 
 
 def jaw_floor(emotion: str, emotion_strength: float) -> float:
-    """iod the lips stay parted at least under this emotion (0 for most)."""
+    """iod the jaw hangs open at least under this emotion (0 for most); while speaking
+    the lips part as far, except where they must meet (see ``analytic.part_lips``)."""
     return PRESETS[emotion].jaw * float(np.clip(emotion_strength, 0, 1)) if emotion != "neutral" else 0.0

@@ -63,7 +63,7 @@ TARGETS: dict[Viseme, Target] = {
     Viseme.AA: Target(0.27, 0.04, weight=1.5),
     Viseme.E: Target(0.19, 0.10, weight=1.5),
     Viseme.I: Target(0.10, 0.16, weight=1.5),
-    Viseme.O: Target(0.20, -0.12, round=0.6, weight=1.5),
+    Viseme.O: Target(0.20, -0.14, round=0.8, weight=1.5),  # an oval pushed forward
     Viseme.U: Target(0.09, -0.20, round=1.0, weight=1.8),
 }
 
@@ -93,6 +93,12 @@ REACH_S = 0.5  # s; a phone's influence is ignored beyond this distance
 CLOSURE_LEAD_S, CLOSURE_LAG_S = 0.0, 0.0
 CLOSURE_EASE_S = 0.06  # s; the opening eases over this long before and after a closure
 SHORT_PAUSE_S = 0.18  # s; pauses shorter than this inside speech do not close the mouth
+# Lip rounding is a dominant feature (Cohen & Massaro): a rounded phone's pucker spreads
+# over its unrounded neighbours instead of being averaged away by them, so in the
+# rounding channel rounded phones weigh this much more. With plain blending /ow/ reached
+# only 0.3-0.58 of pucker between its consonants: a small oval without protrusion.
+ROUND_DOMINANCE = 4.0
+ROUND_AT_CLOSURE = 0.45  # most pucker during a bilabial closure (plain blending's level there)
 
 
 def viseme_of(label: str) -> Viseme:
@@ -188,17 +194,32 @@ def close_uncertain_stops(phones, y: np.ndarray, sr: int, *, half_s: float = UNC
     return out
 
 
+def seconds_to(mask: np.ndarray, fps: float) -> np.ndarray:
+    """(n,) float seconds from each frame to the nearest True frame of ``mask`` ((n,)
+    bool) at ``fps``; inf everywhere when it has none."""
+    idx = np.flatnonzero(mask)
+    n = len(mask)
+    if not len(idx):
+        return np.full(n, np.inf)
+    k = np.clip(np.searchsorted(idx, np.arange(n)), 0, len(idx) - 1)
+    d = np.minimum(np.abs(np.arange(n) - idx[k]), np.abs(np.arange(n) - idx[np.maximum(k - 1, 0)]))
+    return d / fps
+
+
 def coarticulate(phones, fps: float, n: int) -> dict[str, np.ndarray]:
     """Blend viseme targets of ``phones`` ([(label, start_s, end_s)], sorted) into
     per-frame controls for frames at t = i / fps, i < n.
 
     Returns {'mouth_open', 'mouth_wide', 'mouth_round', 'lip_tuck'}: (n,) float32 each,
-    and 'closed': (n,) bool, the frames held shut for bilabials.
+    'closed': (n,) bool, the frames held shut for bilabials, and 'labiodental': (n,) bool,
+    the frames of /f v/ (at least the one nearest each centre), where the lower lip must
+    touch the upper teeth (see ``touch_labiodentals``).
     """
     t = np.arange(n) / fps
     keys = ("open", "wide", "round", "tuck")
     acc = np.zeros((4, n))
     wsum = np.full(n, 1e-6)
+    wsum_round = np.full(n, 1e-6)  # the rounding channel's own weights (ROUND_DOMINANCE)
     for k, (label, a, b) in enumerate(phones):
         v = viseme_of(label)
         tg = TARGETS[v]
@@ -220,31 +241,63 @@ def coarticulate(phones, fps: float, n: int) -> dict[str, np.ndarray]:
         scale = np.where(dt < 0, ANTICIPATION * tau, tau)
         d = weight * np.exp(-dist / scale)
         wsum[i0:i1] += d
+        # rest (SIL) weighs as much, so the lips relax from a pucker when speech stops
+        d_round = d * (ROUND_DOMINANCE if tg.round > 0 or v is Viseme.SIL else 1.0)
+        wsum_round[i0:i1] += d_round
         for j, key in enumerate(keys):
-            acc[j, i0:i1] += d * getattr(tg, key)
-    out = {name: (acc[j] / wsum).astype(np.float32)
+            acc[j, i0:i1] += (d_round if key == "round" else d) * getattr(tg, key)
+    out = {name: (acc[j] / (wsum_round if name == "mouth_round" else wsum)).astype(np.float32)
            for j, name in enumerate(("mouth_open", "mouth_wide", "mouth_round", "lip_tuck"))}
     # Hard constraint: lips stay shut through every bilabial (the acoustic segment of a
     # stop is its closure plus the burst, of a nasal its whole length), and at least
     # through the frame nearest its centre.
     closed = np.zeros(n, bool)
+    labio = np.zeros(n, bool)
     for label, a, b in phones:
-        if viseme_of(label) is Viseme.PP:
+        v = viseme_of(label)
+        ic = int(round((a + b) / 2 * fps))
+        if v is Viseme.PP:
             i0 = int(np.ceil((a - CLOSURE_LEAD_S) * fps))
             i1 = int(np.floor((b + CLOSURE_LAG_S) * fps))
-            ic = int(round((a + b) / 2 * fps))
             lo, hi = min(i0, ic), max(i1, ic)
             closed[max(lo, 0):min(hi + 1, n)] = True
+        elif v is Viseme.FF:
+            # The lip meets the teeth in the middle of the frication, not at its edges:
+            # frames at least half a frame inside the phone, and the one nearest its centre.
+            i0 = int(np.ceil(a * fps + 0.5))
+            i1 = int(np.floor(b * fps - 0.5))
+            lo, hi = min(i0, ic), max(i1, ic)
+            labio[max(lo, 0):min(hi + 1, n)] = True
     out["mouth_open"][closed] = 0.0
+    # Lips pressed together for /p b m/ protrude less than a free pucker: a /b/ before
+    # /uw/ shows its rounding at the release. (Pushed-out lips drawn shut at full pucker
+    # read as slightly parted to MediaPipe: Mandarin "bu" 0.05 iod.)
+    out["mouth_round"][closed] = np.minimum(out["mouth_round"][closed], ROUND_AT_CLOSURE)
     # Lips take a moment to meet and to part: ease the opening within CLOSURE_EASE_S of a
     # closure, so it does not jump between a wide vowel and shut in one frame.
     if closed.any() and not closed.all():
-        shut = np.flatnonzero(closed)
-        k = np.clip(np.searchsorted(shut, np.arange(n)), 1, len(shut) - 1) if len(shut) > 1 else np.zeros(n, int)
-        dist = np.minimum(np.abs(np.arange(n) - shut[k]), np.abs(np.arange(n) - shut[np.maximum(k - 1, 0)])) / fps
+        dist = seconds_to(closed, fps)
         out["mouth_open"] *= np.clip(0.25 + 0.75 * dist / CLOSURE_EASE_S, 0.0, 1.0).astype(np.float32)
     out["closed"] = closed
+    out["labiodental"] = labio & ~closed
     return out
+
+
+# iod; the widest lip gap of an /f v/: the lower lip's inner edge sits on the upper
+# incisors (drawn UPPER_TEETH_H = 0.10 iod long), so a wider gap shows a dark slot
+# between teeth and lip instead of contact (issue 13). Coarticulation with open vowels
+# and the loudness gain used to leave 0.08-0.13 iod at the centre of /f v/.
+LABIODENTAL_OPEN_MAX = 0.05
+LABIODENTAL_TUCK_MIN = 0.9  # the lower lip is drawn in under the teeth through the whole phone
+
+
+def touch_labiodentals(ctl: dict[str, np.ndarray], labiodental: np.ndarray) -> None:
+    """Make every /f v/ frame (``labiodental``, (n,) bool) a lip-teeth contact, in place on
+    the controls ``ctl`` ('mouth_open', 'lip_tuck': (n,) float32): the opening capped at
+    LABIODENTAL_OPEN_MAX, the tuck at least LABIODENTAL_TUCK_MIN. Call it after any gain
+    on the opening, as the last word on those frames (like the bilabial closure)."""
+    ctl["mouth_open"][labiodental] = np.minimum(ctl["mouth_open"][labiodental], LABIODENTAL_OPEN_MAX)
+    ctl["lip_tuck"][labiodental] = np.maximum(ctl["lip_tuck"][labiodental], LABIODENTAL_TUCK_MIN)
 
 
 # espeak-ng phoneme mnemonics (stress marks stripped) -> ARPAbet, for speech we
