@@ -98,7 +98,9 @@ SHORT_PAUSE_S = 0.18  # s; pauses shorter than this inside speech do not close t
 # rounding channel rounded phones weigh this much more. With plain blending /ow/ reached
 # only 0.3-0.58 of pucker between its consonants: a small oval without protrusion.
 ROUND_DOMINANCE = 4.0
-ROUND_AT_CLOSURE = 0.45  # most pucker during a bilabial closure (plain blending's level there)
+# Most pucker during a bilabial closure. With the renderer's everted, forward-pushed pout,
+# shut lips at 0.45 read 0.07 iod open to MediaPipe on a turned head (test_tts's /b/ of 'Bob').
+ROUND_AT_CLOSURE = 0.25
 
 
 def viseme_of(label: str) -> Viseme:
