@@ -18,6 +18,7 @@ from scipy.spatial import Delaunay
 from ..face import landmarks as L
 from ..render.lids import lid_skin, match_eyes, paint_opacity, paint_shut_lid
 from ..render.mouth import MouthPalette, draw_mouth, smoothstep
+from ..render.raster import signed_area2
 
 RING_SCALE = 1.3  # anchor ring (never moves) = face oval scaled about its centre
 MOVE_EPS_PX = 0.3  # offsets smaller than this are dropped: fewer triangles to resample, no visible step
@@ -215,13 +216,13 @@ def triangulate(src: np.ndarray, cache: dict | None = None) -> np.ndarray:
     if cache is not None and cache.get("n") == len(src):
         tri = cache["tri"]
         s = src[tri]
-        area = np.cross(s[:, 1] - s[:, 0], s[:, 2] - s[:, 0])
+        area = signed_area2(s)
         if np.all(area * cache["sign"] > 0):
             return tri
     tri = Delaunay(src).simplices
     if cache is not None:
         s = src[tri]
-        cache.update(n=len(src), tri=tri, sign=np.sign(np.cross(s[:, 1] - s[:, 0], s[:, 2] - s[:, 0])))
+        cache.update(n=len(src), tri=tri, sign=np.sign(signed_area2(s)))
     return tri
 
 
@@ -255,8 +256,8 @@ def warp_moved(frame: np.ndarray, src: np.ndarray, dst: np.ndarray, cache: dict 
     tri = triangulate(src, cache)
     tri = tri[moved[tri].any(1)]
     s, d = src[tri], dst[tri]  # (K, 3, 2)
-    area0 = np.cross(s[:, 1] - s[:, 0], s[:, 2] - s[:, 0])
-    area = np.cross(d[:, 1] - d[:, 0], d[:, 2] - d[:, 0])
+    area0 = signed_area2(s)
+    area = signed_area2(d)
     # Same orientation as in the source and not squeezed to a sliver: a nearly collapsed
     # triangle (a shutting lip gap) would show its whole source (the teeth) compressed.
     keep = (area * np.sign(area0) > 0.25) & (np.abs(area) > MIN_AREA_RATIO * np.abs(area0))

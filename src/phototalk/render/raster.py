@@ -17,6 +17,13 @@ DEPTH_LEVELS = 1 << 20  # depth quantisation steps over the mesh's depth range
 _TRI_BITS = 16  # low bits of the key hold the triangle index
 
 
+def signed_area2(tris: np.ndarray) -> np.ndarray:
+    """(K,) twice the signed area of each triangle of ``tris`` ((K, 3, 2)) in px²: its sign
+    is the triangle's orientation (np.cross on 2-D vectors is deprecated in numpy 2)."""
+    e1, e2 = tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]
+    return e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+
+
 def barycentric_maps(dst: np.ndarray) -> np.ndarray:
     """(K, 3, 3) maps B with [x y 1] @ B = the barycentric weights of (x, y) in each
     triangle of dst ((K, 3, 2) px); closed-form cofactor inverse (batched LAPACK solves

@@ -29,7 +29,7 @@ from .lids import lid_skin, match_eyes, paint_shut_lid
 from .mouth import (JAW_TEETH_SHARE, TEETH_SHOW_IOD, TUCK_OVERLAP_IOD, MouthPalette, TeethPose, draw_mouth,
                     find_own_teeth, incisal_depth, match_softness, mouth_detail, polygon_crop, seat_lower_lip,
                     smoothstep)
-from .raster import barycentric_maps, rasterize_nearest
+from .raster import barycentric_maps, rasterize_nearest, signed_area2
 
 RING_SCALES = (1.3, 1.7, 2.3)  # control rings around the face oval
 RING_RESIDUAL_SHARE = (0.65, 0.3, 0.0)  # share of the oval's residual motion each ring follows
@@ -415,9 +415,9 @@ class MeshWarpRenderer:
         self.ctrl_pts = pts  # (n_pts, 2) source control points
         src = self.verts[:, :2][self.face_tris]
         self.face_src = src  # (K, 3, 2)
-        self.face_sign = np.sign(np.cross(src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]))
+        self.face_sign = np.sign(signed_area2(src))
         bpts = pts[self.band_tris]
-        self.band_sign = np.sign(np.cross(bpts[:, 1] - bpts[:, 0], bpts[:, 2] - bpts[:, 0]))
+        self.band_sign = np.sign(signed_area2(bpts))
         priority = np.ones(len(self.face_tris))
         index = {tuple(sorted(t)): i for i, t in enumerate(self.face_tris.tolist())}
         for tris, prio in ((self.eye_tris, self.eye_tri_priority), (self.mouth_tris, self.mouth_tri_priority)):
@@ -772,7 +772,7 @@ class MeshWarpRenderer:
         Returns (covered: (rh, rw) bool, number of hidden back-facing triangles)."""
         x0, y0, x1, y1 = self.roi
         dst = pos[self.face_tris]  # (K, 3, 2)
-        area = np.cross(dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]) * self.face_sign
+        area = signed_area2(dst) * self.face_sign
         front = np.nonzero(area > MIN_FRONT_AREA)[0]
         dst = dst[front]
         label = rasterize_nearest(dst, z[self.face_tris[front]] + self.face_depth_bias[front, None], self.roi)
@@ -843,7 +843,7 @@ class MeshWarpRenderer:
         dc = cv2.remap(d, cp[:, 0:1], cp[:, 1:2], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                        borderValue=0)[:, 0]
         t = (self.ctrl_pts + dc)[self.band_tris]
-        area = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]) * self.band_sign
+        area = signed_area2(t) * self.band_sign
         self.last_stats = {"inverse_error_px": float(err.max()) if err.size else 0.0,
                            "folded_triangles": int((area <= 0).sum()), "hidden_triangles": int(hidden)}
         return err
