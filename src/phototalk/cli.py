@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("voices", help="list the voices/languages of the built-in speech (for --voice)",
                    description="List the espeak-ng voices --voice accepts: a language code or the voice name.")
     _add_edit_parsers(sub)
+    from .serve.cli import add_parser as _add_serve_parser
+
+    _add_serve_parser(sub)
     return p
 
 
@@ -323,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.command == "voices":
             code = _voices()
+        elif a.command == "serve":
+            from .serve.cli import serve
+
+            code = serve(a)
         elif a.command in ("edit", "dub"):
             code = _edit(a)
         else:
