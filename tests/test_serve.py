@@ -318,7 +318,7 @@ def test_restart_after_kill9_midjob(tmp_path, portrait_png):
     s = Server(d, "--workers", "1", "--api-key", "s3cret", life_s=120)
     try:
         assert httpx.post(s.url + "/v1/jobs", data={"text": "Hi"}).status_code == 401  # the key is required
-        text = " ".join(["The server dies while this sentence is being rendered."] * 6)
+        text = " ".join(["The server dies while this sentence is being rendered."] * 4)
         job = submit(s.url, portrait_png, text, headers=key).json()
         wait(s.url, job, key, until="rendering")
         pid = s.server_pid()
@@ -333,7 +333,8 @@ def test_restart_after_kill9_midjob(tmp_path, portrait_png):
         assert (d / "jobs" / job["id"] / "work").exists()  # the killed attempt's partial output
     finally:
         s.stop()
-    s2 = Server(d, "--workers", "1", "--api-key", "s3cret", life_s=120)
+    # (the restarted server also keeps files only 5.4 s after a job finishes, to see them expire)
+    s2 = Server(d, "--workers", "1", "--api-key", "s3cret", "--ttl-hours", "0.0015", life_s=120)
     try:
         j = wait(s2.url, job, key)
         assert j["status"] == "succeeded" and j["attempt"] == 2, j
@@ -345,6 +346,12 @@ def test_restart_after_kill9_midjob(tmp_path, portrait_png):
         left = [p for p in d.rglob("*") if p.is_file() and (".tmp" in p.name or "work" in p.parts or
                                                                  "tmp" in p.relative_to(d).parts)]
         assert left == [], left
+        t0 = time.monotonic()
+        while httpx.get(s2.url + job["urls"]["output"], headers=key).status_code != 410:
+            assert time.monotonic() - t0 < 30, "the output did not expire"
+            time.sleep(0.5)
+        assert httpx.get(s2.url + job["urls"]["self"], headers=key).json()["expired"] is True
+        assert not (d / "jobs" / job["id"]).exists()
     finally:
         s2.stop()
 
