@@ -36,6 +36,9 @@ class _Spec:
     min: float | None = None
     max: float | None = None
 
+    def parse(self, v):
+        return v
+
     @property
     def flag(self):
         return "--" + self.name.replace("_", "-")

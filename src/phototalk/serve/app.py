@@ -239,32 +239,30 @@ def _webhook_secret(cfg: Config) -> bytes:
 
 
 def _coerce(spec, value):
-    """A form field or JSON value -> the option's type, or InputError (one line)."""
+    """An option's value as a form field (a string) or JSON gives it -> its type, checked by
+    the option's own ``parse`` (bounds, choices); InputError (one line) otherwise."""
     from ..errors import InputError
 
-    if hasattr(spec, "parse"):
-        return spec.parse(value)
-    if value is None:
-        return None
     t = spec.type
-    try:
-        if t is bool:
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("1", "true", "on", "yes"):
-                return True
-            if str(value).lower() in ("0", "false", "off", "no", ""):
-                return False
-            raise ValueError
-        if t is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return int(value)
-        if t is float:
-            return float(value)
-        return str(value)
-    except (ValueError, TypeError, OverflowError):
-        raise InputError(f"{spec.flag} must be {getattr(t, '__name__', t)}, got {value!r}") from None
+    if isinstance(value, str) and t in (bool, int, float):  # a form field: text to type
+        v = value.strip().lower()
+        try:
+            if t is bool:
+                if v not in BOOL_WORDS:
+                    raise ValueError
+                value = BOOL_WORDS[v]
+            elif t is int:
+                value = int(v)
+            else:
+                value = float(v)
+        except ValueError:
+            raise InputError(f"{spec.flag} must be {BOOL_HINT if t is bool else 'a number'}, got {value!r}") \
+                from None
+    return spec.parse(value)
+
+
+BOOL_WORDS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
+BOOL_HINT = "true or false"
 
 
 def _decode_data_uri(s: Any, name: str) -> bytes:

@@ -32,7 +32,7 @@ PATH_OPTIONS = frozenset({"save_track", "transcript_file", "track_in", "export_a
 
 
 def _is_path_option(spec) -> bool:
-    return spec.name in PATH_OPTIONS or str(spec.metavar or "").upper().startswith("PATH")
+    return getattr(spec, "path", False) or spec.name in PATH_OPTIONS or str(spec.metavar or "").upper().startswith("PATH")
 
 
 def service_options(kind: str) -> list:
