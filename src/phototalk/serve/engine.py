@@ -61,6 +61,13 @@ def run_request(request: dict, on_progress: Callable, cancel) -> dict:
     return run(request, on_progress=cb, cancel=cancel).to_dict()
 
 
+def warm_up() -> None:
+    """Import the pipelines now (a worker does this once, before its first job)."""
+    from .. import pipeline, speak  # noqa: F401
+
+    _api()
+
+
 def make_cancel_token():
     return _api()[2]()
 

@@ -101,6 +101,9 @@ class _Reporter:
     def __init__(self, store, job, token):
         self.store, self.job, self.token = store, job, token
         self.last = (None, -1.0, 0.0)
+        # the API may report from two threads (face analysis beside speech synthesis): one
+        # at a time, so the stored events keep the callback's order and fractions never fall
+        self.lock = threading.Lock()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._poll_cancel, daemon=True)
 
@@ -111,8 +114,13 @@ class _Reporter:
                 return
 
     def __call__(self, stage, done, total, fraction):
+        with self.lock:
+            self._report(stage, done, total, fraction)
+
+    def _report(self, stage, done, total, fraction):
         now = time.monotonic()
         stage0, frac0, t0 = self.last
+        fraction = max(fraction, frac0)
         if stage == stage0 and fraction - frac0 < PROGRESS_MIN_STEP and now - t0 < PROGRESS_MAX_GAP_S \
                 and not (total and done == total):
             return
@@ -212,6 +220,9 @@ def worker_main(data_dir: str, name: str, parent_pid: int, secret: bytes) -> Non
     tempfile.tempdir = tmp
     logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s {name} %(name)s: %(message)s")
     store = SQLiteStore(store_path(data_dir))
+    from . import engine
+
+    engine.warm_up()  # imports (~2 s) before the first job, not in its time
     while os.getppid() == parent_pid:
         job = store.claim(name)
         if job is None:
