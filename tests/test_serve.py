@@ -331,6 +331,9 @@ def test_restart_after_kill9_midjob(tmp_path, portrait_png):
             assert time.monotonic() - t0 < 5, "a worker outlived its server"
             time.sleep(0.05)
         assert (d / "jobs" / job["id"] / "work").exists()  # the killed attempt's partial output
+        orphan = d / "jobs" / ("f" * 32) / "in"  # an upload the dead server never acknowledged
+        orphan.mkdir(parents=True)
+        (orphan / "image.upload").write_bytes(b"x")
     finally:
         s.stop()
     # (the restarted server also keeps files only 5.4 s after a job finishes, to see them expire)
@@ -338,6 +341,7 @@ def test_restart_after_kill9_midjob(tmp_path, portrait_png):
     try:
         j = wait(s2.url, job, key)
         assert j["status"] == "succeeded" and j["attempt"] == 2, j
+        assert not orphan.parent.exists()
         v = decode_mp4(httpx.get(s2.url + job["urls"]["output"], headers=key, timeout=30).content)
         assert v["n_frames"] == j["result"]["n_frames"]
         evs = sse(s2.url, job["urls"]["events"], key)

@@ -295,6 +295,10 @@ def create_app(cfg: Config, store: JobStore | None = None) -> FastAPI:
         for jid in store.requeue_running():
             reset_attempt_files(cfg.data_dir, jid)
             log.warning("job %s was interrupted by a restart; re-queued", jid)
+        # uploads of a request that was never acknowledged (the server died while it came in)
+        for jid in os.listdir(os.path.join(cfg.data_dir, "jobs")):
+            if store.get(jid) is None:
+                shutil.rmtree(job_dir(cfg.data_dir, jid), ignore_errors=True)
         pool.start()
         threading.Thread(target=janitor, daemon=True).start()
         yield

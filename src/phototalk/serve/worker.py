@@ -177,6 +177,8 @@ def run_one(store, data_dir: str, job: dict, secret: bytes) -> str:
     shutil.rmtree(work, ignore_errors=True)
     if not store.finish(jid, attempt, status, result=result, error=error):
         log.warning("job %s attempt %d lost its claim; result dropped", jid, attempt)
+        if store.get(jid) is None:  # deleted while it ran: nothing of it may stay
+            shutil.rmtree(d, ignore_errors=True)
         return "lost"
     if job.get("webhook"):
         final = store.get(jid)
