@@ -240,12 +240,25 @@ def test_idempotent_resubmission(server, portrait_png):
     assert n == 1
 
 
-def test_json_submission_with_data_uri(server, portrait_png):
+def test_json_submission_then_dub_and_edit_of_its_video(server, portrait_png):
     body = {"kind": "generate", "image": "data:image/png;base64," + base64.b64encode(portrait_png).decode(),
-            "text": "Hi.", "options": {"size": 128, "seed": 3}}
+            "text": "Hi there.", "options": {"size": 128, "seed": 3}}
     r = httpx.post(server.url + "/v1/jobs", json=body, timeout=30)
     assert r.status_code == 202, r.text
     assert wait(server.url, r.json())["status"] == "succeeded"
+    video = httpx.get(server.url + r.json()["urls"]["output"], timeout=30).content
+    # the service's own output as the input of the two other kinds of job
+    dub = httpx.post(server.url + "/v1/jobs", files={"video": ("v.mp4", video)},
+                     data={"kind": "dub", "text": "Good morning to you all."}, timeout=30)
+    edit = httpx.post(server.url + "/v1/jobs", files={"video": ("v.mp4", video)},
+                      data={"kind": "edit", "options": json.dumps({"close_mouth": ["0-0.4"]})}, timeout=30)
+    assert dub.status_code == 202 and edit.status_code == 202, (dub.text, edit.text)
+    for job, kind in ((dub.json(), "dub"), (edit.json(), "edit")):
+        j = wait(server.url, job)
+        assert j["status"] == "succeeded" and j["kind"] == kind, j
+        v = decode_mp4(httpx.get(server.url + job["urls"]["output"], timeout=30).content)
+        assert v["n_frames"] == j["result"]["n_frames"] > 10 and v["frames"][0].shape == (128, 128, 3)
+    assert decode_mp4(video)["n_frames"] == j["result"]["n_frames"]  # an edit keeps the video's length
 
 
 def _wav(seconds: float, sr: int = 8000) -> bytes:
