@@ -140,31 +140,53 @@ ERRORS = {401: {"model": ErrorResponse, "description": "missing or wrong API key
           404: {"model": ErrorResponse, "description": "no such job"},
           422: {"model": ErrorResponse, "description": "invalid request"}}
 
-JOB_REQUEST_DOC = {
-    "requestBody": {
+def _option_schemas() -> dict:
+    """JSON Schema of every option a job takes over HTTP (all kinds), from the option specs:
+    the OpenAPI document then lists them with their CLI help, defaults, choices and bounds."""
+    out: dict = {}
+    for kind in engine.KINDS:
+        for spec in engine.service_options(kind):
+            t = {bool: "boolean", int: "integer", float: "number", list: "array"}.get(spec.type, "string")
+            sch: dict = {"type": t, "description": f"{spec.flag}: {spec.help}"}
+            if t == "array":
+                sch["items"] = {"type": "string"}
+            if spec.default is not None and spec.default != []:
+                sch["default"] = spec.default
+            if spec.choices:
+                sch["enum"] = list(spec.choices)
+            if spec.min is not None:
+                sch["minimum"] = spec.min
+            if spec.max is not None:
+                sch["maximum"] = spec.max
+            out.setdefault(spec.name, sch)
+    return out
+
+
+def _job_request_doc() -> dict:
+    opts = _option_schemas()
+    common = {"kind": {"type": "string", "enum": list(engine.KINDS), "default": "generate"},
+              "text": {"type": "string", "description": "words to speak instead of audio (generate, dub)"},
+              "webhook": {"type": "string", "format": "uri", "description": "POSTed when the job finishes"}}
+    return {"requestBody": {
         "required": True,
         "description": "multipart (files + fields) or JSON (files as data: URIs). Options are the CLI's, "
                        "with underscores (GET /v1/options), as form fields or an `options` JSON object.",
         "content": {
             "multipart/form-data": {"schema": {"type": "object", "properties": {
-                "kind": {"type": "string", "enum": list(engine.KINDS), "default": "generate"},
+                **common,
                 "image": {"type": "string", "format": "binary", "description": "the portrait (generate)"},
-                "audio": {"type": "string", "format": "binary", "description": "speech (generate/dub)"},
-                "video": {"type": "string", "format": "binary", "description": "the video (edit/dub)"},
-                "text": {"type": "string", "description": "words to speak instead of audio"},
+                "audio": {"type": "string", "format": "binary", "description": "speech (generate, dub)"},
+                "video": {"type": "string", "format": "binary", "description": "the video (edit, dub)"},
                 "options": {"type": "string", "description": "JSON object of options"},
-                "webhook": {"type": "string", "format": "uri"}}}},
+                **opts}}},
             "application/json": {"schema": {"type": "object", "properties": {
-                "kind": {"type": "string", "enum": list(engine.KINDS), "default": "generate"},
+                **common,
                 "image": {"type": "string", "description": "data: URI (base64)"},
                 "audio": {"type": "string", "description": "data: URI (base64)"},
                 "video": {"type": "string", "description": "data: URI (base64)"},
-                "text": {"type": "string"},
-                "options": {"type": "object"},
-                "webhook": {"type": "string", "format": "uri"}}}},
+                "options": {"type": "object", "properties": opts}}}},
         },
-    },
-}
+    }}
 
 
 class ApiError(Exception):
@@ -381,7 +403,7 @@ def create_app(cfg: Config, store: JobStore | None = None) -> FastAPI:
             os.replace(tmp, p)
         return FileResponse(p, media_type="image/png")
 
-    @app.post("/v1/jobs", status_code=202, response_model=Job, tags=["jobs"], openapi_extra=JOB_REQUEST_DOC,
+    @app.post("/v1/jobs", status_code=202, response_model=Job, tags=["jobs"], openapi_extra=_job_request_doc(),
               dependencies=[Depends(auth)],
               responses={**ERRORS, 200: {"model": Job, "description": "Idempotency-Key replay: the job made before"},
                          413: {"model": ErrorResponse, "description": "an upload over a limit"},
