@@ -412,3 +412,12 @@ def test_web_ui_in_headless_chromium(server, portrait_png, tmp_path):
             page.screenshot(path="/tmp/phototalk-serve-ui.png", full_page=True)
         finally:
             browser.close()
+
+
+def test_serve_cli_errors_are_one_line(server, tmp_path):
+    for args, needle in ((["--port", str(server.port)], "cannot listen on 127.0.0.1:"),
+                         (["--workers", "0"], "--workers must be 1 or more")):
+        r = subprocess.run([sys.executable, "-m", "phototalk.cli", "serve", "--data-dir", str(tmp_path), *args],
+                           capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert r.returncode == 2 and r.stderr.startswith("phototalk: error: ") and needle in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr

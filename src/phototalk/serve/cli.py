@@ -43,6 +43,13 @@ def serve(a: argparse.Namespace) -> int:
             from None
     if a.workers < 1 or not 1 <= a.port <= 65535 or a.ttl_hours <= 0:
         raise InputError("--workers must be 1 or more, --port 1..65535 and --ttl-hours above 0")
+    import socket
+
+    try:  # a clear one-line error now, not uvicorn's after the workers started
+        with socket.create_server((a.host, a.port)):
+            pass
+    except OSError as e:
+        raise InputError(f"cannot listen on {a.host}:{a.port}: {e.strerror or e}") from None
     file_bytes = int(a.max_upload_mb * 2 ** 20)
     limits = Limits(max_file_bytes=file_bytes, max_request_bytes=file_bytes * 2 + 2 ** 20,
                     max_media_s=a.max_media_s, max_text_chars=a.max_text_chars, max_image_pixels=a.max_image_pixels)
