@@ -37,13 +37,18 @@ from .raster import barycentric_maps, rasterize_nearest, signed_area2
 from .warp import RING_SCALES, UPPER_LIFT, MeshWarpRenderer
 
 MOVE_EPS_PX = 0.3  # offsets smaller than this are dropped: fewer pixels to resample, no visible step
-CROP_PAD_IOD = 0.8  # the per-video setup sees the first face frame cropped this far (iod) around the face oval
+CROP_PAD_IOD = 0.3  # the per-video setup sees the first face frame cropped this far (iod) around the face oval
 SHUT_OPEN_IOD = 0.06  # iod; lips parted less than this count as (partly) shut: seam cleaned, edge inset
 REAL_MOUTH_MIN_IOD = 0.06  # a dubbed frame whose own mouth is open at least this much (iod) ...
 REAL_MOUTH_MAX_RATIO = 1.5  # ... keeps its real interior up to this ratio of new to own opening
 SEAM_HALF_IOD = 0.05  # iod; half-width of the band around a shut mouth's seam that is cleaned
 SEAM_BRIGHT, SEAM_DARK = 12.0, 20.0  # luma levels above / below the lips' median that are tooth / cavity
 SEAM_LINE_DARKEN = 0.25  # the contact line between shut lips
+# iod the lips overlap when shut (fading out by PRESS_UNTIL_IOD of opening): a tracked inner
+# contour lies a pixel or two onto the teeth, and lips that only met there left a bright seam
+# that MediaPipe read as parted (closed frames of the HDTF clip 0.91 without, 0.99 with). At
+# 0.025 the lower lip of the glasses clip's widest openings slid under the upper and read open.
+LIP_PRESS_IOD, PRESS_UNTIL_IOD = 0.012, 0.04
 LIP_INSET = 0.4  # shut lips sample their edge this far into the lip (inner -> semi-inner contour):
 #                  the tracked inner contour of an open mouth lies a pixel or two onto the teeth
 _EXPRESSION_KEYS = ("brow_up", "brow_inner", "brow_squeeze", "eye_squint", "smile", "cheek")
@@ -148,6 +153,7 @@ class VideoFaceRenderer(MeshWarpRenderer):
         local[:, :2] -= [x0, y0]
         rig = FaceRig(crop, local.astype(np.float32), np.ones(crop.shape[:2], np.float32),
                       (0.0, 0.0, float(x1 - x0), float(y1 - y0)))
+        self._first_lm = local
         super().__init__(rig)
         # A frame's own lip parting is where its lips are, not a photo's smile to re-seat.
         self.seat_gap = np.zeros(len(L.LOWER_INNER))
@@ -164,6 +170,12 @@ class VideoFaceRenderer(MeshWarpRenderer):
         self._setup_expressions(lm)
         self.frame_gap = self.lip_gap0.copy()  # (11,) px, this frame's own inner-lip gap
         self.teeth_line0 = lm[L.UPPER_INNER, :2] + TEETH_SHOW_IOD * self.iod * self.ey[None, :]
+
+    def _match_mouth_softness(self) -> None:
+        # A video frame is resampled only where the face moves, so the interior's blur is
+        # matched on the frame itself with the mouth drawn in (``MouthPalette.matched_to``,
+        # same DETAIL_TARGET), not on a turned render of a still (1 s at 512 px).
+        self.palette = self.palette.matched_to(self.image, self._first_lm)
 
     def _setup_lid_skins(self, lm: np.ndarray) -> None:
         self.lid_skins = None  # sampled from the frame only when its lids close (_paint_lids)
@@ -183,13 +195,15 @@ class VideoFaceRenderer(MeshWarpRenderer):
             MeshWarpRenderer._setup_expression_fields(self, self._fields_lm)
         return super().expression_offsets(*args, **kw)
 
-    def frame_offsets(self, mouth_open: float, mouth_wide: float = 0.0, blink: float = 0.0, **ctl) -> np.ndarray:
+    def frame_offsets(self, mouth_open: float, mouth_wide: float = 0.0, blink: float = 0.0, *, press: float = 0.0,
+                      **ctl) -> np.ndarray:
         """(468, 2) offsets that give the lips the opening ``mouth_open`` (iod) from this
         frame's own: the model's rest is a closed mouth, whose upper lip rises by
         UPPER_LIFT of an opening; this frame's upper lip already rose by that share of its
-        own opening, so both lips (and the jaw) move from there."""
+        own opening, so both lips (and the jaw) move from there. press: 0..1 of
+        LIP_PRESS_IOD the lower lip rises past the upper (shut lips overlap)."""
         own = self.frame_gap
-        self.lip_gap0 = (1 - UPPER_LIFT) * own
+        self.lip_gap0 = (1 - UPPER_LIFT) * own + press * LIP_PRESS_IOD * self.iod * self.lip_profile
         try:
             off = self.expression_offsets(mouth_open, mouth_wide, blink, **ctl)
         finally:
@@ -219,12 +233,13 @@ class VideoFaceRenderer(MeshWarpRenderer):
             opening = max(float(mouth["open"]), 0.0)
             rnd = float(mouth.get("round", 0.0))
             jaw = mouth.get("jaw")
-            off = self.frame_offsets(opening, mouth_wide=float(mouth.get("wide", 0.0)), blink=blink,
-                                       mouth_round=rnd, lip_tuck=float(mouth.get("tuck", 0.0)), jaw_open=jaw)
+            press = float(1 - smoothstep(0.0, PRESS_UNTIL_IOD, opening))
+            off = self.frame_offsets(opening, mouth_wide=float(mouth.get("wide", 0.0)), blink=blink, press=press,
+                                     mouth_round=rnd, lip_tuck=float(mouth.get("tuck", 0.0)), jaw_open=jaw)
             shut = float(1 - smoothstep(0.0, SHUT_OPEN_IOD, opening))
         elif close_mouth > 0:
             opening = (1 - close_mouth) * max(float(self.frame_gap[5]), 0.0) / s
-            off = self.frame_offsets(opening, mouth_wide=0.0, blink=blink)
+            off = self.frame_offsets(opening, mouth_wide=0.0, blink=blink, press=float(close_mouth))
             shut = float(close_mouth) * float(1 - smoothstep(0.0, SHUT_OPEN_IOD, opening))
         else:  # only the lids: the model's eye part alone (it adds to the rest)
             off = self.expression_offsets(0.0, 0.0, blink) - self.expression_offsets(0.0, 0.0, 0.0)
