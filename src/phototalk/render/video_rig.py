@@ -33,7 +33,7 @@ from ..face import landmarks as L
 from ..face.analyze import FaceRig
 from .lids import paint_opacity
 from .mouth import TEETH_SHOW_IOD, draw_mouth, smoothstep
-from .raster import barycentric_maps, rasterize_nearest, signed_area2
+from .raster import signed_area2
 from .warp import RING_SCALES, UPPER_LIFT, MeshWarpRenderer
 
 MOVE_EPS_PX = 0.3  # offsets smaller than this are dropped: fewer pixels to resample, no visible step
@@ -159,6 +159,9 @@ class VideoFaceRenderer(MeshWarpRenderer):
         self.seat_gap = np.zeros(len(L.LOWER_INNER))
         self.own_teeth = None  # the frame's own interior is kept instead (REAL_MOUTH_*)
         self._band_cache: dict = {}
+        # The face mesh's triangles and drawing priorities (the per-frame face layer takes
+        # the moved ones, see _warp_moved).
+        self.mesh_tris, self.mesh_bias = self.face_tris, self.face_depth_bias
 
     # ------------------------------------------------------------------ per frame state
     def set_frame(self, frame: np.ndarray, lm: np.ndarray) -> None:
@@ -297,8 +300,10 @@ class VideoFaceRenderer(MeshWarpRenderer):
         band_moved = np.r_[np.abs(follow - sample[oval]).max(1) > 1e-9, np.zeros(len(ring), bool)]
         band_tri = triangulate(np.concatenate([self.verts[oval, :2], ring]), self._band_cache)
         band_tri = band_tri[band_moved[band_tri].any(1)]
-        face_hit = self.face_tris[moved[self.face_tris].any(1)]
-        corners = [pos[face_hit].reshape(-1, 2), sample[face_hit].reshape(-1, 2),
+        # Triangles with an inner corner lie inside the oval: the face mesh covers them.
+        band_tri = band_tri[(band_tri >= len(oval)).any(1)]
+        face_hit = moved[self.mesh_tris].any(1)
+        corners = [pos[self.mesh_tris[face_hit]].reshape(-1, 2), sample[self.mesh_tris[face_hit]].reshape(-1, 2),
                    band_dst[band_tri].reshape(-1, 2), band_src[band_tri].reshape(-1, 2)]
         pts = np.concatenate(corners)
         x0, y0 = (int(max(0, np.floor(pts[:, k].min()) - 2)) for k in (0, 1))
@@ -307,23 +312,20 @@ class VideoFaceRenderer(MeshWarpRenderer):
         out = frame.copy()
         if x1 <= x0 or y1 <= y0:
             return out
-        self.roi = (x0, y0, x1, y1)
-        self.face_src = sample[self.face_tris]
+        # One pass of the renderer's face rasteriser over the moved face triangles and,
+        # behind them all, the moved band triangles (unmoved ones would map pixels to
+        # themselves, as the pixels no triangle covers do).
+        n = L.N_SURFACE
+        pts_dst = np.concatenate([pos, band_dst])
+        pts_src = np.concatenate([sample, band_src])
+        depth = np.concatenate([z, np.full(len(band_dst), z.max() + self.iod)])
+        self.face_tris = np.concatenate([self.mesh_tris[face_hit], band_tri + n])
+        self.face_depth_bias = np.r_[self.mesh_bias[face_hit], np.zeros(len(band_tri))]
+        self.face_src = pts_src[self.face_tris]
         self.face_sign = np.sign(signed_area2(self.face_src))
+        self.roi = (x0, y0, x1, y1)
         qx, qy = np.meshgrid(np.arange(x1 - x0, dtype=np.float32), np.arange(y1 - y0, dtype=np.float32))
-        covered, _ = self._face_inverse(pos, z, qx, qy)
-        if len(band_tri):
-            bd, bs = band_dst[band_tri], band_src[band_tri]
-            keep = signed_area2(bd) * signed_area2(bs) > 0  # a folded band triangle shows nothing
-            bd, bs = bd[keep], bs[keep]
-            label = rasterize_nearest(bd, np.zeros(bd.shape[:2]), self.roi)
-            sel = (label >= 0) & ~covered
-            yy, xx = np.nonzero(sel)
-            M = barycentric_maps(bd - [x0, y0]) @ (bs - [x0, y0])  # (k, 3, 2): [x y 1] @ M = source
-            cf = M.reshape(-1, 6).astype(np.float32)[label[yy, xx]]
-            X, Y = xx.astype(np.float32), yy.astype(np.float32)
-            qx[yy, xx] = X * cf[:, 0] + Y * cf[:, 2] + cf[:, 4]
-            qy[yy, xx] = X * cf[:, 1] + Y * cf[:, 3] + cf[:, 5]
+        self._face_inverse(pts_dst, depth, qx, qy)
         # Pixels no moved triangle reaches keep q = x exactly, and cv2.remap's fixed-point
         # maps return their own values: the box is resampled whole.
         out[y0:y1, x0:x1] = cv2.remap(frame, qx + np.float32(x0), qy + np.float32(y0), cv2.INTER_LINEAR,
