@@ -159,6 +159,11 @@ class VideoFaceRenderer(MeshWarpRenderer):
         self.seat_gap = np.zeros(len(L.LOWER_INNER))
         self.own_teeth = None  # the frame's own interior is kept instead (REAL_MOUTH_*)
         self._band_cache: dict = {}
+        # The still's whole-frame warp (smooth field, plate, head and body weights) is not
+        # used on video frames: its memory goes back.
+        for name in ("B", "plate", "plate_f", "layer_g", "clear", "w_roi", "w_roi_eff", "gx", "gy", "body_strips",
+                     "movable", "w_body_roi", "_wgrid", "_taper", "last_map"):
+            self.__dict__.pop(name, None)
         # The face mesh's triangles and drawing priorities (the per-frame face layer takes
         # the moved ones, see _warp_moved).
         self.mesh_tris, self.mesh_bias = self.face_tris, self.face_depth_bias
