@@ -401,7 +401,9 @@ class MeshWarpRenderer:
         g = cv2.remap(self.layer_g, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         k = cv2.remap(self.clear, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         out = cv2.add(cv2.multiply(self.plate_f, cv2.merge([k, k, k])), g)
-        return cv2.convertScaleAbs(cv2.max(out, 0.0))  # rounds and saturates to uint8
+        # Negatives (bilinear overshoot) to 0, then round and saturate to uint8. Not
+        # cv2.max(out, 0.0): with a scalar it took ~5 ms per 512² frame (a third of the render).
+        return cv2.convertScaleAbs(cv2.threshold(out, 0.0, 0.0, cv2.THRESH_TOZERO)[1])
 
     def _setup_face_layer(self, lm: np.ndarray, simp: np.ndarray, pts: np.ndarray) -> None:
         """The face mesh as a surface rendered with a depth test (see ``_face_inverse``):
