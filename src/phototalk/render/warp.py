@@ -75,6 +75,19 @@ LAYER_MARGIN = 8  # px the layer and plate reach beyond the region of interest
 # Source pixels per output pixel where squeezed skin starts / fully takes a blurred
 # sample (sigma SQUEEZE_BLUR px) instead of a point sample.
 SQUEEZE_START, SQUEEZE_FULL, SQUEEZE_BLUR = 1.4, 2.5, 1.0
+# The face layer's opacity where it turns away (see _silhouette_band): its coverage
+# blurred by SILHOUETTE_SIGMA iod, fully opaque from SILHOUETTE_RAMP[1] of it and clear
+# below SILHOUETTE_RAMP[0] (on a straight edge of a 3 px blur: ~1 px inside the
+# raster's edge, feathered over ~3 px).
+SILHOUETTE_SIGMA, SILHOUETTE_RAMP = 0.035, (0.55, 0.9)
+# Rim triangles (within RIM_RINGS edges of the face's outline) squeezed to less than
+# RIM_SQUEEZE[1] of their area in the photo fade out, fully at RIM_SQUEEZE[0]: they are
+# about to fold and their squeezed skin shows as light wedges beyond the cheek's outline.
+RIM_RINGS, RIM_SQUEEZE = 2, (0.15, 0.45)
+# ... and so do rim triangles stretched past RIM_STRETCH[0] times their area (fully at
+# [1]): dragged out by the cheek's vertices passing the outline's, they are the sawtooth
+# of light wedges along the far cheek.
+RIM_STRETCH = (1.5, 2.0)
 MIN_FRONT_AREA = 1e-3  # px²; a face triangle with less (signed, source orientation) area faces away
 # Least det(I + J) of the forward field allowed in the band where it tapers to the still
 # frame border (see _border_squeeze), checked every SQUEEZE_GRID px.
@@ -418,6 +431,14 @@ class MeshWarpRenderer:
         src = self.verts[:, :2][self.face_tris]
         self.face_src = src  # (K, 3, 2)
         self.face_sign = np.sign(signed_area2(src))
+        self.face_src_area2 = np.maximum(np.abs(signed_area2(src)), 1e-6)  # (K,) px², twice the area
+        # The rim: triangles within RIM_RINGS edges of the face's outline, where a turn
+        # folds the far cheek (the cheek's vertices, nearer the viewer, pass the outline's).
+        ring = np.zeros(self.n_mesh, bool)
+        ring[np.asarray(L.FACE_OVAL)] = True
+        for _ in range(RIM_RINGS):
+            ring[self.face_tris[ring[self.face_tris].any(1)].ravel()] = True
+        self.rim_tris = ring[self.face_tris].all(1)
         bpts = pts[self.band_tris]
         self.band_sign = np.sign(signed_area2(bpts))
         priority = np.ones(len(self.face_tris))
@@ -779,6 +800,21 @@ class MeshWarpRenderer:
         dst = dst[front]
         label = rasterize_nearest(dst, z[self.face_tris[front]] + self.face_depth_bias[front, None], self.roi)
         covered = label >= 0
+        # Rim triangles squeezed towards folding fade out with the raster's edge.
+        squeeze = area[front] / self.face_src_area2[front]
+        back = np.nonzero((area <= MIN_FRONT_AREA) & self.rim_tris)[0]
+        # Only next to the fold (a rim triangle turned away): a turn stretches the near
+        # cheek's rim by as much, and there it is the face's true outline.
+        fold = np.zeros(self.n_mesh, bool)
+        fold[self.face_tris[back].ravel()] = True
+        rim = (self.rim_tris[front] & fold[self.face_tris[front]].any(1)
+               & ((squeeze < RIM_SQUEEZE[1]) | (squeeze > RIM_STRETCH[0])))
+        opacity = np.ones(len(front) + 1, np.float32)  # the last: uncovered
+        opacity[:-1][rim] = (smoothstep(*RIM_SQUEEZE, squeeze[rim])
+                             * (1 - smoothstep(*RIM_STRETCH, squeeze[rim])))
+        opacity[-1] = 0.0
+        edge_tris = self.face_tris[np.concatenate([back, front[rim]])]
+        self._silhouette = self._silhouette_band(label, opacity, pos[edge_tris], qx, qy)
         yy, xx = np.nonzero(covered)
         # [x y 1] @ M = the source point, per triangle: barycentric weights times corners;
         # taken about the region's corner (ROI coordinates), so float32 keeps it exact.
@@ -788,6 +824,62 @@ class MeshWarpRenderer:
         qx[yy, xx] = X * c[:, 0] + Y * c[:, 2] + c[:, 4]
         qy[yy, xx] = X * c[:, 1] + Y * c[:, 3] + c[:, 5]
         return covered, len(self.face_tris) - len(front)
+
+    def _silhouette_band(self, label: np.ndarray, opacity: np.ndarray, edge: np.ndarray, qx: np.ndarray,
+                         qy: np.ndarray) -> tuple | None:
+        """Where the face turns away, the edge of the covered pixels is the ragged outline
+        of whichever small triangles still face the viewer: a sawtooth of wedges and
+        shards against the hair or background. There (around the rim triangles ``edge``,
+        (k, 3, 2) output px, that are turned away or fade out) the face layer's opacity
+        becomes its per-triangle ``opacity`` ((k_front + 1,) float32, the last for
+        uncovered pixels, indexed by ``label``, (rh, rw) int32 ROI labels) blurred by
+        SILHOUETTE_SIGMA iod and ramped between SILHOUETTE_RAMP: notches and shards a few
+        pixels wide vanish and the outline is feathered over ~3 px, never more opaque than
+        the raster. Returns None or (ys, xs: ROI pixels covered yet not fully opaque,
+        alpha (n,) float32 there, fqx, fqy: the smooth field's inverse there, i.e. what
+        shows behind the face, taken from (qx, qy) before the face overwrites them)."""
+        if not len(edge):
+            return None
+        rh, rw = label.shape
+        x0, y0 = self.roi[:2]
+        sig = max(1.0, SILHOUETTE_SIGMA * self.iod)
+        pad = int(np.ceil(3 * sig)) + 2
+        bx0, by0 = np.floor(edge.reshape(-1, 2).min(0) - [x0, y0]).astype(int) - pad
+        bx1, by1 = np.ceil(edge.reshape(-1, 2).max(0) - [x0, y0]).astype(int) + pad + 1
+        bx0, by0, bx1, by1 = max(bx0, 0), max(by0, 0), min(bx1, rw), min(by1, rh)
+        if bx1 - bx0 < 2 or by1 - by0 < 2:
+            return None
+        lab = label[by0:by1, bx0:bx1]
+        soft = cv2.GaussianBlur(opacity[lab], (0, 0), sig, borderType=cv2.BORDER_REPLICATE)
+        alpha = smoothstep(*SILHOUETTE_RAMP, soft).astype(np.float32)
+        ys, xs = np.nonzero((lab >= 0) & (alpha < 1.0 - 1.0 / 512))
+        if not len(ys):
+            return None
+        a = alpha[ys, xs]
+        ys, xs = ys + by0, xs + bx0
+        return ys, xs, a, qx[ys, xs], qy[ys, xs]
+
+    def _blend_silhouette(self, frame: np.ndarray, d: np.ndarray, lx: np.ndarray, ly: np.ndarray,
+                          err: np.ndarray) -> None:
+        """Fade the face layer out over what lies behind it (the smooth field's inverse
+        over the background plate) on the silhouette band of ``_silhouette_band``; that
+        field's inverse error there joins ``err`` ((rh, rw) px) and ``last_stats``."""
+        sil = self._silhouette
+        if sil is None:
+            return
+        ys, xs, a, fx, fy = sil
+        x0, y0 = self.roi[:2]
+        dq = remap_points(d, fx, fy)
+        e = np.hypot(fx + dq[:, 0] - lx[ys, xs], fy + dq[:, 1] - ly[ys, xs])
+        err[ys, xs] = np.maximum(err[ys, xs], e)
+        self.last_stats["inverse_error_px"] = max(self.last_stats["inverse_error_px"], float(e.max()))
+        ox, oy = self.layer_offset
+        mx, my = fx + ox, fy + oy
+        g = remap_points(self.layer_g, mx, my)
+        k = remap_points(self.clear[..., None], mx, my)
+        behind = g + k * self.plate_f[ys, xs]
+        out = frame[ys + y0, xs + x0].astype(np.float32)
+        frame[ys + y0, xs + x0] = np.clip(behind + (out - behind) * a[:, None] + 0.5, 0, 255).astype(np.uint8)
 
     def _refine_inverse(self, d: np.ndarray, qx: np.ndarray, qy: np.ndarray, lx: np.ndarray, ly: np.ndarray,
                         bad: np.ndarray, err: np.ndarray) -> None:
@@ -1070,6 +1162,7 @@ class MeshWarpRenderer:
                                                     sgy - wb * np.float32(tb[1]), cv2.INTER_LINEAR,
                                                     borderMode=cv2.BORDER_REPLICATE)
         frame[y0:y1, x0:x1] = self._composite_plate(qx, qy)
+        self._blend_silhouette(frame, d, lx, ly, err)
         self._antialias_squeezed(frame, qx, qy, pos)
         self._heal_slit(frame, qx, qy, pos, mouth_open)
         jaw = expr.get("jaw_open")
