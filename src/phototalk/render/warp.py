@@ -71,6 +71,7 @@ REGIONS = ("face", "mouth", "eyes", "head")
 # PLATE_HOLE, grown by PLATE_GROW iod) inpainted at 1/PLATE_SCALE resolution, once per
 # portrait. Where the moving person uncovers what was behind it, the plate shows.
 PLATE_HOLE, PLATE_GROW, PLATE_SCALE = 0.05, 0.06, 4
+MIRROR_IOD = 0.5  # iod into the plate's hole the background mirrored across its edge reaches
 LAYER_MARGIN = 8  # px the layer and plate reach beyond the region of interest
 # Source pixels per output pixel where squeezed skin starts / fully takes a blurred
 # sample (sigma SQUEEZE_BLUR px) instead of a point sample.
@@ -397,7 +398,25 @@ class MeshWarpRenderer:
         else:
             filled = cv2.resize(cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA), (rw, rh),
                                 interpolation=cv2.INTER_LINEAR)
-            self.plate = np.where(hole[..., None] > 0, filled, img)
+            # Next to the outline, where a moving person uncovers it, the hole takes the
+            # background mirrored across its edge: the texture there (blinds, leaves, a
+            # wall's grain) continues instead of a smooth inpainted band that read as a
+            # light halo around a webcam's head; deeper in, it fades to the smooth fill.
+            _, near = cv2.distanceTransformWithLabels(hole, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+            oy, ox = np.nonzero(hole == 0)
+            lut = np.zeros((int(near.max()) + 1, 2), np.float32)
+            lut[near[oy, ox]] = np.stack([ox, oy], 1)
+            # The nearest background pixel, smoothed (nearest points jump between
+            # Voronoi cells, which zig-zagged the mirrored stripes).
+            edge = cv2.GaussianBlur(lut[near], (0, 0), max(1.0, 0.1 * self.iod))
+            yy, xx = np.mgrid[0:rh, 0:rw].astype(np.float32)
+            mx, my = 2 * edge[..., 0] - xx, 2 * edge[..., 1] - yy
+            depth = np.hypot(edge[..., 0] - xx, edge[..., 1] - yy)
+            mirrored = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            ok = cv2.remap(1 - hole.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            wm = (ok > 0.99) * (1 - smoothstep(0.5 * MIRROR_IOD * self.iod, MIRROR_IOD * self.iod, depth))
+            fill = filled + (mirrored.astype(np.float32) - filled) * wm[..., None].astype(np.float32)
+            self.plate = np.where(hole[..., None] > 0, np.clip(fill + 0.5, 0, 255).astype(np.uint8), img)
         # G = I - clear P, sampled with clear per frame; P over the region itself.
         bx0, by0, bx1, by1 = self.plate_box
         self.plate_f = np.ascontiguousarray(self.plate[by0:by1, bx0:bx1], np.float32)
