@@ -146,6 +146,27 @@ def remap_points(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out.reshape(rows * width, -1)[:n]
 
 
+def newton_inverse(d: np.ndarray, px: np.ndarray, py: np.ndarray, tx: np.ndarray,
+                   ty: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NEWTON_ITERS Newton steps q <- q - (I + J_d(q))^-1 (q + d(q) - x) of the points
+    (px, py) ((n,) px) towards the inverse of x = (tx, ty) under the forward displacement
+    d ((h, w, 2) px, bilinear). Returns (px, py, err: (n,) |q + d(q) - x| px)."""
+    n = len(px)
+    for _ in range(NEWTON_ITERS):
+        # d at q, one pixel right and one down, in one call: J_d by forward differences.
+        s3 = remap_points(d, np.concatenate([px, px + 1, px]), np.concatenate([py, py, py + 1]))
+        dq, jx, jy = s3[:n], s3[n:2 * n] - s3[:n], s3[2 * n:] - s3[:n]
+        rx, ry = px + dq[:, 0] - tx, py + dq[:, 1] - ty
+        a, b, c, e = 1 + jx[:, 0], jy[:, 0], jx[:, 1], 1 + jy[:, 1]
+        det = a * e - b * c
+        ok = det > 0.05  # else (a fold) a plain fixed-point step
+        inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+        px = px - np.where(ok, (e * rx - b * ry) * inv, rx)
+        py = py - np.where(ok, (a * ry - c * rx) * inv, ry)
+    dq = remap_points(d, px, py)
+    return px, py, np.hypot(px + dq[:, 0] - tx, py + dq[:, 1] - ty)
+
+
 class RenderStats:
     """Per-frame warp checks of a run (``MeshWarpRenderer.last_stats`` of each frame)."""
 
@@ -869,9 +890,18 @@ class MeshWarpRenderer:
         if bx1 - bx0 < 2 or by1 - by0 < 2:
             return None
         lab = label[by0:by1, bx0:bx1]
-        soft = cv2.GaussianBlur(opacity[lab], (0, 0), sig, borderType=cv2.BORDER_REPLICATE)
+        # Closing first: a faded triangle inside the face (its neighbours opaque) leaves
+        # no crack; only what opens to the outside fades.
+        k = 2 * int(round(sig)) + 1
+        closed = cv2.morphologyEx(opacity[lab], cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        soft = cv2.GaussianBlur(closed * (lab >= 0), (0, 0), sig, borderType=cv2.BORDER_REPLICATE)
         alpha = smoothstep(*SILHOUETTE_RAMP, soft).astype(np.float32)
-        ys, xs = np.nonzero((lab >= 0) & (alpha < 1.0 - 1.0 / 512))
+        # Only next to the fold: elsewhere the raster's edge is the face's outline, which
+        # the smooth field behind continues.
+        near = np.zeros(lab.shape, np.uint8)
+        cv2.fillPoly(near, list(np.round((edge - [x0 + bx0, y0 + by0]) * 4).astype(np.int32)), 1, cv2.LINE_8, 2)
+        near = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pad + 1, 2 * pad + 1)))
+        ys, xs = np.nonzero((lab >= 0) & (alpha < 1.0 - 1.0 / 512) & (near > 0))
         if not len(ys):
             return None
         a = alpha[ys, xs]
@@ -889,7 +919,11 @@ class MeshWarpRenderer:
         ys, xs, a, fx, fy = sil
         x0, y0 = self.roi[:2]
         dq = remap_points(d, fx, fy)
-        e = np.hypot(fx + dq[:, 0] - lx[ys, xs], fy + dq[:, 1] - ly[ys, xs])
+        tx, ty = lx[ys, xs], ly[ys, xs]
+        e = np.hypot(fx + dq[:, 0] - tx, fy + dq[:, 1] - ty)
+        bad = e > REFINE_ABOVE_PX
+        if bad.any():
+            fx[bad], fy[bad], e[bad] = newton_inverse(d, fx[bad], fy[bad], tx[bad], ty[bad])
         err[ys, xs] = np.maximum(err[ys, xs], e)
         self.last_stats["inverse_error_px"] = max(self.last_stats["inverse_error_px"], float(e.max()))
         ox, oy = self.layer_offset
@@ -907,23 +941,9 @@ class MeshWarpRenderer:
         squeezes strongly (the head's weight tapering to the frame border in a tight
         shot, |J_d| near 1) it converges too slowly. Updates qx, qy and err in place."""
         ys, xs = np.nonzero(bad)
-        px, py = qx[ys, xs], qy[ys, xs]
-        tx, ty = lx[ys, xs], ly[ys, xs]
-        n = len(px)
-        for _ in range(NEWTON_ITERS):
-            # d at q, one pixel right and one down, in one call: J_d by forward differences.
-            s3 = remap_points(d, np.concatenate([px, px + 1, px]), np.concatenate([py, py, py + 1]))
-            dq, jx, jy = s3[:n], s3[n:2 * n] - s3[:n], s3[2 * n:] - s3[:n]
-            rx, ry = px + dq[:, 0] - tx, py + dq[:, 1] - ty
-            a, b, c, e = 1 + jx[:, 0], jy[:, 0], jx[:, 1], 1 + jy[:, 1]
-            det = a * e - b * c
-            ok = det > 0.05  # else (a fold) a plain fixed-point step
-            inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
-            px = px - np.where(ok, (e * rx - b * ry) * inv, rx)
-            py = py - np.where(ok, (a * ry - c * rx) * inv, ry)
-        dq = remap_points(d, px, py)
+        px, py, e = newton_inverse(d, qx[ys, xs], qy[ys, xs], lx[ys, xs], ly[ys, xs])
         qx[ys, xs], qy[ys, xs] = px, py
-        err[ys, xs] = np.hypot(px + dq[:, 0] - tx, py + dq[:, 1] - ty)
+        err[ys, xs] = e
 
     def _measure_inverse(self, d: np.ndarray, qx: np.ndarray, qy: np.ndarray, lx: np.ndarray, ly: np.ndarray,
                          covered: np.ndarray, hidden: int) -> np.ndarray:
