@@ -111,7 +111,11 @@ PROTRUDE_IOD = 0.055
 # A portrait smiling with parted lips opens from its own parting: from this opening
 # (iod) on, the lips are apart by the photo's teeth display plus the opening asked for.
 SEAT_KEEP_FROM = 0.06
-CALIBRATION_OPEN, CALIBRATION_YAW = 0.22, 0.03  # iod, rad: the frame the interior's softness is matched on
+# iod, rad, rad: the frame the interior's softness is matched on. It needs a pitch too:
+# resampled at vertical sub-pixel offsets, the eyes' lids and lashes (horizontal lines)
+# lose a quarter of their detail, which a yaw alone kept (Mona Lisa's calibration read
+# 0.60 while her talking frames read 1.1-1.3 against the same eyes).
+CALIBRATION_OPEN, CALIBRATION_YAW, CALIBRATION_PITCH = 0.22, 0.03, 0.025
 TUCK_CONTACT_FROM, TUCK_CONTACT_FULL = 0.35, 0.75  # lip_tuck where /f v/ contact starts / is complete
 LIP_SKIN_SQUEEZE = 0.5  # share of its height the skin under a dropping lower lip may lose before it is pushed along
 
@@ -382,7 +386,8 @@ class MeshWarpRenderer:
         eyes in the same frame: a soft painting gets a soft mouth, a crisp photo a crisp
         one (a few renders of one frame, once per portrait)."""
         base = self.palette
-        pose = {"mouth_open": CALIBRATION_OPEN, "jaw_open": CALIBRATION_OPEN, "yaw": CALIBRATION_YAW}
+        pose = {"mouth_open": CALIBRATION_OPEN, "jaw_open": CALIBRATION_OPEN, "yaw": CALIBRATION_YAW,
+                "pitch": CALIBRATION_PITCH}
         pos = self.vertex_positions(**pose)[0]
 
         def detail(soft):
