@@ -81,6 +81,7 @@ SQUEEZE_START, SQUEEZE_FULL, SQUEEZE_BLUR = 1.4, 2.5, 1.0
 # below SILHOUETTE_RAMP[0] (on a straight edge of a 3 px blur: ~1 px inside the
 # raster's edge, feathered over ~3 px).
 SILHOUETTE_SIGMA, SILHOUETTE_RAMP = 0.035, (0.55, 0.9)
+SILHOUETTE_MIN_YAW = 0.06  # rad of head yaw below which no silhouette folds are smoothed
 # Rim triangles (within RIM_RINGS edges of the face's outline) squeezed to less than
 # RIM_SQUEEZE[1] of their area in the photo fade out, fully at RIM_SQUEEZE[0]: they are
 # about to fold and their squeezed skin shows as light wedges beyond the cheek's outline.
@@ -847,7 +848,12 @@ class MeshWarpRenderer:
         covered = label >= 0
         # Rim triangles squeezed towards folding fade out with the raster's edge.
         squeeze = area[front] / self.face_src_area2[front]
-        back = np.nonzero((area <= MIN_FRONT_AREA) & self.rim_tris)[0]
+        # The fold of a turn: rim triangles turned away while the head is turned (on a
+        # portrait already turned, on either side). An opening jaw alone folds the chin's
+        # rim too, but there the face layer's hard edge over the neck is right, and a
+        # feathered one let the field behind show the face's edge as a light line.
+        turned = abs(self._turn_yaw) > SILHOUETTE_MIN_YAW
+        back = np.nonzero((area <= MIN_FRONT_AREA) & self.rim_tris & turned)[0]
         # Only next to the fold (a rim triangle turned away): a turn stretches the near
         # cheek's rim by as much, and there it is the face's true outline.
         fold = np.zeros(self.n_mesh, bool)
@@ -1194,6 +1200,7 @@ class MeshWarpRenderer:
             qx, qy = lx - dq[..., 0], ly - dq[..., 1]
         # The face itself: exact, depth-tested (folds hidden); the rest keeps the smooth
         # field's inverse, whose residual |q + d(q) - x| is its inverse error.
+        self._turn_yaw = float(ctl[3])
         covered, hidden = self._face_inverse(pos, z, qx, qy)
         err = self._measure_inverse(d, qx, qy, lx, ly, covered, hidden)
         self.last_map = (qx, qy, covered, pos, err)  # the inverse map (ROI coordinates), for checks
