@@ -81,6 +81,7 @@ SQUEEZE_START, SQUEEZE_FULL, SQUEEZE_BLUR = 1.4, 2.5, 1.0
 # below SILHOUETTE_RAMP[0] (on a straight edge of a 3 px blur: ~1 px inside the
 # raster's edge, feathered over ~3 px).
 SILHOUETTE_SIGMA, SILHOUETTE_RAMP = 0.035, (0.55, 0.9)
+BEHIND_MAX_ERR_PX = 0.45  # px; a feathered pixel blends in the field behind only where its inverse is this good
 SILHOUETTE_MIN_YAW = 0.06  # rad of head yaw below which no silhouette folds are smoothed
 # Rim triangles (within RIM_RINGS edges of the face's outline) squeezed to less than
 # RIM_SQUEEZE[1] of their area in the photo fade out, fully at RIM_SQUEEZE[0]: they are
@@ -935,6 +936,13 @@ class MeshWarpRenderer:
         bad = e > REFINE_ABOVE_PX
         if bad.any():
             fx[bad], fy[bad], e[bad] = newton_inverse(d, fx[bad], fy[bad], tx[bad], ty[bad])
+        # Where the field is itself folded inside the face (Newton cannot reach its
+        # inverse), nothing consistent lies behind: the face stays opaque there.
+        keep = e <= BEHIND_MAX_ERR_PX
+        if not keep.all():
+            ys, xs, a, fx, fy, e = ys[keep], xs[keep], a[keep], fx[keep], fy[keep], e[keep]
+            if not len(ys):
+                return
         err[ys, xs] = np.maximum(err[ys, xs], e)
         self.last_stats["inverse_error_px"] = max(self.last_stats["inverse_error_px"], float(e.max()))
         ox, oy = self.layer_offset
