@@ -86,11 +86,11 @@ SILHOUETTE_MIN_YAW = 0.06  # rad of head yaw below which no silhouette folds are
 # Rim triangles (within RIM_RINGS edges of the face's outline) squeezed to less than
 # RIM_SQUEEZE[1] of their area in the photo fade out, fully at RIM_SQUEEZE[0]: they are
 # about to fold and their squeezed skin shows as light wedges beyond the cheek's outline.
-RIM_RINGS, RIM_SQUEEZE = 2, (0.15, 0.45)
+RIM_RINGS, RIM_SQUEEZE = 2, (0.1, 0.3)
 # ... and so do rim triangles stretched past RIM_STRETCH[0] times their area (fully at
 # [1]): dragged out by the cheek's vertices passing the outline's, they are the sawtooth
 # of light wedges along the far cheek.
-RIM_STRETCH = (1.5, 2.0)
+RIM_STRETCH = (1.8, 2.6)
 MIN_FRONT_AREA = 1e-3  # px²; a face triangle with less (signed, source orientation) area faces away
 # Least det(I + J) of the forward field allowed in the band where it tapers to the still
 # frame border (see _border_squeeze), checked every SQUEEZE_GRID px.
