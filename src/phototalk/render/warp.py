@@ -72,6 +72,7 @@ REGIONS = ("face", "mouth", "eyes", "head")
 # portrait. Where the moving person uncovers what was behind it, the plate shows.
 PLATE_HOLE, PLATE_GROW, PLATE_SCALE = 0.05, 0.06, 4
 MIRROR_IOD = 0.5  # iod into the plate's hole the background mirrored across its edge reaches
+MIRROR_SMOOTH_IOD = 0.25  # iod; blur of the mirror's edge points (a ragged hair outline crinkled the stripes)
 LAYER_MARGIN = 8  # px the layer and plate reach beyond the region of interest
 # Source pixels per output pixel where squeezed skin starts / fully takes a blurred
 # sample (sigma SQUEEZE_BLUR px) instead of a point sample.
@@ -436,7 +437,7 @@ class MeshWarpRenderer:
             lut[near[oy, ox]] = np.stack([ox, oy], 1)
             # The nearest background pixel, smoothed (nearest points jump between
             # Voronoi cells, which zig-zagged the mirrored stripes).
-            edge = cv2.GaussianBlur(lut[near], (0, 0), max(1.0, 0.1 * self.iod))
+            edge = cv2.GaussianBlur(lut[near], (0, 0), max(1.0, MIRROR_SMOOTH_IOD * self.iod))
             yy, xx = np.mgrid[0:rh, 0:rw].astype(np.float32)
             mx, my = 2 * edge[..., 0] - xx, 2 * edge[..., 1] - yy
             depth = np.hypot(edge[..., 0] - xx, edge[..., 1] - yy)
