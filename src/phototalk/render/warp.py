@@ -854,7 +854,7 @@ class MeshWarpRenderer:
         # portrait already turned, on either side). An opening jaw alone folds the chin's
         # rim too, but there the face layer's hard edge over the neck is right, and a
         # feathered one let the field behind show the face's edge as a light line.
-        turned = abs(self._turn_yaw) > SILHOUETTE_MIN_YAW
+        turned = abs(getattr(self, "_turn_yaw", 0.0)) > SILHOUETTE_MIN_YAW
         back = np.nonzero((area <= MIN_FRONT_AREA) & self.rim_tris & turned)[0]
         # Only next to the fold (a rim triangle turned away): a turn stretches the near
         # cheek's rim by as much, and there it is the face's true outline.
