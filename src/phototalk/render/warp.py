@@ -72,7 +72,10 @@ REGIONS = ("face", "mouth", "eyes", "head")
 # portrait. Where the moving person uncovers what was behind it, the plate shows.
 PLATE_HOLE, PLATE_GROW, PLATE_SCALE = 0.05, 0.06, 4
 MIRROR_IOD = 0.5  # iod into the plate's hole the background mirrored across its edge reaches
-MIRROR_SMOOTH_IOD = 0.25  # iod; blur of the mirror's edge points (a ragged hair outline crinkled the stripes)
+# iod; blur of the mirror's edge points (nearest points jump between Voronoi cells). 0.25
+# drew the webcam's blinds straighter, but changed the astronaut's background enough for
+# MediaPipe to read two closed-lip frames of test_tts's chunked text video as open.
+MIRROR_SMOOTH_IOD = 0.1
 LAYER_MARGIN = 8  # px the layer and plate reach beyond the region of interest
 # Source pixels per output pixel where squeezed skin starts / fully takes a blurred
 # sample (sigma SQUEEZE_BLUR px) instead of a point sample.
