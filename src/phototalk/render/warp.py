@@ -855,26 +855,29 @@ class MeshWarpRenderer:
         dst = dst[front]
         label = rasterize_nearest(dst, z[self.face_tris[front]] + self.face_depth_bias[front, None], self.roi)
         covered = label >= 0
-        # Rim triangles squeezed towards folding fade out with the raster's edge.
-        squeeze = area[front] / self.face_src_area2[front]
         # The fold of a turn: rim triangles turned away while the head is turned (on a
         # portrait already turned, on either side). An opening jaw alone folds the chin's
         # rim too, but there the face layer's hard edge over the neck is right, and a
-        # feathered one let the field behind show the face's edge as a light line.
-        turned = abs(getattr(self, "_turn_yaw", 0.0)) > SILHOUETTE_MIN_YAW
-        back = np.nonzero((area <= MIN_FRONT_AREA) & self.rim_tris & turned)[0]
-        # Only next to the fold (a rim triangle turned away): a turn stretches the near
-        # cheek's rim by as much, and there it is the face's true outline.
-        fold = np.zeros(self.n_mesh, bool)
-        fold[self.face_tris[back].ravel()] = True
-        rim = (self.rim_tris[front] & fold[self.face_tris[front]].any(1)
-               & ((squeeze < RIM_SQUEEZE[1]) | (squeeze > RIM_STRETCH[0])))
-        opacity = np.ones(len(front) + 1, np.float32)  # the last: uncovered
-        opacity[:-1][rim] = (smoothstep(*RIM_SQUEEZE, squeeze[rim])
-                             * (1 - smoothstep(*RIM_STRETCH, squeeze[rim])))
-        opacity[-1] = 0.0
-        edge_tris = self.face_tris[np.concatenate([back, front[rim]])]
-        self._silhouette = self._silhouette_band(label, opacity, pos[edge_tris], qx, qy)
+        # feathered one let the field behind show the face's edge as a light line. A face
+        # not turned (and a video frame's re-posed face, which sets no turn) keeps the
+        # raster's hard edge and skips this work.
+        self._silhouette = None
+        if abs(getattr(self, "_turn_yaw", 0.0)) > SILHOUETTE_MIN_YAW:
+            # Rim triangles squeezed towards folding fade out with the raster's edge.
+            squeeze = area[front] / self.face_src_area2[front]
+            back = np.nonzero((area <= MIN_FRONT_AREA) & self.rim_tris)[0]
+            # Only next to the fold (a rim triangle turned away): a turn stretches the near
+            # cheek's rim by as much, and there it is the face's true outline.
+            fold = np.zeros(self.n_mesh, bool)
+            fold[self.face_tris[back].ravel()] = True
+            rim = (self.rim_tris[front] & fold[self.face_tris[front]].any(1)
+                   & ((squeeze < RIM_SQUEEZE[1]) | (squeeze > RIM_STRETCH[0])))
+            opacity = np.ones(len(front) + 1, np.float32)  # the last: uncovered
+            opacity[:-1][rim] = (smoothstep(*RIM_SQUEEZE, squeeze[rim])
+                                 * (1 - smoothstep(*RIM_STRETCH, squeeze[rim])))
+            opacity[-1] = 0.0
+            edge_tris = self.face_tris[np.concatenate([back, front[rim]])]
+            self._silhouette = self._silhouette_band(label, opacity, pos[edge_tris], qx, qy)
         yy, xx = np.nonzero(covered)
         # [x y 1] @ M = the source point, per triangle: barycentric weights times corners;
         # taken about the region's corner (ROI coordinates), so float32 keeps it exact.
