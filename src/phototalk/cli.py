@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("voices", help="list the voices/languages of the built-in speech (for --voice)",
                    description="List the espeak-ng voices --voice accepts: a language code or the voice name.")
     _add_edit_parsers(sub)
+    from .batch.cli import add_parser as add_batch_parser
+
+    add_batch_parser(sub)
     return p
 
 
@@ -315,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     if a.command is None:
-        parser.error("give a command: generate, demo, phones, voices, edit or dub")
+        parser.error("give a command: generate, demo, phones, voices, edit, dub or batch")
     logging.basicConfig(level=logging.INFO if getattr(a, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("GLOG_minloglevel", "2")  # silence MediaPipe's C++ INFO lines
@@ -325,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
             code = _voices()
         elif a.command in ("edit", "dub"):
             code = _edit(a)
+        elif a.command == "batch":
+            from .batch.cli import main as batch_main
+
+            code = batch_main(a)
         else:
             code = _phones(a) if a.command == "phones" else _generate(a)
         if sys.stdout is not None:

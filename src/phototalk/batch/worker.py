@@ -1,0 +1,127 @@
+"""What runs in a batch worker (a local pool process or a Ray task): one request.
+
+``execute(spec, *blobs)`` never raises for a bad job: a ``PhototalkError`` becomes a
+result with its one-line ``error``, anything else (a bug) one with "internal error" and
+the traceback, so one row cannot stop the batch. Only a stop (``KeyboardInterrupt``)
+propagates.
+
+spec (a plain dict, so that it pickles the same for every engine):
+  request: the request dict, absolute paths as the driver sees them;
+  inputs: [(location, path)] of every input file, in the order of ``blobs``;
+  outputs: [(location, relative output name)];
+  ship: True when the inputs come as ``blobs`` (bytes; the worker may not see the
+        driver's files) and the outputs go back as bytes; False: inputs are read in
+        place and the outputs are left in ``work_dir`` for the driver to move;
+  work_dir: where outputs are written when not shipped (inside the out-dir, so the
+        driver's rename is atomic); temporary files otherwise go to the system's;
+  threads: CPU threads the job may use (OpenCV's pool), = CPUs per job.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import traceback
+
+from ..errors import PhototalkError
+from .manifest import set_at
+
+
+def _peak_rss_mb() -> float | None:
+    """The peak resident memory of this worker process so far, in MiB (None off Unix)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2 ** 20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
+
+
+def limit_threads(threads: int) -> None:
+    """Keep a job on its share of the CPUs: N workers on N cores, each with its own
+    thread pool, would otherwise contend (OpenCV sizes its pool by the core count)."""
+    try:
+        import cv2
+
+        cv2.setNumThreads(max(1, int(threads)))
+    except ImportError:
+        pass
+
+
+def init_local_worker(threads: int) -> None:
+    """Initializer of a local pool process: Ctrl-C in the terminal reaches the whole
+    process group, and only the driver decides what stops (it ends the workers itself)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    limit_threads(threads)
+
+
+def _result_fields(res) -> dict:
+    if hasattr(res, "to_dict"):
+        d = res.to_dict()
+        return {k: d[k] for k in ("n_frames", "fps", "width", "height", "duration_s") if k in d}
+    return {k: getattr(res, k) for k in ("n_frames", "fps", "width", "height") if hasattr(res, k)}
+
+
+def execute(spec: dict, *blobs: bytes) -> dict:
+    """Run one job (see the module docstring); returns a JSON-able dict plus output bytes:
+    ok, error (one line or None), traceback (bugs only), outputs {relative name: bytes or a
+    path in work_dir}, work (that folder, to remove once they are moved), result (frames,
+    size), seconds, host, pid, peak_rss_mb."""
+    from .api_compat import run
+
+    t0 = time.perf_counter()
+    limit_threads(spec.get("threads", 1))
+    request = spec["request"]
+    shown: dict[str, str] = {}  # worker-side path -> the path the user knows, for error messages
+    tmp = tempfile.mkdtemp(prefix="phototalk-batch-", dir=None if spec["ship"] else spec["work_dir"])
+    out: dict = {"ok": False, "error": None, "outputs": {}, "host": socket.gethostname(), "pid": os.getpid()}
+    try:
+        if spec["ship"]:
+            for i, ((loc, path), blob) in enumerate(zip(spec["inputs"], blobs)):
+                local = os.path.join(tmp, f"in{i}", os.path.basename(path))
+                os.makedirs(os.path.dirname(local))
+                with open(local, "wb") as f:
+                    f.write(blob)
+                set_at(request, tuple(loc), local)
+                shown[local] = path
+        written = []
+        for i, (loc, rel) in enumerate(spec["outputs"]):
+            local = os.path.join(tmp, f"out{i}", os.path.basename(rel))
+            os.makedirs(os.path.dirname(local))
+            shown[local] = rel
+            set_at(request, tuple(loc), local)
+            written.append((rel, local))
+        res = run(request)
+        for rel, local in written:
+            if not os.path.exists(local):  # an output option the job did not use
+                continue
+            if spec["ship"]:
+                with open(local, "rb") as f:
+                    out["outputs"][rel] = f.read()
+            else:
+                out["outputs"][rel] = local
+        out.update(ok=True, result=_result_fields(res))
+        if not spec["ship"]:
+            out["work"] = tmp  # the driver moves the outputs out, then removes it
+    except PhototalkError as e:
+        out["error"] = _unmask(str(e).splitlines()[0] if str(e) else type(e).__name__, shown)
+    except Exception as e:  # a bug in phototalk: the batch goes on and the report keeps the trace
+        out["error"] = _unmask(f"internal error: {type(e).__name__}: {e}".splitlines()[0], shown)
+        out["traceback"] = _unmask(traceback.format_exc(), shown)
+    finally:
+        if spec["ship"] or not out["ok"]:
+            shutil.rmtree(tmp, ignore_errors=True)
+    out["seconds"] = time.perf_counter() - t0
+    out["peak_rss_mb"] = _peak_rss_mb()
+    return out
+
+
+def _unmask(message: str, shown: dict[str, str]) -> str:
+    for local in sorted(shown, key=len, reverse=True):
+        message = message.replace(local, shown[local])
+    return message
