@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 WORKER_MAX_JOBS = 100  # a worker process is replaced after this many jobs: any slow growth of memory stays bounded
 LOCAL_RAY_OBJECT_STORE_BYTES = 256 * 2 ** 20  # inputs in flight + returned videos; Ray's minimum is 75 MiB
+LOOPBACK_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a single-node Ray on 127.0.0.1 only
 STOP_GRACE_S = 3.0  # how long stopped workers get to remove their temporary files before they are killed
 
 
@@ -114,6 +115,10 @@ class RayEngine:
     retries_lost = False
 
     def __init__(self, *, address: str | None, workers: int | None, cpus_per_job: float = 1, retries: int = 2):
+        if address is None and "ray" not in sys.modules:
+            # Ray binds its servers to this machine's network address even when asked for
+            # 127.0.0.1, unless multi-node clustering is off (read when ray is imported).
+            os.environ.setdefault(LOOPBACK_ONLY_ENV, "0")
         try:
             import ray
         except ImportError:

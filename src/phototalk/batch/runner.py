@@ -54,6 +54,7 @@ class JobOutcome:
     error: str | None = None
     attempts: int = 0
     host: str | None = None
+    node: str | None = None
     pid: int | None = None
     peak_rss_mb: float | None = None
     result: dict = field(default_factory=dict)
@@ -304,7 +305,7 @@ def run_manifest(manifest: str | os.PathLike, out_dir: str | os.PathLike, *, eng
                                        "ship": eng.ship, "work_dir": work_dir, "threads": max(1, int(cpus_per_job))})
                     for i, res in eng.wait(WAIT_SLICE_S):
                         o = outcomes[i]
-                        o.seconds, o.host, o.pid = res.get("seconds"), res.get("host"), res.get("pid")
+                        o.seconds, o.host, o.node, o.pid = (res.get(k) for k in ("seconds", "host", "node", "pid"))
                         o.peak_rss_mb, o.result = res.get("peak_rss_mb"), res.get("result") or {}
                         if res.get("lost") and eng.retries_lost and o.attempts <= retries:
                             log.warning("row %d: %s; running it again", o.row, res["error"])

@@ -40,6 +40,14 @@ def _peak_rss_mb() -> float | None:
     return rss / 2 ** 20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
 
 
+def _ray_node() -> str | None:
+    """The Ray node this runs on (None outside a Ray worker)."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    return ray.get_runtime_context().get_node_id()
+
+
 def limit_threads(threads: int) -> None:
     """Keep a job on its share of the CPUs: N workers on N cores, each with its own
     thread pool, would otherwise contend (OpenCV sizes its pool by the core count)."""
@@ -79,7 +87,8 @@ def execute(spec: dict, *blobs: bytes) -> dict:
     request = spec["request"]
     shown: dict[str, str] = {}  # worker-side path -> the path the user knows, for error messages
     tmp = tempfile.mkdtemp(prefix="phototalk-batch-", dir=None if spec["ship"] else spec["work_dir"])
-    out: dict = {"ok": False, "error": None, "outputs": {}, "host": socket.gethostname(), "pid": os.getpid()}
+    out: dict = {"ok": False, "error": None, "outputs": {}, "host": socket.gethostname(), "pid": os.getpid(),
+                 "node": _ray_node()}
     try:
         if spec["ship"]:
             for i, ((loc, path), blob) in enumerate(zip(spec["inputs"], blobs)):
