@@ -79,6 +79,7 @@ class BatchSummary:
     engine: str
     workers: int
     stopped: bool = False
+    engine_start_s: float = 0.0  # part of wall_s spent starting the engine (Ray: connecting or starting it)
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -289,10 +290,13 @@ def run_manifest(manifest: str | os.PathLike, out_dir: str | os.PathLike, *, eng
 
         # 2. the rest through the engine
         eng = None
+        engine_start_s = 0.0
         try:
             if pending:
+                t_engine = time.perf_counter()
                 eng = _make_engine(engine, workers=workers, address=address, cpus_per_job=cpus_per_job,
                                    retries=retries)
+                engine_start_s = time.perf_counter() - t_engine
                 os.makedirs(work_dir, exist_ok=True)
                 queue = list(reversed(pending))
                 while queue or len(eng):
@@ -329,15 +333,15 @@ def run_manifest(manifest: str | os.PathLike, out_dir: str | os.PathLike, *, eng
                         state.save()
                         finish(i, status="ok")
         except BaseException as e:  # a stop (or a bug): end the workers, keep what is done
-            summary = _close(eng, True, state, report, outcomes, work_dir, t0, engine, workers)
+            summary = _close(eng, True, state, report, outcomes, work_dir, t0, engine, workers, engine_start_s)
             if isinstance(e, KeyboardInterrupt):
                 e.summary = summary
             raise
-        return _close(eng, False, state, report, outcomes, work_dir, t0, engine, workers)
+        return _close(eng, False, state, report, outcomes, work_dir, t0, engine, workers, engine_start_s)
 
 
 def _close(eng, stopped: bool, state: _State, report: str, outcomes: list[JobOutcome], work_dir: str, t0: float,
-           engine: str, workers: int | None) -> BatchSummary:
+           engine: str, workers: int | None, engine_start_s: float) -> BatchSummary:
     """End the engine, then write what is known: the state and the report (atomically)."""
     capacity = getattr(eng, "capacity", workers or 0)
     if eng is not None:
@@ -345,4 +349,4 @@ def _close(eng, stopped: bool, state: _State, report: str, outcomes: list[JobOut
     state.save(force=True)
     shutil.rmtree(work_dir, ignore_errors=True)
     _write_report(report, outcomes)
-    return BatchSummary(outcomes, time.perf_counter() - t0, report, engine, capacity, stopped)
+    return BatchSummary(outcomes, time.perf_counter() - t0, report, engine, capacity, stopped, engine_start_s)
