@@ -128,6 +128,8 @@ class RayEngine:
                   configure_logging=False)
         try:
             if address is None:
+                # the private instance is on 127.0.0.1 only; Ray's notice about its token is noise here
+                logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
                 n_cpus = max(1, int(workers or os.cpu_count() or 1)) * cpus_per_job
                 ray.init(address="local", num_cpus=n_cpus, object_store_memory=LOCAL_RAY_OBJECT_STORE_BYTES,
                          _node_ip_address="127.0.0.1", **kw)
@@ -190,12 +192,20 @@ class RayEngine:
 
     def close(self, cancel: bool = False) -> None:
         ray = self.ray
-        if cancel:
-            for ref in list(self._inflight):
-                try:
-                    ray.cancel(ref, force=True)
-                except Exception:  # already finished or its worker gone: nothing left to stop
-                    pass
+        if cancel and self._inflight:
+            # A KeyboardInterrupt in each running task first, so that it removes its temporary
+            # files; what has not ended after the grace time has its worker process killed.
+            refs = list(self._inflight)
+            for force in (False, True):
+                for ref in refs:
+                    try:
+                        ray.cancel(ref, force=force)
+                    except Exception:  # already finished or its worker gone: nothing left to stop
+                        pass
+                if not force:
+                    _, refs = ray.wait(refs, num_returns=len(refs), timeout=STOP_GRACE_S)
+                    if not refs:
+                        break
         self._inflight.clear()
         self._blobs.clear()
         ray.shutdown()

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from ..errors import InputError, OutputError
-from ..video.atomic import atomic_path
+from ..video.atomic import atomic_path, check_writable
 from .manifest import STATE_DIR, Job, file_digest, get_at, out_path, read_manifest, set_at
 
 log = logging.getLogger(__name__)
@@ -245,6 +245,7 @@ def run_manifest(manifest: str | os.PathLike, out_dir: str | os.PathLike, *, eng
     except OSError as e:
         raise OutputError(f"cannot create --out-dir {out_dir}: {e.strerror or e}") from None
     report = os.path.abspath(report) if report is not None else os.path.join(out_dir, REPORT_NAME)
+    check_writable(report)  # before any job runs: a report that cannot be written is a usage error
     with _locked(state_dir):
         state = _State(os.path.join(state_dir, "state.json"))
         work_dir = os.path.join(state_dir, "work")
