@@ -111,6 +111,26 @@ def test_csv_manifest_gives_the_same_requests(manifest, tmp_path):
     assert rows[0].request["options"]["save_audio"] == str(tmp_path / "audio" / "a.wav")
 
 
+def test_every_path_option_is_known_as_an_input_or_an_output():
+    """A new path option must be placed here, or the batch would neither ship it nor keep it in --out-dir."""
+    from phototalk.batch.manifest import INPUT_OPTIONS, OUTPUT_OPTIONS
+    from phototalk.options import SPECS
+
+    assert {s.name for s in SPECS.values() if s.path} == set(INPUT_OPTIONS) | set(OUTPUT_OPTIONS)
+
+
+def test_csv_cells_are_typed_and_checked_by_the_option_specs(tmp_path):
+    m = tmp_path / "m.csv"
+    m.write_text("kind,video,output,close-mouth,lossless,ease\n"
+                 "edit,talk.mp4,e.mp4,1-2;3-4.5,yes,0\n"
+                 "edit,talk.mp4,f.mp4,1-2,maybe,0\n"
+                 "edit,talk.mp4,g.mp4,1-2,no,9\n")
+    ok, bad_bool, bad_range = read_manifest(m, tmp_path / "out")
+    assert ok.request["options"] == {"close_mouth": ["1-2", "3-4.5"], "lossless": True, "ease": 0.0}
+    assert "--lossless must be true or false, got 'maybe'" in bad_bool.error
+    assert "--ease must be between" in bad_range.error
+
+
 def test_local_batch_reports_bad_rows_and_makes_the_good_videos(manifest, local_out, tmp_path):
     out, code, stdout = local_out
     assert code == EXIT_SOME_FAILED == 3
@@ -134,7 +154,7 @@ def test_local_batch_reports_bad_rows_and_makes_the_good_videos(manifest, local_
     leftovers = [p for p in out.rglob("*") if ".part" in p.name or p.name.startswith("phototalk-batch-")]
     assert not leftovers
     # the batch ran the row's request as it is: the same request alone gives the same bytes
-    from phototalk.batch.api_compat import run
+    from phototalk import run
 
     job = read_manifest(manifest, tmp_path)[2]
     job.request["output"] = str(tmp_path / "alone.mp4")

@@ -19,7 +19,7 @@ import time
 
 from .errors import InputError, PhototalkError, WriteError
 from .interrupt import Stopped, on_signal
-from .options import option_fields, speech_option_fields
+from .options import DUB, EDIT, GENERATE, SPECS, SPEECH
 
 EXIT_USER_ERROR = 2
 EXIT_WRITE_ERROR = 1
@@ -65,39 +65,58 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Progress:
-    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
+    """A one-line progress bar on stderr, redrawn at most 10 times a second. Called with
+    ``phototalk.ProgressEvent``s (the whole job) or with (frames done, frames total)."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
         self.t0 = time.perf_counter()
         self.last = 0.0
+        self.frames_t0: float | None = None
+        self.ended = False
 
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
+    def __call__(self, ev, total: int | None = None) -> None:
+        if not self.enabled or self.ended:
             return
         now = time.perf_counter()
-        if done < total and now - self.last < 0.1:
+        if total is not None:  # (done, total) frames
+            stage, done, frac = "render", ev, ev / max(total, 1)
+        else:
+            stage, done, total, frac = ev.stage, ev.done, ev.total, ev.fraction
+        end = frac >= 1.0
+        if not end and now - self.last < 0.1:
             return
         self.last = now
-        frac = done / max(total, 1)
         bar = "#" * int(frac * 30)
-        fps = done / max(now - self.t0, 1e-6)
-        sys.stderr.write(f"\rrendering [{bar:<30}] {done}/{total} frames  {fps:5.1f} fps")
-        if done >= total:
+        if stage == "render":
+            self.frames_t0 = now if self.frames_t0 is None else self.frames_t0
+            fps = done / max(now - self.frames_t0, 1e-6)
+            what = f"{done}/{total} frames  {fps:5.1f} fps"
+        else:
+            what = f"{stage}..."
+        sys.stderr.write(f"\r{'rendering' if stage == 'render' else 'working  '} [{bar:<30}] {what:<28}")
+        if end:
             sys.stderr.write("\n")
+            self.ended = True
         sys.stderr.flush()
 
 
-def _add_options(p: argparse.ArgumentParser, table=option_fields) -> None:
-    for name, default, typ, meta in table():
-        flag = meta.get("flag") or "--" + name.replace("_", "-")
-        if typ is bool:  # a switch
-            p.add_argument(flag, dest=name, action="store_true", default=default, help=meta["help"])
+def _add_options(p: argparse.ArgumentParser, names) -> None:
+    """Flags, defaults, help and choices of the options ``names``, from their OptionSpecs."""
+    for name in names:
+        spec = SPECS[name]
+        if spec.type is bool:  # a switch
+            p.add_argument(spec.flag, dest=name, action="store_true", default=spec.default, help=spec.help)
             continue
+        if spec.type is list:  # repeatable
+            p.add_argument(spec.flag, dest=name, action="append", default=[], metavar=spec.metavar,
+                           help=spec.help)
+            continue
+        default = spec.default
         shown = "" if default is None else f" (default: {default:g})" if isinstance(default, float) else \
             f" (default: {default})"
-        p.add_argument(flag, dest=name, type=typ, default=default, metavar=meta.get("metavar"),
-                       choices=meta.get("choices"), help=meta["help"] + shown)
+        p.add_argument(spec.flag, dest=name, type=spec.type, default=default, metavar=spec.metavar,
+                       choices=spec.choices, help=spec.help + shown)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,8 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--text", "-t", help="words to speak with the built-in voice (any length)")
     src.add_argument("--text-file", help="read the words to speak from this UTF-8 text file")
     g.add_argument("--output", "-o", required=True, help="output MP4 path")
-    _add_options(g)
-    _add_options(g, speech_option_fields)
+    _add_options(g, GENERATE + SPEECH)
     _add_report(g)
     _add_common(g)
     d = sub.add_parser("demo", help="make a demo video: a bundled portrait speaking a sentence (no input needed)",
@@ -124,8 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "speaking TEXT with the built-in espeak-ng voice.")
     d.add_argument("--output", "-o", default="demo.mp4", help="output MP4 path (default: demo.mp4)")
     d.add_argument("--text", default=DEMO_TEXT, help="what the portrait says")
-    _add_options(d)
-    _add_options(d, speech_option_fields)
+    _add_options(d, GENERATE + SPEECH)
     _add_report(d)
     _add_common(d)
     ph = sub.add_parser("phones", help="print the timed phones and visemes phototalk hears in AUDIO",
@@ -139,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("voices", help="list the voices/languages of the built-in speech (for --voice)",
                    description="List the espeak-ng voices --voice accepts: a language code or the voice name.")
     _add_edit_parsers(sub)
+    r = sub.add_parser("run", help="run a job described by a JSON request file (generate, edit or dub)",
+                       description="Run the job in REQUEST (JSON: {\"kind\": \"generate\"|\"edit\"|\"dub\", "
+                                   "\"image\"|\"video\": PATH, \"audio\": PATH | \"text\": \"...\", \"output\": "
+                                   "PATH, \"options\": {...}}; option names as the flags, with underscores). "
+                                   "Relative paths are taken from REQUEST's directory.")
+    r.add_argument("request", help="request file (JSON)")
+    _add_report(r)
+    _add_common(r)
     from .batch.cli import add_parser as add_batch_parser
 
     add_batch_parser(sub)
@@ -153,13 +178,9 @@ def _add_edit_parsers(sub) -> None:
                                    "rotation are kept.")
     e.add_argument("video", help="talking video (mp4, mov, mkv, webm, ...)")
     e.add_argument("--output", "-o", required=True, help="output MP4 path")
-    e.add_argument("--close-mouth", action="append", default=[], metavar="T0-T1", help="shut the lips")
-    e.add_argument("--close-eyes", action="append", default=[], metavar="T0-T1", help="shut the eyes")
-    e.add_argument("--no-blink", action="append", default=[], metavar="T0-T1",
-                   help="keep the eyes open (blinks replaced by open eyes of a nearby frame)")
-    e.add_argument("--ease", type=float, default=0.12, metavar="S",
-                   help="seconds to close before a range and reopen after it; 0 leaves every frame "
-                        "outside the ranges untouched (default: 0.12)")
+    _add_options(e, EDIT)
+    _add_report(e)
+    _add_common(e)
     d = sub.add_parser("dub", help="re-lip-sync a real video to new speech (audio or text)",
                        description="Make the person in VIDEO say new speech: the mouth follows it, the new "
                                    "speech replaces the soundtrack, the video is cut to its length or extended "
@@ -169,31 +190,67 @@ def _add_edit_parsers(sub) -> None:
     speech = d.add_mutually_exclusive_group(required=True)
     speech.add_argument("--audio", "-a", help="new speech (wav, mp3, m4a, ogg, flac, or a video)")
     speech.add_argument("--text", "-t", help="words for the built-in voice to speak")
-    d.add_argument("--voice", default="en-us", help="built-in voice for --text (see `phototalk voices`)")
-    d.add_argument("--transcript", help="the words of --audio (English), for the most exact lip sync")
-    for p in (e, d):
-        p.add_argument("--crf", type=int, default=20, metavar="Q", help="H.264 quality, 0 .. 51 (default: 20)")
-        p.add_argument("--lossless", action="store_true",
-                       help="lossless RGB H.264 (bit-exact frames; large files, fewer players)")
-        _add_common(p)
+    _add_options(d, DUB)
+    _add_report(d)
+    _add_common(d)
 
 
 def _edit(a: argparse.Namespace) -> int:
-    from .edit import dub_video, edit_video
+    from .api import Request
 
-    progress = _Progress(enabled=not a.quiet and sys.stderr.isatty())
-    if a.command == "edit":
-        res = edit_video(a.video, a.output, close_mouth=a.close_mouth, close_eyes=a.close_eyes,
-                         no_blink=a.no_blink, crf=a.crf, lossless=a.lossless, ease_s=a.ease, progress=progress)
-    else:
-        res = dub_video(a.video, a.output, audio=a.audio, text=a.text, voice=a.voice, transcript=a.transcript,
-                        crf=a.crf, lossless=a.lossless, progress=progress)
+    names = EDIT if a.command == "edit" else DUB
+    d = {"kind": a.command, "video": a.video, "output": a.output, "options": {n: getattr(a, n) for n in names}}
+    if a.command == "dub":
+        d.update(audio=a.audio, text=a.text)
+    return _run_request(a, Request.from_dict(d))
+
+
+def _run_request(a: argparse.Namespace, req) -> int:
+    """Run ``req`` through ``phototalk.run`` with a progress bar, --report and the summary line."""
+    from .api import run
+
+    req.validate()
+    if a.report:
+        from .video.atomic import check_writable
+
+        check_writable(a.report)
+    res = run(req, on_progress=_Progress(enabled=not a.quiet and sys.stderr.isatty()))
+    if a.report:
+        inputs = {k: v for k, v in req.to_dict().items() if k not in ("kind", "output", "options")}
+        inputs = {k: (v if k == "text" else os.path.abspath(v)) for k, v in inputs.items()}
+        _write_report(a.report, a.command if a.command != "run" else f"run {req.kind}", inputs,
+                      req.typed_options(), res)
     if not a.quiet:
-        t = res.timings_s
-        print(f"wrote {os.path.relpath(res.path)}: {res.width}x{res.height}, {res.n_frames} frames at "
+        _summary(res)
+    return 0
+
+
+def _summary(res) -> None:
+    t = res.timings_s
+    path = getattr(res, "output", None) or res.path
+    if getattr(res, "frames_with_face", None) is not None:
+        print(f"wrote {os.path.relpath(path)}: {res.width}x{res.height}, {res.n_frames} frames at "
               f"{res.fps:g} fps ({res.n_frames / res.fps:.2f} s), face in {res.frames_with_face}, "
               f"in {t['total']:.1f} s ({res.n_frames / max(t['total'], 1e-9):.0f} fps)")
-    return 0
+    else:
+        print(f"wrote {os.path.relpath(path)}: {res.width}x{res.height}, {res.n_frames} frames at "
+              f"{res.fps:g} fps ({res.n_frames / res.fps:.2f} s) in {t['total']:.1f} s "
+              f"({res.n_frames / max(t['render'] + t['encode'], 1e-9):.0f} fps render+encode)")
+
+
+def _run_file(a: argparse.Namespace) -> int:
+    """`phototalk run REQUEST.json`."""
+    import json
+
+    from .api import Request
+    from .validate import read_text
+
+    text = read_text(a.request, "request file", "max_text_chars")
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"request file {a.request} is not valid JSON: {e}") from None
+    return _run_request(a, Request.from_dict(d, base_dir=os.path.dirname(os.path.abspath(a.request))))
 
 
 def _voices() -> int:
@@ -251,7 +308,7 @@ def _write_report(path: str, command: str, inputs: dict, opts: dict, res) -> Non
     from .video.atomic import atomic_path
 
     report = {"phototalk": __version__, "command": command, "inputs": inputs, "options": opts,
-              "output": os.path.abspath(res.path), "frames": res.n_frames, "fps": res.fps,
+              "output": os.path.abspath(getattr(res, "output", None) or res.path), "frames": res.n_frames, "fps": res.fps,
               "size": [res.width, res.height], "duration_s": round(res.duration_s, 3),
               "timings_s": {k: round(v, 4) for k, v in res.timings_s.items()},
               "first_frame_s": round(res.first_frame_s, 3), "render": res.render_stats}
@@ -265,47 +322,42 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _generate(a: argparse.Namespace) -> int:
-    from .pipeline import generate
+    """`generate` (through ``phototalk.run``) and `demo` (the bundled portrait, an array)."""
+    from .api import Request
 
-    opts = {name: getattr(a, name) for name, *_ in option_fields()}
+    opts = {n: getattr(a, n) for n in GENERATE + SPEECH}
+    text = a.text
+    if a.command == "demo":
+        return _demo(a, opts)
+    if a.text_file is not None:
+        from .validate import check_job
+
+        # the file is read whole before any output exists: -o must not name it
+        check_job({"--image": a.image, "--text-file": a.text_file}, {"--output": a.output})
+        text = _read_text_file(a.text_file)
+    d = {"kind": "generate", "image": a.image, "output": a.output, "options": opts}
+    d.update({"text": text} if text is not None else {"audio": a.audio})
+    return _run_request(a, Request.from_dict(d))
+
+
+def _demo(a: argparse.Namespace, opts: dict) -> int:
+    from skimage import data
+
+    from .speak import speak
+
+    gen = {n: opts[n] for n in GENERATE}
     if a.report:
         from .video.atomic import check_writable
 
         check_writable(a.report)
     progress = _Progress(enabled=not a.quiet and sys.stderr.isatty())
-    image, text = getattr(a, "image", None), a.text
-    if a.command == "demo":
-        from skimage import data
-
-        image = data.astronaut()
-    elif a.text_file is not None:
-        from .validate import check_job
-
-        # the file is read whole before any output exists: -o must not name it
-        check_job({"--image": image, "--text-file": a.text_file}, {"--output": a.output})
-        text = _read_text_file(a.text_file)
-    if text is not None:
-        from .speak import speak
-
-        res = speak(image, text, a.output, voice=a.voice, rate_wpm=a.rate, save_audio=a.save_audio,
-                    progress=progress, **opts)
-    else:
-        unused = [f for f, given in (("--voice", a.voice != "en-us"), ("--rate", a.rate != 175),
-                                     ("--save-audio", a.save_audio is not None)) if given]
-        if unused:
-            raise InputError(f"{', '.join(unused)} only apply to --text/--text-file")
-        res = generate(image, a.audio, a.output, progress=progress, **opts)
+    res = speak(data.astronaut(), a.text, a.output, voice=a.voice, rate_wpm=a.rate, save_audio=a.save_audio,
+                progress=progress, **gen)
     if a.report:
-        inputs = {"image": "skimage.data.astronaut" if a.command == "demo" else os.path.abspath(image),
-                  "audio": os.path.abspath(a.audio) if getattr(a, "audio", None) else None, "text": text}
-        if text is not None:
-            inputs.update(voice=a.voice, rate=a.rate)
-        _write_report(a.report, a.command, inputs, opts, res)
+        inputs = {"image": "skimage.data.astronaut", "text": a.text, "voice": a.voice, "rate": a.rate}
+        _write_report(a.report, a.command, inputs, gen, res)
     if not a.quiet:
-        t = res.timings_s
-        print(f"wrote {os.path.relpath(res.path)}: {res.width}x{res.height}, {res.n_frames} frames at "
-              f"{res.fps:g} fps ({res.n_frames / res.fps:.2f} s) in {t['total']:.1f} s "
-              f"({res.n_frames / max(t['render'] + t['encode'], 1e-9):.0f} fps render+encode)")
+        _summary(res)
     return 0
 
 
@@ -318,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     if a.command is None:
-        parser.error("give a command: generate, demo, phones, voices, edit, dub or batch")
+        parser.error("give a command: generate, demo, phones, voices, edit, dub, run or batch")
     logging.basicConfig(level=logging.INFO if getattr(a, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("GLOG_minloglevel", "2")  # silence MediaPipe's C++ INFO lines
@@ -328,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
             code = _voices()
         elif a.command in ("edit", "dub"):
             code = _edit(a)
+        elif a.command == "run":
+            code = _run_file(a)
         elif a.command == "batch":
             from .batch.cli import main as batch_main
 

@@ -24,3 +24,10 @@ class OutputError(PhototalkError):
 class WriteError(OutputError):
     """Writing failed part-way (disk full, file size limit, I/O error): the partial
     file is removed and a file already at the output path is kept."""
+
+
+class Cancelled(PhototalkError):
+    """The job was cancelled through its ``CancelToken``; no output was written."""
+
+    def __init__(self, message: str = "cancelled"):
+        super().__init__(message)

@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from .audio.io import Speech, load_speech
+from .core import job
 from .errors import InputError
 from .face.analyze import FaceRig, analyze_face
 from .face.image import load_image, output_size, resize_to
@@ -47,9 +48,12 @@ def prepare_rig(image: str | os.PathLike | np.ndarray, *, size: int | None = Non
                 face_index: int | None = None) -> FaceRig:
     """Load (a path, or an (H, W, 3) uint8 RGB array), resize to the output size and
     analyse the portrait."""
+    job.report("face", 0, 0)
     img = np.ascontiguousarray(image[..., :3]) if isinstance(image, np.ndarray) else load_image(image)
     w, h = output_size(img.shape[1], img.shape[0], size)
-    return analyze_face(resize_to(img, w, h), face_index=face_index)
+    rig = analyze_face(resize_to(img, w, h), face_index=face_index)
+    job.report("face", 1, 1)
+    return rig
 
 
 def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None, out: str | os.PathLike, *,
@@ -94,6 +98,7 @@ def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None,
     with VideoWriter(out, w, h, fps, audio=audio, crf=crf, lossless=crf == 0) as writer:
         for chunk in chunks:
             for i in range(chunk.n_frames):
+                job.checkpoint()
                 ta = time.perf_counter()
                 frame = renderer.render_frame(chunk, i)
                 tb = time.perf_counter()
@@ -107,6 +112,7 @@ def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None,
                     first = tc
                 if progress is not None:
                     progress(done, max(n, done))
+                job.report("render", done, max(n, done))
         te = time.perf_counter()
     t_encode += time.perf_counter() - te  # flushing the encoder and the rest of the audio
     timings["render"] = t_render
@@ -143,7 +149,9 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     transcript = opts.transcript_text()
     # 2. audio (cheap, and a bad file should fail before face analysis)
     ta = time.perf_counter()
+    job.report("audio", 0, 1)
     speech = audio if isinstance(audio, Speech) else load_speech(audio)
+    job.report("audio", 1, 1)
     timings["audio"] = time.perf_counter() - ta
     # 3. phones (pocketsphinx), given, aligned to the transcript, or recognised. Not beside
     #    the face analysis: pocketsphinx holds the GIL while it decodes (a Python loop
@@ -153,21 +161,25 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     if phones is None and opts.lipsync == "phones":
         from .audio.phones import phones_for
 
+        job.report("phones", 0, 0)
+
         phones = [(p.label, p.start_s, p.end_s) for p in phones_for(speech, transcript)]
         if not transcript:  # recognised: the place of stops and nasals is a guess
             from .motion.visemes import close_uncertain_stops
 
             phones = close_uncertain_stops(phones, speech.samples, speech.sr)
+        job.report("phones", 1, 1)
     timings["phones"] = time.perf_counter() - ta
     # 4. motion: phones -> visemes, prosody -> head, brows, blinks
     ta = time.perf_counter()
-    # A face/mouth/eyes region cannot show a head turn: its head stays still.
-    still = opts.still or (opts.region not in (None, "head")) or opts.region_box is not None
+    job.report("motion", 0, 1)
+    still = opts.still_head()
     track = analytic_motion(speech, opts.fps, seed=opts.seed, phones=phones if opts.lipsync == "phones" else None,
                             speed=opts.speed, still=still, emotion=opts.emotion,
                             emotion_strength=opts.emotion_strength, gaze=opts.gaze, singing=opts.singing)
     if overrides is not None:
         track = apply_overrides(track, overrides)
+    job.report("motion", 1, 1)
     timings["motion"] = time.perf_counter() - ta
     # The samples are done with: a file's own audio is re-read by the muxer, so its decoded
     # samples (4 bytes a sample: 38 MB for 10 min) go before the face analysis and rendering

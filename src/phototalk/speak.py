@@ -33,6 +33,7 @@ from typing import Iterator
 import numpy as np
 
 from .audio.io import Speech
+from .core import job
 from .audio.tts import RATE_MAX_WPM, RATE_MIN_WPM, arpabet_phones, check_script, resolve_voice, synthesize
 from .errors import InputError
 from .motion.analytic import analytic_motion
@@ -141,6 +142,7 @@ def synthesize_to_wav(chunks: list[str], wav_path: str, fps: float, *, voice: st
     w = None  # opened with the first chunk, whose rate sets the file's
     try:
         for k, text in enumerate(chunks):
+            job.report("tts", k, len(chunks))
             syn = synthesize(text, voice=voice, rate_wpm=rate_wpm)
             if w is None:
                 sr = syn.sr
@@ -161,6 +163,7 @@ def synthesize_to_wav(chunks: list[str], wav_path: str, fps: float, *, voice: st
             phones = _pad_phones(phones, lead / sr, n / sr)
             out.append(SpokenChunk(text, total, n, sr, frames, end_frame - frames, phones))
             total, frames = end, end_frame
+        job.report("tts", len(chunks), len(chunks))
     finally:
         if w is not None:
             w.close()
@@ -219,6 +222,7 @@ def text_motion(chunks: list[SpokenChunk], wav_path: str, fps: float, *, seed: i
     timings = {} if timings is None else timings
     prev = None
     for k, c in enumerate(chunks):
+        job.report("motion", k, len(chunks))
         t0 = time.perf_counter()
         speech = _read_chunk(wav_path, c)
         chunk_seed = seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
@@ -231,6 +235,7 @@ def text_motion(chunks: list[SpokenChunk], wav_path: str, fps: float, *, seed: i
         timings["motion"] = timings.get("motion", 0.0) + time.perf_counter() - t0
         if keep is not None:
             keep.append(track)
+        job.report("motion", k + 1, len(chunks))
         yield track
 
 
@@ -274,7 +279,7 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
     chunks = split_text(text, chunk_chars)
     # 2. face analysis in a worker thread while the text is synthesised (both native code)
     pool = ThreadPoolExecutor(max_workers=1)
-    pending = pool.submit(prepare_rig, image, size=opts.size, face_index=opts.face_index)
+    pending = pool.submit(job.in_job(prepare_rig), image, size=opts.size, face_index=opts.face_index)
     pool.shutdown(wait=False)
     with tempfile.TemporaryDirectory(prefix="phototalk-") as tmpdir, contextlib.ExitStack() as stack:
         # --save-audio is written atomically: it appears only when the video does
@@ -290,7 +295,7 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
         timings["analysis"] = time.perf_counter() - ta  # the part not hidden behind synthesis
         log.info("%d chunks, %d frames", len(spoken), n_total)
         # 4. motion, render and encode chunk by chunk
-        still = opts.still or (opts.region not in (None, "head")) or opts.region_box is not None
+        still = opts.still_head()
         kept: list[MotionTrack] | None = [] if opts.save_track or opts.export_arkit else None
         motion = text_motion(spoken, wav_path, opts.fps, seed=opts.seed, lipsync=opts.lipsync,
                              timings=timings, keep=kept, speed=opts.speed, still=still, emotion=opts.emotion,

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core import job
 from ..errors import InputError
 from .features import frame_power
 from .io import SAMPLE_RATE, Speech
@@ -230,6 +231,7 @@ def _pronounceable(d, words: list[str]) -> list[str]:
 
 
 def _decode(d, pcm: np.ndarray) -> None:
+    job.checkpoint()  # pocketsphinx holds the GIL while it decodes: a cancel is seen between pieces
     # The front end's noise estimate (remove_noise) carries over from the previous
     # utterance; resetting it (~0.1 ms) makes every decode independent of history.
     d.reinit_feat()
@@ -351,6 +353,7 @@ def recognize(speech: Speech) -> list[Phone]:
             _decode(d, pcm[a * HOP: b * HOP if b < len(env) else len(pcm)])
             phones += [Phone(_label(s.word), (a + s.start_frame) * FRAME_S, (a + s.end_frame + 1) * FRAME_S)
                        for s in d.seg()]
+            job.report("phones", b, len(env))
     return _cover(phones, speech.duration_s)
 
 

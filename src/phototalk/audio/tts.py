@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core import job
 from ..errors import InputError, PhototalkError
 from ..interrupt import check as check_stop
 from ..interrupt import no_raise
@@ -121,6 +122,7 @@ class _Espeak:
         if self.sr <= 0:
             self.close()
             raise PhototalkError(f"libespeak-ng failed to initialise with data at {data}")
+        self._job = job.current()  # the callback runs inside C: it looks at this job's token, never raises
         self._callback = _Callback(self._on_synth)  # kept referenced: espeak holds the raw pointer
         lib.espeak_SetSynthCallback(self._callback)
         self.chunks: list[np.ndarray] = []
@@ -147,6 +149,8 @@ class _Espeak:
             name = e.id.string.decode("utf-8", "replace") if e.type == _EV_PHONEME else ""
             self.events.append((e.type, e.audio_position, e.text_position, e.length, name))
             i += 1
+        if self._job is not None and self._job.token is not None and self._job.token.cancelled:
+            return 1  # 1 = abort: espeak_Synth returns within one buffer (~60 ms of audio); checked below
         return 0  # 0 = keep synthesising
 
     def voices(self) -> list[tuple[str, list[tuple[int, str]]]]:
@@ -242,6 +246,7 @@ def synthesize(text: str, *, voice: str = "en-us", rate_wpm: int = 175) -> Synth
             es.lib.espeak_SetParameter(_RATE, int(rate_wpm), 0)
             err = es.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
             check_stop()
+            job.checkpoint()
             chunks, events, sr = es.chunks, es.events, es.sr
     if err != _EE_OK:
         raise PhototalkError(f"espeak synthesis failed (error {err})")

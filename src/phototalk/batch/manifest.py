@@ -26,7 +26,7 @@ from ..validate import input_file
 # Where a request names files. A location is (key,) for a top-level field or
 # ("options", key) for an option.
 INPUT_FIELDS = ("image", "video", "audio")
-INPUT_OPTIONS = ("text_file", "transcript_file", "track_in")
+INPUT_OPTIONS = ("transcript_file", "track_in")  # together: every option whose OptionSpec has path=True
 OUTPUT_OPTIONS = ("save_audio", "save_track", "export_arkit")
 TOP_FIELDS = ("kind", "image", "video", "audio", "text", "output")  # CSV columns that are not options
 
@@ -71,8 +71,6 @@ def _locations(request: dict) -> tuple[list[tuple], list[tuple]]:
     """The input and output locations this request fills."""
     ins = [(k,) for k in INPUT_FIELDS] + [("options", k) for k in INPUT_OPTIONS]
     outs = [("output",)] + [("options", k) for k in OUTPUT_OPTIONS]
-    if "text_file" in request:  # `phototalk run` may take it as a field as well as an option
-        ins.append(("text_file",))
     return [loc for loc in ins if get_at(request, loc) is not None], \
         [loc for loc in outs if get_at(request, loc) is not None]
 
@@ -140,10 +138,40 @@ def _job(row: int, raw, base_dir: str, out_dir: str) -> Job:
     return job
 
 
+LIST_SEPARATOR = ";"  # between the items of a list option in one CSV cell: "2-4.5;6-7"
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def parse_cell(name: str, text: str):
+    """A CSV cell as the typed value of option ``name`` (checked by its OptionSpec), or
+    InputError. An unknown name is passed on as text: the request's check names it."""
+    from ..options import SPECS
+
+    spec = SPECS.get(name)
+    if spec is None:
+        return text
+    t, s = spec.type, text.strip()
+    try:
+        if t is bool:
+            if s.lower() not in TRUE_WORDS + FALSE_WORDS:
+                raise ValueError
+            value = s.lower() in TRUE_WORDS
+        elif t is int:
+            value = int(s)
+        elif t is float:
+            value = float(s)
+        elif t is list:
+            value = [v.strip() for v in s.split(LIST_SEPARATOR) if v.strip()]
+        else:
+            value = text
+    except ValueError:
+        kind = {bool: "true or false", int: "a whole number", float: "a number"}[t]
+        raise InputError(f"column {name}: {spec.flag} must be {kind}, got {text!r}") from None
+    return spec.parse(value)
+
+
 def _csv_rows(text: str) -> list[tuple[int, dict]]:
     """(line number, request dict) per CSV data row; option cells typed by their spec."""
-    from .api_compat import parse_option
-
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader)
@@ -167,10 +195,9 @@ def _csv_rows(text: str) -> list[tuple[int, dict]]:
             continue
         cells = {n: v for n, v in zip(names, values) if v != ""}
         request = {k: cells.pop(k) for k in TOP_FIELDS if k in cells}
-        kind = request.get("kind", "generate")
         try:
             if cells:
-                request["options"] = {k: parse_option(kind, k, v) for k, v in cells.items()}
+                request["options"] = {k: parse_cell(k, v) for k, v in cells.items()}
         except InputError as e:
             rows.append((line, e))
             continue

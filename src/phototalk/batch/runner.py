@@ -27,7 +27,7 @@ from typing import Callable
 
 from ..errors import InputError, OutputError
 from ..video.atomic import atomic_path, check_writable
-from .manifest import STATE_DIR, Job, file_digest, get_at, out_path, read_manifest, set_at
+from .manifest import STATE_DIR, Job, file_digest, out_path, read_manifest, set_at
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +96,11 @@ class BatchSummary:
 def request_hash(job: Job, digests: dict) -> str:
     """sha256 of the job's canonical request, each input file by its content hash and
     each output by its name in the out-dir (so the hash survives moving the folders)."""
-    from .api_compat import canonical
+    from ..api import Request
 
-    request = json.loads(json.dumps(job.request))
+    canon = Request.from_dict(job.request).validate().to_dict()  # every option, defaults filled in
     for loc, path in job.inputs.items():
-        set_at(request, loc, "sha256:" + file_digest(path, digests))
-    for loc, rel in job.outputs.items():
-        set_at(request, loc, rel)
-    canon = canonical(request)
-    for loc in job.inputs:  # the canonical form may have rewritten the placeholders as paths
-        set_at(canon, loc, get_at(request, loc))
+        set_at(canon, loc, "sha256:" + file_digest(path, digests))
     for loc, rel in job.outputs.items():
         set_at(canon, loc, rel)
     return hashlib.sha256(json.dumps(canon, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -80,7 +80,7 @@ def execute(spec: dict, *blobs: bytes) -> dict:
     ok, error (one line or None), traceback (bugs only), outputs {relative name: bytes or a
     path in work_dir}, work (that folder, to remove once they are moved), result (frames,
     size), seconds, host, pid, peak_rss_mb."""
-    from .api_compat import run
+    from ..api import run
 
     t0 = time.perf_counter()
     limit_threads(spec.get("threads", 1))

@@ -18,9 +18,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..core import job
 from ..errors import FaceError, InputError
 from ..face import landmarks as L
 from ..motion.track import jaw_from_mouth
+from ..options import DubOptions, EditOptions
 from ..validate import check_job, check_text, input_file, over_limit
 from ..validate import limit as limit_of
 from ..video.encode import VideoWriter
@@ -125,7 +127,9 @@ def _track(info: VideoInfo, keep: Callable[[int], bool] | None = None, limit: in
         if keep is not None and raw is not None and keep(i):
             kept[i] = B.eye_patch(f, raw)  # a crop: whole frames would grow with the range
 
-    track = track_faces(source(), info.fps, on_frame=on_frame)
+    total = int(round(info.duration_s * info.fps)) if info.duration_s else 0
+    total = min(total, limit) if limit is not None else total
+    track = track_faces(source(), info.fps, on_frame=on_frame, total=total)
     if track.n_frames == 0:
         raise InputError(f"video has no decodable frames: {info.path}")
     if not track.found.any():
@@ -133,26 +137,28 @@ def _track(info: VideoInfo, keep: Callable[[int], bool] | None = None, limit: in
     return track, kept
 
 
-def edit_video(video: str | os.PathLike, out: str | os.PathLike, *, close_mouth: Sequence[TimeRange | str] = (),
-               close_eyes: Sequence[TimeRange | str] = (), no_blink: Sequence[TimeRange | str] = (),
-               crf: int = 20, lossless: bool = False, ease_s: float = RAMP_S,
-               progress: Progress | None = None) -> EditResult:
+def edit_video(video: str | os.PathLike, out: str | os.PathLike, options: EditOptions | None = None, *,
+               close_mouth: Sequence[TimeRange | str] = (), close_eyes: Sequence[TimeRange | str] = (),
+               no_blink: Sequence[TimeRange | str] = (), crf: int = 20, lossless: bool = False,
+               ease_s: float = RAMP_S, progress: Progress | None = None) -> EditResult:
     """Write ``out`` (MP4): ``video`` with the mouth closed, the eyes closed and blinks
     removed over the given time ranges ('T0-T1' strings or ``TimeRange``s, seconds).
-    ease_s: seconds over which lips and lids close before a range and reopen after it
-    (0: frames outside the ranges are not touched at all).
+    options: an ``EditOptions``; without it the keyword arguments make one (ease_s is
+    its ``ease``: seconds over which lips and lids close before a range and reopen after
+    it; 0: frames outside the ranges are not touched at all).
     Resolution, frame rate, rotation and the soundtrack are kept; pixels outside the
     face region are the decoded input's. Raises ``PhototalkError``s on bad input."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     # 1. check inputs before decoding anything
-    mouth_r, eyes_r, blink_r = _ranges(close_mouth), _ranges(close_eyes), _ranges(no_blink)
+    if options is None:
+        options = EditOptions(close_mouth=list(close_mouth), close_eyes=list(close_eyes), no_blink=list(no_blink),
+                              ease=ease_s, crf=crf, lossless=lossless)
+    opts = options.validate()
+    crf, lossless, ease_s = opts.crf, opts.lossless, opts.ease
+    mouth_r, eyes_r, blink_r = _ranges(opts.close_mouth), _ranges(opts.close_eyes), _ranges(opts.no_blink)
     if not (mouth_r or eyes_r or blink_r):
         raise InputError("nothing to edit: give at least one of --close-mouth, --close-eyes, --no-blink")
-    if not 0 <= crf <= 51:
-        raise InputError(f"--crf must be between 0 and 51, got {crf}")
-    if not 0 <= ease_s <= 2:
-        raise InputError(f"--ease must be between 0 and 2 seconds, got {ease_s:g}")
     out = check_job({"video": video}, {"--output": out})["--output"]
     info = probe(input_file(video, "video"))
     _check_size(info, lossless)
@@ -186,6 +192,7 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, *, close_mouth:
         for i, f in enumerate(frames(info)):
             if i >= n:
                 break
+            job.checkpoint()
             ta = time.perf_counter()
             if track.found[i]:
                 if i in donors and donors[i] in patches:
@@ -200,6 +207,7 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, *, close_mouth:
             t_enc += td - tc
             if progress is not None:
                 progress(i + 1, n)
+            job.report("render", i + 1, n)
         te = time.perf_counter()
     t_enc += time.perf_counter() - te
     timings["edit"] = t_edit
@@ -259,28 +267,40 @@ def pingpong(i: np.ndarray | int, n_src: int):
     return np.where(k < n_src, k, period - k)
 
 
-def _speech_and_phones(audio, text, voice, transcript):
+def _speech_and_phones(audio, text, voice, transcript, rate_wpm):
     """(Speech, a Future of its phones [(ARPAbet, start_s, end_s)], audio for the muxer).
     The phones are found in a worker thread beside the face tracking (both native code)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from ..audio.io import Speech, load_speech
-    from ..audio.phones import phones_for
 
     pool = ThreadPoolExecutor(max_workers=1)
     try:
         if text is None:
+            job.report("audio", 0, 1)
             speech = load_speech(audio)
-            return speech, pool.submit(phones_for, speech, transcript), speech.path
+            job.report("audio", 1, 1)
+            return speech, pool.submit(job.in_job(_phones_of), speech, transcript), speech.path
         from ..audio.tts import synthesize
 
         if not text.strip():
             raise InputError("--text is empty")
-        syn = synthesize(text, voice=voice)
+        job.report("tts", 0, 1)
+        syn = synthesize(text, voice=voice, rate_wpm=rate_wpm)
+        job.report("tts", 1, 1)
         speech = Speech(syn.samples, syn.sr)
-        return speech, pool.submit(_tts_phones, syn, speech, text, voice), (syn.samples, syn.sr)
+        return speech, pool.submit(job.in_job(_tts_phones), syn, speech, text, voice), (syn.samples, syn.sr)
     finally:
         pool.shutdown(wait=False)
+
+
+def _phones_of(speech, transcript) -> list:
+    from ..audio.phones import phones_for
+
+    job.report("phones", 0, 0)
+    phones = phones_for(speech, transcript)
+    job.report("phones", 1, 1)
+    return phones
 
 
 def _tts_phones(syn, speech, text: str, voice: str) -> list[tuple[str, float, float]]:
@@ -299,14 +319,16 @@ def _tts_phones(syn, speech, text: str, voice: str) -> list[tuple[str, float, fl
     return [(espeak_to_arpabet(p), a, b) for p, a, b in syn.phones]
 
 
-def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | os.PathLike | None = None,
-              text: str | None = None, voice: str = "en-us", transcript: str | None = None, crf: int = 20,
-              lossless: bool = False, progress: Progress | None = None) -> EditResult:
+def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOptions | None = None, *,
+              audio: str | os.PathLike | None = None, text: str | None = None, voice: str = "en-us",
+              transcript: str | None = None, crf: int = 20, lossless: bool = False,
+              progress: Progress | None = None) -> EditResult:
     """Write ``out`` (MP4): ``video`` lip-synced to new speech (``audio``: a file, or
     ``text`` spoken by the built-in voice ``voice``). The new speech replaces the
     soundtrack; the video is cut to its length, or extended by playing the frames back
     and forth (ping-pong) with the mouth re-rendered. transcript: the words of
-    ``audio`` (English) for exact lip sync."""
+    ``audio`` (English) for exact lip sync. options: a ``DubOptions``; without it the
+    keyword arguments make one."""
     from ..audio.features import n_frames
     from ..motion.analytic import mouth_from_phones
     from ..render.mouth import MouthPalette
@@ -316,8 +338,10 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
     # 1. check inputs
     if (audio is None) == (text is None):
         raise InputError("give either --audio or --text")
-    if not 0 <= crf <= 51:
-        raise InputError(f"--crf must be between 0 and 51, got {crf}")
+    if options is None:
+        options = DubOptions(voice=voice, transcript=transcript, crf=crf, lossless=lossless)
+    opts = options.validate()
+    voice, transcript, crf, lossless = opts.voice, opts.transcript, opts.crf, opts.lossless
     if text is not None:
         check_text(text, "--text", "max_text_chars")
     out = check_job({"video": video, "--audio": audio}, {"--output": out})["--output"]
@@ -326,7 +350,7 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
     timings["probe"] = time.perf_counter() - t0
     # 2. new speech (and its phones, recognised in a worker thread during tracking)
     ta = time.perf_counter()
-    speech, phones, mux_audio = _speech_and_phones(audio, text, voice, transcript)
+    speech, phones, mux_audio = _speech_and_phones(audio, text, voice, transcript, opts.rate)
     n_out = n_frames(speech.duration_s, info.fps)
     timings["audio"] = time.perf_counter() - ta
     # 3. pass 1: track the face in the frames the output uses
@@ -337,6 +361,7 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
     timings["track"] = time.perf_counter() - ta
     # 4. mouth controls from the phones
     ta = time.perf_counter()
+    job.report("motion", 0, 1)
     phones = [p if isinstance(p, tuple) else (p.label, p.start_s, p.end_s) for p in phones.result()]
     if text is None and not transcript:  # recognised phones: as in generate, misheard /b m/ still close
         from ..motion.visemes import close_uncertain_stops
@@ -345,6 +370,7 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
     ctl = mouth_from_phones(speech, info.fps, n_out, phones)
     ctl["mouth_open"] = hold_bilabials(ctl["mouth_open"] * speaker_scale(track, ctl["mouth_open"]), phones, info.fps)
     jaw_open = jaw_from_mouth(ctl["mouth_open"], info.fps)  # the chin lags the lips, as in generate
+    job.report("motion", 1, 1)
     timings["motion"] = time.perf_counter() - ta
     lm = track.landmarks
     palette = None
@@ -372,6 +398,7 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
         for i, f in enumerate(source()):
             if i >= n_out:
                 break
+            job.checkpoint()
             ta = time.perf_counter()
             j = int(src_of[i])
             if track.found[j]:
@@ -387,6 +414,7 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
             t_enc += td - tc
             if progress is not None:
                 progress(i + 1, n_out)
+            job.report("render", i + 1, n_out)
         te = time.perf_counter()
     t_enc += time.perf_counter() - te
     timings["edit"] = t_edit

@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..core import job
 from ..face import landmarks as L
 from ..face.mesh import FaceTracker
 
@@ -92,14 +93,15 @@ def smooth_shape(raw: np.ndarray, found: np.ndarray, sigma_frames: float) -> np.
 
 
 def track_faces(frames: Iterable[np.ndarray], fps: float, *,
-                on_frame: Callable[[int, np.ndarray, np.ndarray | None], None] | None = None
-                ) -> FaceTrack:
+                on_frame: Callable[[int, np.ndarray, np.ndarray | None], None] | None = None,
+                total: int = 0) -> FaceTrack:
     """Landmarks of the most prominent face in every frame ((H, W, 3) uint8 RGB each).
     on_frame(i, frame, raw landmarks or None) is called for each frame after tracking it
-    (e.g. to keep a crop)."""
+    (e.g. to keep a crop). total: the expected frame count, for progress (0: unknown)."""
     rows = []
     tracker = FaceTracker(min_detection=DETECT_CONFIDENCE, min_tracking=TRACK_CONFIDENCE)
     for i, f in enumerate(frames):
+        job.report("face", i, total)
         p = tracker.process(f)
         lm = None
         if p is not None:

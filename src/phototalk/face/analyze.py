@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core import job
 from ..errors import FaceError
 from . import landmarks as L
 from . import mesh as fm
@@ -148,6 +149,7 @@ def analyze_face(image: np.ndarray, *, face_index: int | None = None) -> FaceRig
     several faces are an error, because guessing the wrong speaker is worse than asking.
     """
     boxes = detect_faces(image)
+    job.report("face", 1, 4)  # four model passes: detection, mesh, segmentation (each ~10-100 ms)
     if not boxes:
         raise FaceError("no face found in the image (a frontal or near-frontal face is needed)")
     if face_index is None:
@@ -159,6 +161,7 @@ def analyze_face(image: np.ndarray, *, face_index: int | None = None) -> FaceRig
         raise FaceError(f"--face-index {face_index} is out of range: the image has {len(boxes)} face(s) "
                         f"(valid: 0..{len(boxes) - 1}, left to right)")
     lm = _mesh_in_box(image, boxes[face_index])
+    job.report("face", 2, 4)
     if lm is None:
         raise FaceError("a face was detected but its landmarks could not be fitted (face too small, "
                         "turned away or occluded?)")
@@ -168,4 +171,6 @@ def analyze_face(image: np.ndarray, *, face_index: int | None = None) -> FaceRig
                         "needed): use a closer crop or a larger --size")
     log.info("face %d of %d at %s, %.0f px between the eyes", face_index, len(boxes),
              tuple(round(v) for v in boxes[face_index]), iod)
-    return FaceRig(image=image, landmarks=lm, person=person_mask(image), face_box=boxes[face_index])
+    person = person_mask(image)
+    job.report("face", 3, 4)
+    return FaceRig(image=image, landmarks=lm, person=person, face_box=boxes[face_index])
