@@ -67,7 +67,8 @@ def main() -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
     by = {r["run"]: r for r in rows}
-    print(f"\n{'run':<8} {'wall_s':>7} {'jobs/min':>9} {'start_s':>8} {'jobs/min*':>10} {'job_s':>6}  worker peak RSS MiB")
+    print(f"\n{'run':<8} {'wall_s':>7} {'jobs/min':>9} {'start_s':>8} {'jobs/min*':>10} {'job_s':>6}  "
+          "worker peak RSS MiB")
     for r in rows:
         print(f"{r['run']:<8} {r['wall_s']:>7.1f} {r['jobs_per_min']:>9.1f} {r['engine_start_s']:>8.1f} "
               f"{r['jobs_per_min_after_start']:>10.1f} {r['mean_job_s']:>6.2f}  {r['worker_peak_rss_mb']}")

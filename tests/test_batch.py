@@ -169,7 +169,7 @@ def test_rerun_skips_finished_rows_and_redoes_a_changed_one(manifest, local_out,
     out = tmp_path / "out"
     shutil.copytree(out0, out)
     mtimes = {n: (out / n).stat().st_mtime_ns for n in GOOD}
-    s = run_manifest(manifest, out, workers=2)
+    s = run_manifest(manifest, out, workers=1)  # only the bad rows run again
     assert s.exit_code == 3
     st = {o.output: o.status for o in s.outcomes}
     assert {n for n in GOOD if st[n] == "skipped"} == GOOD
@@ -188,7 +188,7 @@ def test_rerun_skips_finished_rows_and_redoes_a_changed_one(manifest, local_out,
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_continues(manifest, tmp_path):
     rows = [{"kind": "generate", "image": str(manifest.parent / "face.png"), "text": "One, two, three.",
-             "output": f"v{i}.mp4", "options": {"size": SIZE, "seed": i}} for i in range(6)]
+             "output": f"v{i}.mp4", "options": {"size": SIZE, "seed": i}} for i in range(3)]
     m = tmp_path / "many.jsonl"
     m.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out"
@@ -203,7 +203,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_continues(manifest, tmp_path):
     assert "stopped by SIGINT" in stderr and "Traceback" not in stderr
     done = {o["output"] for o in map(json.loads, (out / "batch-report.jsonl").read_text().splitlines())
             if o["status"] == "ok"}
-    assert "v0.mp4" in done and len(done) < 6
+    assert "v0.mp4" in done and len(done) < 3
     assert not [q for q in out.rglob("*") if ".part" in q.name]
     assert not (out / ".phototalk-batch" / "work").exists()
     s = run_manifest(m, out, workers=2)
@@ -257,7 +257,7 @@ def test_ray_cluster_gives_byte_identical_videos(manifest, local_out, ray_cluste
 
 def test_ray_worker_node_killed_mid_batch_its_jobs_run_elsewhere(manifest, ray_cluster, tmp_path):
     cluster, worker, marker = ray_cluster
-    rows = [{"kind": "generate", "image": str(manifest.parent / "face.png"), "text": "One, two, three, four.",
+    rows = [{"kind": "generate", "image": str(manifest.parent / "face.png"), "text": "One, two, three.",
              "output": f"k{i}.mp4", "options": {"size": SIZE, "seed": i}} for i in range(4)]
     m = tmp_path / "kill.jsonl"
     m.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -274,5 +274,7 @@ def test_ray_worker_node_killed_mid_batch_its_jobs_run_elsewhere(manifest, ray_c
     assert running_there and not t.is_alive()
     s = result["s"]
     assert [o.status for o in s.outcomes] == ["ok"] * 4, [o.to_dict() for o in s.outcomes]
+    # the job that had started on the dead node was finished by the head node
+    assert worker.node_id not in {o.node for o in s.outcomes}
     for i in range(4):
         assert _decode(tmp_path / "out" / f"k{i}.mp4").shape[0] > 10

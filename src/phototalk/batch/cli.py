@@ -63,9 +63,10 @@ def print_table(summary, file=sys.stdout) -> None:
     rss = [o.peak_rss_mb for o in summary.outcomes if o.peak_rss_mb]
     mem = f", worker memory up to {max(rss):.0f} MiB" if rss else ""
     start = f", {summary.engine_start_s:.0f} s of it starting {summary.engine}" if summary.engine_start_s >= 1 else ""
+    n = summary.workers
     print(f"{len(summary.outcomes)} rows: {ok} ok, {failed} failed, {skipped} skipped"
           f"{f', {not_run} not run' if not_run else ''} in {summary.wall_s:.1f} s{start} "
-          f"({summary.jobs_per_min:.1f} jobs/min on {summary.workers} {summary.engine} worker{'s' if summary.workers != 1 else ''}{mem}); "
+          f"({summary.jobs_per_min:.1f} jobs/min on {n} {summary.engine} worker{'s' if n != 1 else ''}{mem}); "
           f"report: {os.path.relpath(summary.report)}", file=file)
 
 

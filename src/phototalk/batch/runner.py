@@ -192,6 +192,13 @@ def _place(res: dict, job: Job, out_dir: str, ship: bool) -> dict[str, int]:
     return sizes
 
 
+def _spec(job: Job, ship: bool, work_dir: str, cpus_per_job: float) -> dict:
+    """What a worker gets for ``job`` (see ``worker.execute``)."""
+    return {"request": job.request, "inputs": [(list(loc), p) for loc, p in job.inputs.items()],
+            "outputs": [(list(loc), r) for loc, r in job.outputs.items()], "ship": ship, "work_dir": work_dir,
+            "threads": max(1, int(cpus_per_job))}
+
+
 def _make_engine(engine: str, *, workers: int | None, address: str | None, cpus_per_job: float, retries: int):
     from .engines import LocalEngine, RayEngine
 
@@ -299,10 +306,7 @@ def run_manifest(manifest: str | os.PathLike, out_dir: str | os.PathLike, *, eng
                     while queue and len(eng) < eng.capacity * QUEUE_PER_WORKER:
                         i = queue.pop()
                         outcomes[i].attempts += 1
-                        job = jobs[i]
-                        eng.submit(i, {"request": job.request, "inputs": [(list(loc), p) for loc, p in job.inputs.items()],
-                                       "outputs": [(list(loc), r) for loc, r in job.outputs.items()],
-                                       "ship": eng.ship, "work_dir": work_dir, "threads": max(1, int(cpus_per_job))})
+                        eng.submit(i, _spec(jobs[i], eng.ship, work_dir, cpus_per_job))
                     for i, res in eng.wait(WAIT_SLICE_S):
                         o = outcomes[i]
                         o.seconds, o.host, o.node, o.pid = (res.get(k) for k in ("seconds", "host", "node", "pid"))
