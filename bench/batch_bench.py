@@ -54,16 +54,18 @@ def main() -> int:
             s = run_manifest(m, out, engine=engine, workers=workers)
             wall = time.perf_counter() - t0
             ok = s.count("ok")
-            rss: dict = {}
-            for o in s.outcomes:
+            rss: dict = {}  # (node, pid) -> the worker's peak RSS after each of its jobs, in finishing order
+            for o in sorted(s.outcomes, key=lambda o: o.row):
                 if o.pid is not None and o.peak_rss_mb:
-                    rss[(o.node, o.pid)] = max(rss.get((o.node, o.pid), 0), o.peak_rss_mb)
+                    rss.setdefault((o.node, o.pid), []).append(o.peak_rss_mb)
             secs = [o.seconds for o in s.outcomes if o.status == "ok"]
             row = {"run": spec, "engine": engine, "workers": workers, "jobs_ok": ok, "wall_s": round(wall, 2),
                    "jobs_per_min": round(60 * ok / wall, 2), "engine_start_s": round(s.engine_start_s, 2),
                    "jobs_per_min_after_start": round(60 * ok / max(wall - s.engine_start_s, 1e-9), 2),
                    "mean_job_s": round(sum(secs) / max(len(secs), 1), 2),
-                   "worker_peak_rss_mb": sorted(round(v) for v in rss.values())}
+                   "worker_peak_rss_mb": sorted(round(max(v)) for v in rss.values()),
+                   # growth of a worker's peak from its first job to its last (a leak would show here)
+                   "worker_rss_growth_mb": sorted(round(v[-1] - v[0]) for v in rss.values())}
             rows.append(row)
             print(json.dumps(row), flush=True)
     by = {r["run"]: r for r in rows}
