@@ -54,7 +54,7 @@ def main() -> int:
             s = run_manifest(m, out, engine=engine, workers=workers)
             wall = time.perf_counter() - t0
             ok = s.count("ok")
-            rss: dict = {}  # (node, pid) -> the worker's peak RSS after each of its jobs, in finishing order
+            rss: dict = {}  # (node, pid) -> the peak RSS of that worker after each of its jobs (a peak only grows)
             for o in sorted(s.outcomes, key=lambda o: o.row):
                 if o.pid is not None and o.peak_rss_mb:
                     rss.setdefault((o.node, o.pid), []).append(o.peak_rss_mb)
@@ -65,7 +65,7 @@ def main() -> int:
                    "mean_job_s": round(sum(secs) / max(len(secs), 1), 2),
                    "worker_peak_rss_mb": sorted(round(max(v)) for v in rss.values()),
                    # growth of a worker's peak from its first job to its last (a leak would show here)
-                   "worker_rss_growth_mb": sorted(round(v[-1] - v[0]) for v in rss.values())}
+                   "worker_rss_growth_mb": sorted(round(max(v) - min(v)) for v in rss.values())}
             rows.append(row)
             print(json.dumps(row), flush=True)
     by = {r["run"]: r for r in rows}
