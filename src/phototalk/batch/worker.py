@@ -18,6 +18,7 @@ spec (a plain dict, so that it pickles the same for every engine):
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -68,11 +69,7 @@ def init_local_worker(threads: int) -> None:
     limit_threads(threads)
 
 
-def _result_fields(res) -> dict:
-    if hasattr(res, "to_dict"):
-        d = res.to_dict()
-        return {k: d[k] for k in ("n_frames", "fps", "width", "height", "duration_s") if k in d}
-    return {k: getattr(res, k) for k in ("n_frames", "fps", "width", "height") if hasattr(res, k)}
+REPORTED_RESULT = ("n_frames", "fps", "width", "height", "duration_s")  # of phototalk.Result, into the report
 
 
 def execute(spec: dict, *blobs: bytes) -> dict:
@@ -84,7 +81,7 @@ def execute(spec: dict, *blobs: bytes) -> dict:
 
     t0 = time.perf_counter()
     limit_threads(spec.get("threads", 1))
-    request = spec["request"]
+    request = json.loads(json.dumps(spec["request"]))  # ours to rewrite, whatever the engine shares
     shown: dict[str, str] = {}  # worker-side path -> the path the user knows, for error messages
     tmp = tempfile.mkdtemp(prefix="phototalk-batch-", dir=None if spec["ship"] else spec["work_dir"])
     out: dict = {"ok": False, "error": None, "outputs": {}, "host": socket.gethostname(), "pid": os.getpid(),
@@ -114,7 +111,8 @@ def execute(spec: dict, *blobs: bytes) -> dict:
                     out["outputs"][rel] = f.read()
             else:
                 out["outputs"][rel] = local
-        out.update(ok=True, result=_result_fields(res))
+        d = res.to_dict()
+        out.update(ok=True, result={k: d[k] for k in REPORTED_RESULT})
         if not spec["ship"]:
             out["work"] = tmp  # the driver moves the outputs out, then removes it
     except PhototalkError as e:
