@@ -63,6 +63,7 @@ def main() -> int:
                    "jobs_per_min": round(60 * ok / wall, 2), "engine_start_s": round(s.engine_start_s, 2),
                    "jobs_per_min_after_start": round(60 * ok / max(wall - s.engine_start_s, 1e-9), 2),
                    "mean_job_s": round(sum(secs) / max(len(secs), 1), 2),
+                   "mean_job_cpu_s": round(sum(o.cpu_s for o in s.outcomes if o.status == "ok") / max(ok, 1), 2),
                    "worker_peak_rss_mb": sorted(round(max(v)) for v in rss.values()),
                    # growth of a worker's peak from its first job to its last (a leak would show here)
                    "worker_rss_growth_mb": sorted(round(max(v) - min(v)) for v in rss.values())}

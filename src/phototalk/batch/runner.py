@@ -45,12 +45,13 @@ EXIT_SOME_FAILED = 3  # the batch ran to the end and at least one row failed (se
 class JobOutcome:
     """How one row ended. status: "ok", "failed", "skipped" (done by an earlier run) or
     "not run" (the batch was stopped first). seconds: the worker's time for the last
-    attempt; attempts: runs started (a lost worker costs one)."""
+    attempt, cpu_s its CPU time (all threads); attempts: runs started (a lost worker costs one)."""
 
     row: int
     output: str
     status: str
     seconds: float | None = None
+    cpu_s: float | None = None
     error: str | None = None
     attempts: int = 0
     host: str | None = None
@@ -62,8 +63,9 @@ class JobOutcome:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        if d["seconds"] is not None:
-            d["seconds"] = round(d["seconds"], 3)
+        for k in ("seconds", "cpu_s"):
+            if d[k] is not None:
+                d[k] = round(d[k], 3)
         if d["peak_rss_mb"] is not None:
             d["peak_rss_mb"] = round(d["peak_rss_mb"], 1)
         return {k: v for k, v in d.items() if v not in (None, {}) or k in ("error", "seconds")}
@@ -309,7 +311,8 @@ def run_manifest(manifest: str | os.PathLike, out_dir: str | os.PathLike, *, eng
                         eng.submit(i, _spec(jobs[i], eng.ship, work_dir, cpus_per_job))
                     for i, res in eng.wait(WAIT_SLICE_S):
                         o = outcomes[i]
-                        o.seconds, o.host, o.node, o.pid = (res.get(k) for k in ("seconds", "host", "node", "pid"))
+                        o.seconds, o.cpu_s, o.host, o.node, o.pid = (res.get(k) for k in
+                                                                      ("seconds", "cpu_s", "host", "node", "pid"))
                         o.peak_rss_mb, o.result = res.get("peak_rss_mb"), res.get("result") or {}
                         if res.get("lost") and eng.retries_lost and o.attempts <= retries:
                             log.warning("row %d: %s; running it again", o.row, res["error"])

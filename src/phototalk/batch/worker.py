@@ -76,10 +76,10 @@ def execute(spec: dict, *blobs: bytes) -> dict:
     """Run one job (see the module docstring); returns a JSON-able dict plus output bytes:
     ok, error (one line or None), traceback (bugs only), outputs {relative name: bytes or a
     path in work_dir}, work (that folder, to remove once they are moved), result (frames,
-    size), seconds, host, pid, peak_rss_mb."""
+    size), seconds, cpu_s, host, node, pid, peak_rss_mb."""
     from ..api import run
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     limit_threads(spec.get("threads", 1))
     request = json.loads(json.dumps(spec["request"]))  # ours to rewrite, whatever the engine shares
     shown: dict[str, str] = {}  # worker-side path -> the path the user knows, for error messages
@@ -124,6 +124,7 @@ def execute(spec: dict, *blobs: bytes) -> dict:
         if spec["ship"] or not out["ok"]:
             shutil.rmtree(tmp, ignore_errors=True)
     out["seconds"] = time.perf_counter() - t0
+    out["cpu_s"] = time.process_time() - cpu0  # all of this process's threads: what sizing a cluster needs
     out["peak_rss_mb"] = _peak_rss_mb()
     return out
 
