@@ -18,6 +18,7 @@ spec (a plain dict, so that it pickles the same for every engine):
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -58,6 +59,53 @@ def limit_threads(threads: int) -> None:
         cv2.setNumThreads(max(1, int(threads)))
     except ImportError:
         pass
+
+
+PIN_ENV = "PHOTOTALK_BATCH_PIN"  # "0": jobs are not pinned to CPUs
+CPU_LOCK_PREFIX = "phototalk-batch-cpu-"  # lock files in the temp folder: which CPUs a job on this machine holds
+
+
+@contextlib.contextmanager
+def own_cpus(n: int):
+    """Run the job on ``n`` of this process's CPUs (Linux), preferring CPUs no other batch
+    job on the machine holds. A job left free spreads over every core (espeak beside the
+    face analysis, x264's frame threads), so N workers on N cores contend and scale
+    poorly; pinned, each worker has its own cores. x264 sizes its thread pool by the CPUs
+    it may use, so every job sees exactly ``n`` of them (shared ones when all are held):
+    the output bytes do not depend on which engine or how busy the machine was.
+    PHOTOTALK_BATCH_PIN=0 (in the workers' environment) leaves jobs free: better on a
+    machine busy with other work, where a pinned job cannot move to an idle core."""
+    if os.environ.get(PIN_ENV, "1") == "0":
+        yield
+        return
+    try:
+        import fcntl
+
+        before = os.sched_getaffinity(0)
+    except (ImportError, AttributeError):  # macOS, Windows: no CPU affinity to set
+        yield
+        return
+    cpus = sorted(before)
+    n = max(1, min(int(n), len(cpus)))
+    groups = [cpus[i:i + n] for i in range(0, len(cpus) - n + 1, n)]
+    chosen, held = groups[os.getpid() % len(groups)], None
+    for g in groups:
+        fd = os.open(os.path.join(tempfile.gettempdir(), f"{CPU_LOCK_PREFIX}{g[0]}.lock"), os.O_RDWR | os.O_CREAT,
+                     0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        chosen, held = g, fd
+        break
+    os.sched_setaffinity(0, chosen)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+        if held is not None:
+            os.close(held)  # releases the lock
 
 
 def init_local_worker(threads: int) -> None:
@@ -102,7 +150,8 @@ def execute(spec: dict, *blobs: bytes) -> dict:
             shown[local] = rel
             set_at(request, tuple(loc), local)
             written.append((rel, local))
-        res = run(request)
+        with own_cpus(spec.get("threads", 1)):
+            res = run(request)
         for rel, local in written:
             if not os.path.exists(local):  # an output option the job did not use
                 continue
