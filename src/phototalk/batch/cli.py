@@ -47,8 +47,10 @@ def _fmt_s(s) -> str:
     return "" if s is None else f"{s:.1f}"
 
 
-def print_table(summary, file=sys.stdout) -> None:
-    """The rows (all, or only the unsuccessful ones of a long batch) and the totals."""
+def print_table(summary, file=None) -> None:
+    """The rows (all, or only the unsuccessful ones of a long batch) and the totals
+    (to ``file``, default the current sys.stdout)."""
+    file = file or sys.stdout
     rows = summary.outcomes
     if len(rows) > TABLE_MAX_ROWS:
         rows = [o for o in rows if o.status not in ("ok", "skipped")][:TABLE_MAX_ROWS]
