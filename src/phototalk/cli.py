@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .batch.cli import add_parser as add_batch_parser
 
     add_batch_parser(sub)
+    from .serve.cli import add_parser as _add_serve_parser
+
+    _add_serve_parser(sub)
     return p
 
 
@@ -370,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     if a.command is None:
-        parser.error("give a command: generate, demo, phones, voices, edit, dub, run or batch")
+        parser.error("give a command: generate, demo, phones, voices, edit, dub, run, serve or batch")
     logging.basicConfig(level=logging.INFO if getattr(a, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("GLOG_minloglevel", "2")  # silence MediaPipe's C++ INFO lines
@@ -378,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.command == "voices":
             code = _voices()
+        elif a.command == "serve":
+            from .serve.cli import serve
+
+            code = serve(a)
         elif a.command in ("edit", "dub"):
             code = _edit(a)
         elif a.command == "run":

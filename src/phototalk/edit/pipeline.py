@@ -23,11 +23,11 @@ from ..errors import FaceError, InputError
 from ..face import landmarks as L
 from ..motion.track import jaw_from_mouth
 from ..options import DubOptions, EditOptions
+from ..render.video_rig import VideoFaceRenderer
 from ..validate import check_job, check_text, input_file, over_limit
 from ..validate import limit as limit_of
 from ..video.encode import VideoWriter
 from . import blink as B
-from .facewarp import edit_face
 from .source import VideoInfo, frames, probe
 from .tracking import FaceTrack, track_faces
 
@@ -184,7 +184,7 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, options: EditOp
              int((we > 0).sum()), len(donors))
     # 4. pass 2: edit and encode, streamed
     t_edit = t_enc = 0.0
-    mesh: dict = {}
+    renderer: VideoFaceRenderer | None = None  # built on the first frame it edits, then re-posed per frame
     h, w = info.height, info.width
     with VideoWriter(out, w, h, info.fps, audio=info.path if info.has_audio else None, crf=crf,
                      lossless=lossless, rotation_deg=info.rotation_deg) as writer:
@@ -199,7 +199,8 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, options: EditOp
                     f = f.copy()
                     B.open_eyes(f, lm[i], patches[donors[i]], lm[donors[i]])
                 if wm[i] > 0 or we[i] > 0:
-                    f = edit_face(f, lm[i], close_mouth=float(wm[i]), close_eyes=float(we[i]), cache=mesh)
+                    renderer = renderer or VideoFaceRenderer(f, lm[i])
+                    f = renderer.render_video_frame(f, lm[i], close_mouth=float(wm[i]), close_eyes=float(we[i]))
             tc = time.perf_counter()
             writer.write(info.to_stored(f))
             td = time.perf_counter()
@@ -331,7 +332,6 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
     keyword arguments make one."""
     from ..audio.features import n_frames
     from ..motion.analytic import mouth_from_phones
-    from ..render.mouth import MouthPalette
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -373,11 +373,10 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
     job.report("motion", 1, 1)
     timings["motion"] = time.perf_counter() - ta
     lm = track.landmarks
-    palette = None
+    renderer: VideoFaceRenderer | None = None  # set up on the first frame with a face (its mouth palette too)
     # 5. pass 2: re-render the mouth of every output frame and encode, streamed
     #    (frames held in memory only when they are played back and forth)
     t_edit = t_enc = 0.0
-    mesh: dict = {}
     h, w = info.height, info.width
     held: list[np.ndarray] | None = [] if n_out > n_src else None
 
@@ -402,11 +401,10 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
             ta = time.perf_counter()
             j = int(src_of[i])
             if track.found[j]:
-                if palette is None:  # colours of the first frame with a face, kept for the whole video
-                    palette = MouthPalette.from_image(f, lm[j])
+                renderer = renderer or VideoFaceRenderer(f, lm[j])
                 mouth = {"open": ctl["mouth_open"][i], "wide": ctl["mouth_wide"][i], "round": ctl["mouth_round"][i],
-                         "jaw": jaw_open[i]}
-                f = edit_face(f, lm[j], mouth=mouth, palette=palette, cache=mesh)
+                         "tuck": ctl["lip_tuck"][i], "jaw": jaw_open[i]}
+                f = renderer.render_video_frame(f, lm[j], mouth=mouth)
             tc = time.perf_counter()
             writer.write(info.to_stored(f))
             td = time.perf_counter()

@@ -90,6 +90,7 @@ CHEEK_L, CHEEK_R = 50, 280
 # lip when the chin tipped up, and the opening read as half as open).
 SKULL_POINTS = np.array([33, 263, 6, 168, 4, 1, 2, 164, 98, 327])
 POUT_IOD = 0.05  # iod the outer edges of fully rounded lips bulge out (everted by being pushed forward)
+UPPER_LIFT = 0.12  # share of a lip opening made by the upper lip rising (the lower lip and jaw do the rest)
 ROUND_NARROW = 0.45  # share of a unit widening that full rounding takes back at the corners
 # Rounded lips are pushed forward (~5 mm at the lip line): a turned head shows them
 # standing out in front of the teeth and the face (parallax), not only a smaller mouth.
@@ -470,11 +471,14 @@ class MeshWarpRenderer:
             gap = np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ self.ey, 0.0)  # (7,) px
             self.eyes.append((u0[1:-1], l0[1:-1], u1, u2, gap))
         self.eye_corners = [(L.EYE_L_UPPER0[0], L.EYE_L_UPPER0[-1]), (L.EYE_R_UPPER0[0], L.EYE_R_UPPER0[-1])]
-        # Each shut lid's skin, grain and lashes, sampled from the open eye once.
+        self._setup_lid_skins(lm)
+        self._setup_expression_fields(lm)
+
+    def _setup_lid_skins(self, lm: np.ndarray) -> None:
+        """Each shut lid's skin, grain and lashes, sampled from the open eye once."""
         self.lid_skins = [lid_skin(self.image, lm[m, :2], lm[lo, :2], float(gap.max()))
                           for m, (_, lo, _, _, gap) in zip((L.EYE_L_UPPER0, L.EYE_R_UPPER0), self.eyes)]
         match_eyes(self.lid_skins)
-        self._setup_expression_fields(lm)
 
     def _setup_expression_fields(self, lm: np.ndarray) -> None:
         """(468, 2) px displacement fields per unit of each expression control, so a
@@ -576,7 +580,7 @@ class MeshWarpRenderer:
         # gap (closing an open source mouth too); the upper lip lifts a little.
         profile = (1 - mouth_round) * self.lip_profile + mouth_round * self.round_profile
         target = mouth_open * s * profile + smoothstep(0.0, SEAT_KEEP_FROM, mouth_open) * self.seat_gap
-        up_lift = -0.12 * target
+        up_lift = -UPPER_LIFT * target
         if lip_tuck > 0:
             # /f v/: the lower lip comes up against the upper incisors' edge (no gap
             # between them), wherever the opening would be larger than that.
@@ -593,7 +597,7 @@ class MeshWarpRenderer:
             jaw_low = low[5]
         else:  # the jaw follows its own (slower) opening; the lower lip makes up the rest
             jt = jaw_open * s * profile[5]
-            jaw_low = jt - self.lip_gap0[5] - 0.12 * jt
+            jaw_low = jt - self.lip_gap0[5] - UPPER_LIFT * jt
         jaw_y = self.jaw_w * jaw_low
         order = np.argsort(self.lip_x)
         lip_y = np.interp(self.vert_x, self.lip_x[order], low[order])  # the lower lip's drop above each vertex
