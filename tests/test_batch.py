@@ -197,8 +197,10 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_continues(manifest, tmp_path):
     out = tmp_path / "out"
     p = subprocess.Popen([sys.executable, "-m", "phototalk.cli", "batch", str(m), "--out-dir", str(out),
                           "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state = out / ".phototalk-batch" / "state.json"  # names a row once its output is in place
     deadline = time.monotonic() + 120
-    while not (out / "v0.mp4").exists() and time.monotonic() < deadline and p.poll() is None:
+    while not (state.exists() and "v0.mp4" in state.read_text()) and time.monotonic() < deadline \
+            and p.poll() is None:
         time.sleep(0.05)
     p.send_signal(signal.SIGINT)
     stdout, stderr = p.communicate(timeout=60)
