@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
     b.add_argument("--retries", type=int, default=2, metavar="K",
                    help="runs again of a job whose worker process or node died (default: 2)")
     b.add_argument("--cpus-per-job", type=float, default=1, metavar="C",
-                   help="CPUs each job holds (its threads; Ray's num_cpus) (default: 1)")
+                   help="CPUs each job runs on (pinned on Linux; its threads; Ray's num_cpus) (default: 1)")
     b.add_argument("--report", metavar="PATH", help="the JSONL report (default: OUT_DIR/batch-report.jsonl)")
     b.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
     b.add_argument("--verbose", "-v", action="store_true", help="log what the batch does")
