@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("request", help="request file (JSON)")
     _add_report(r)
     _add_common(r)
+    from .batch.cli import add_parser as add_batch_parser
+
+    add_batch_parser(sub)
     from .serve.cli import add_parser as _add_serve_parser
 
     _add_serve_parser(sub)
@@ -370,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     if a.command is None:
-        parser.error("give a command: generate, demo, phones, voices, edit, dub or run")
+        parser.error("give a command: generate, demo, phones, voices, edit, dub, run, serve or batch")
     logging.basicConfig(level=logging.INFO if getattr(a, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("GLOG_minloglevel", "2")  # silence MediaPipe's C++ INFO lines
@@ -386,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
             code = _edit(a)
         elif a.command == "run":
             code = _run_file(a)
+        elif a.command == "batch":
+            from .batch.cli import main as batch_main
+
+            code = batch_main(a)
         else:
             code = _phones(a) if a.command == "phones" else _generate(a)
         if sys.stdout is not None:
