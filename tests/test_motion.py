@@ -313,16 +313,18 @@ def test_bad_motion_options_exit_2_without_output(tmp_path, capsys, astronaut_pa
 # ------------------------------------------------------------------ blinks and bilabials after a pause (issue 13)
 def test_short_clips_blink_15_to_20_times_a_minute_each_blink_its_own_length():
     """10-s clips used to get 18-24 blinks/min (4 blinks on en_vlog_reopening, next to the
-    25/min limit), and two or three blinks of an 8-s clip could last the same number of
-    frames (measure.py's blink_shape spread 0) for 4 seeds in 40."""
+    25/min limit), and the two or three blinks of a clip could last the same number of
+    frames (measure.py's blink_shape spread 0): 9 of 80 8- and 10-s clips."""
     def blinks(n, seed):
         b = blink_curve(n, 25, np.random.default_rng(seed))
         cuts = np.nonzero(np.diff((b > 0).astype(int)))[0] + 1
         return [r for r in np.split(b, cuts) if r[0] > 0]
     rates = [len(blinks(250, seed)) * 6 for seed in range(40)]
     assert 14 <= np.mean(rates) <= 17.5 and min(rates) >= 8 and max(rates) <= 24, rates
-    alike = sum(len({np.count_nonzero(r > 0.5) for r in blinks(200, seed)}) == 1 for seed in range(40))
-    assert alike <= 2
+    for n in (200, 250):
+        for seed in range(40):
+            lengths = [np.count_nonzero(r > 0.1) for r in blinks(n, seed)]
+            assert len(lengths) < 2 or len(set(lengths)) > 1, (n, seed, lengths)
 
 
 def test_a_bilabial_after_a_pause_shuts_the_lips_in_it():

@@ -28,11 +28,13 @@ SILENCE_DBFS = -55.0  # dBFS; quieter than this is silence whatever the recordin
 BLINK_INTERVAL_S = (2.9, 4.5)
 BLINK_FIRST_S = (0.4, 3.0)
 # Per-blink durations, s (drawn as BLINK_TEMPO_STEP says): the lids fall in ~1.3-2.5
-# frames at 25 fps, rest shut 0-1 frame and rise more slowly (BLINK_OPEN_S, ~70 % of it
+# frames at 25 fps, rest shut 0-1.5 frames and rise more slowly (BLINK_OPEN_S, ~70 % of it
 # above a tenth shut), as on real talking videos (below half-open 1.5-6 frames, varying
 # from blink to blink, reopening slower than closing).
-BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = (0.05, 0.10), (0.0, 0.03), (0.18, 0.42)
-BLINK_TEMPO_STEP = 0.4  # least change of tempo (share of those ranges) from one blink to the next
+BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = (0.05, 0.10), (0.0, 0.06), (0.16, 0.44)
+# Change of tempo (share of those ranges) from one blink to the next: at least 0.33, and
+# below 0.5 so that the third blink does not come back to the first one's tempo.
+BLINK_TEMPO_STEP = (0.33, 0.45)
 BLINK_PARTIAL_P = 0.2  # share of blinks that stop short of shut (real people: ~10-30 %)
 BLINK_PARTIAL_DEPTH = (0.5, 0.8)  # closure a partial blink reaches
 FALLBACK_MIN_S = 0.3  # s; a "silence" this long that is loud is unrecognised speech
@@ -91,9 +93,9 @@ def blink_curve(n: int, fps: float, rng: np.random.Generator, pro: Prosody | Non
     tempo = shape_rng.random()
     for start in starts:
         # A blink's tempo (0 quick .. 1 slow) sets its fall, rest and rise; the next
-        # one's is at least BLINK_TEMPO_STEP away (modulo 1, so each stays uniform), so
-        # that even the two or three blinks of a short clip last visibly different times.
-        tempo = (tempo + shape_rng.uniform(BLINK_TEMPO_STEP, 1 - BLINK_TEMPO_STEP)) % 1.0
+        # one's is BLINK_TEMPO_STEP further (modulo 1, so each stays uniform), so that
+        # even the two or three blinks of a short clip last visibly different times.
+        tempo = (tempo + shape_rng.uniform(*BLINK_TEMPO_STEP)) % 1.0
         close_s, hold_s, open_s = (lo + tempo * (hi - lo) for lo, hi in (BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S))
         depth = shape_rng.uniform(*BLINK_PARTIAL_DEPTH) if shape_rng.random() < BLINK_PARTIAL_P else 1.0
         # A sub-frame phase: where the frames fall on the blink varies as well.
