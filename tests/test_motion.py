@@ -15,11 +15,12 @@ import phototalk
 from phototalk.audio.io import Speech, load_speech
 from phototalk.cli import main
 from phototalk.errors import InputError
-from phototalk.motion.analytic import analytic_motion
+from phototalk.motion.analytic import analytic_motion, blink_curve
 from phototalk.motion.arkit import BLENDSHAPES, write_arkit_csv
 from phototalk.motion.expressive import PRESETS
 from phototalk.motion.prosody import f0_yin, prosody
 from phototalk.motion.track import MotionTrack, apply_overrides
+from phototalk.motion.visemes import coarticulate, extend_stop_closures
 from phototalk.pipeline import prepare_rig
 from phototalk.render.warp import MeshWarpRenderer
 
@@ -307,3 +308,40 @@ def test_bad_motion_options_exit_2_without_output(tmp_path, capsys, astronaut_pa
     err = capsys.readouterr().err
     assert code == 2 and msg in err and err.count("\n") == 1
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ blinks and bilabials after a pause (issue 13)
+def test_short_clips_blink_15_to_20_times_a_minute_each_blink_its_own_length():
+    """10-s clips used to get 18-24 blinks/min (4 blinks on en_vlog_reopening, next to the
+    25/min limit), and the two or three blinks of a clip could last the same number of
+    frames (measure.py's blink_shape spread 0): 9 of 80 8- and 10-s clips."""
+    def blinks(n, seed):
+        b = blink_curve(n, 25, np.random.default_rng(seed))
+        cuts = np.nonzero(np.diff((b > 0).astype(int)))[0] + 1
+        return [r for r in np.split(b, cuts) if r[0] > 0]
+    rates = [len(blinks(250, seed)) * 6 for seed in range(40)]
+    assert 14 <= np.mean(rates) <= 17.5 and min(rates) >= 8 and max(rates) <= 24, rates
+    for n in (200, 250):
+        for seed in range(40):
+            lengths = [np.count_nonzero(r > 0.1) for r in blinks(n, seed)]
+            assert len(lengths) < 2 or len(set(lengths)) > 1, (n, seed, lengths)
+
+
+def test_a_bilabial_after_a_pause_shuts_the_lips_in_it():
+    """espeak gives a /b/ after a comma ~30 ms, less than a frame at 25 fps; the lips must
+    be shut for the frames around it, reaching back into the pause (and extending twice,
+    as --text does, changes nothing). A /m/ after a sounding /v/ keeps the /v/ whole."""
+    sr = 16000
+    y = np.zeros(sr, np.float32)
+    y[: int(0.4 * sr)] = 0.3 * np.sin(np.arange(int(0.4 * sr)) * 0.2)  # a vowel, then 0.4-0.7 s silence
+    y[int(0.7 * sr):] = 0.3 * np.sin(np.arange(sr - int(0.7 * sr)) * 0.2)
+    # Two pause entries, as speak's padding of a chunk leaves them before a word.
+    phones = [("AA", 0.0, 0.4), ("SIL", 0.4, 0.664), ("SIL", 0.664, 0.67), ("B", 0.67, 0.70), ("AH", 0.70, 0.85), ("V", 0.85, 0.92),
+              ("M", 0.92, 0.98), ("AH", 0.98, 1.0)]
+    once = extend_stop_closures(phones, y, sr)
+    assert extend_stop_closures(once, y, sr) == once
+    b = next(p for p in once if p[0] == "B")
+    assert b[2] - b[1] >= 0.1 and b[1] >= 0.4  # shut well before the release, inside the pause
+    assert [p for p in once if p[0] in ("V", "M")] == [("V", 0.85, 0.92), ("M", 0.92, 0.98)]
+    ctl = coarticulate(once, 25, 25)
+    assert ctl["closed"][16:18].all()  # the frames at 0.64 and 0.68 s

@@ -22,12 +22,19 @@ from .visemes import (CLOSURE_EASE_S, Viseme, coarticulate, extend_stop_closures
 MOUTH_OPEN_MAX = 0.26  # iod; the widest loud-vowel gap (real speakers measure 0.25-0.45)
 SPEECH_RANGE_DB = 30.0  # dB below the loud-speech level where the mouth is considered shut
 SILENCE_DBFS = -55.0  # dBFS; quieter than this is silence whatever the recording level
-BLINK_INTERVAL_S = (2.6, 4.2)  # s; uniform draw between blinks, ~17 blinks/min (real: 7-22)
-# Per-blink durations, s, drawn uniformly for each blink: the lids fall in 2-3 frames at
-# 25 fps, rest shut 1-2 frames, and rise more slowly (3-6 frames), as measured on real
-# talking videos (below half-open 1.5-6 frames, varying from blink to blink).
-BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = (0.05, 0.10), (0.04, 0.12), (0.12, 0.26)
-BLINK_HOLD_LIFT = 0.15  # closure the lid gives back while it rests shut
+# s; uniform draw between blinks, ~16 blinks/min before prosody moves them (real: 7-22
+# at rest, more while talking); the first falls anywhere in BLINK_FIRST_S, so a 10-s
+# clip gets 2-4 blinks, not 4 every time.
+BLINK_INTERVAL_S = (2.9, 4.5)
+BLINK_FIRST_S = (0.4, 3.0)
+# Per-blink durations, s (drawn as BLINK_TEMPO_STEP says): the lids fall in ~1.3-2.5
+# frames at 25 fps, rest shut 0-1.5 frames and rise more slowly (BLINK_OPEN_S, ~70 % of it
+# above a tenth shut), as on real talking videos (below half-open 1.5-6 frames, varying
+# from blink to blink, reopening slower than closing).
+BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = (0.05, 0.10), (0.0, 0.06), (0.16, 0.44)
+# Change of tempo (share of those ranges) from one blink to the next: at least 0.33, and
+# below 0.5 so that the third blink does not come back to the first one's tempo.
+BLINK_TEMPO_STEP = (0.33, 0.45)
 BLINK_PARTIAL_P = 0.2  # share of blinks that stop short of shut (real people: ~10-30 %)
 BLINK_PARTIAL_DEPTH = (0.5, 0.8)  # closure a partial blink reaches
 FALLBACK_MIN_S = 0.3  # s; a "silence" this long that is loud is unrecognised speech
@@ -74,7 +81,7 @@ def blink_curve(n: int, fps: float, rng: np.random.Generator, pro: Prosody | Non
     out = np.zeros(n, np.float32)
     t = np.arange(n) / fps
     starts = []
-    start = rng.uniform(0.4, 1.6)
+    start = rng.uniform(*BLINK_FIRST_S)
     while start < n / fps - 0.2:
         starts.append(start)
         start += rng.uniform(*BLINK_INTERVAL_S)
@@ -83,18 +90,26 @@ def blink_curve(n: int, fps: float, rng: np.random.Generator, pro: Prosody | Non
     # The shapes come from a child generator: the parent's stream (head motion, brows,
     # gaze drawn after the blinks) stays what it was for a given seed.
     shape_rng = rng.spawn(1)[0]
+    tempo = shape_rng.random()
     for start in starts:
-        close_s, hold_s, open_s = (shape_rng.uniform(*r) for r in (BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S))
+        # A blink's tempo (0 quick .. 1 slow) sets its fall, rest and rise; the next
+        # one's is BLINK_TEMPO_STEP further (modulo 1, so each stays uniform), so that
+        # even the two or three blinks of a short clip last visibly different times.
+        tempo = (tempo + shape_rng.uniform(*BLINK_TEMPO_STEP)) % 1.0
+        close_s, hold_s, open_s = (lo + tempo * (hi - lo) for lo, hi in (BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S))
         depth = shape_rng.uniform(*BLINK_PARTIAL_DEPTH) if shape_rng.random() < BLINK_PARTIAL_P else 1.0
         # A sub-frame phase: where the frames fall on the blink varies as well.
         x = t - start - shape_rng.uniform(0.0, 1.0 / fps)
         close = np.clip(x / close_s, 0, 1)
-        hold = np.clip((x - close_s) / hold_s, 0, 1)
-        reopen = np.clip((x - close_s - hold_s) / open_s, 0, 1)
-        # Eased in and out: the lid accelerates down, starts to lift slowly while the
-        # eye is still shut (so the deepest point is where the fall ends) and settles back.
-        shape = 0.5 * (1 - np.cos(np.pi * close)) * (1 - BLINK_HOLD_LIFT * hold) * 0.5 * (1 + np.cos(np.pi * reopen))
-        shape[(x <= 0) | (reopen >= 1)] = 0.0
+        r = np.clip((x - close_s - hold_s) / open_s, 0, 1)
+        # An eased fall, then the lid springs back off the lower lid and slows as it
+        # settles, (1 - r)^2: half open again after 29 % of the rise, the last tenth
+        # takes 32 % of it. Landmark models read a lid past half shut as shut, so the
+        # rise must leave that range quickly for the deepest frame they find to be
+        # where the fall ends (with an eased start, the reopening read as short as the
+        # closing).
+        shape = 0.5 * (1 - np.cos(np.pi * close)) * (1 - r) ** 2
+        shape[(x <= 0) | (r >= 1)] = 0.0
         out = np.maximum(out, (depth * shape).astype(np.float32))
     return out
 

@@ -25,6 +25,14 @@ HEAD_STD_RAD = np.radians([4.2, 4.3, 1.5])  # yaw, pitch, roll of the slow rando
 HEAD_SIGMA_S = (0.6, 0.5, 0.6)  # s; time scales of the sway per axis (on the speaking clock)
 JIGGLE = 0.12  # share of a faster (sigma 0.35 s) component, only while speaking
 PAUSE_CLOCK = 0.4  # the warped clock's rate in pauses (1 while speaking)
+# --speed S runs the sway's clock S ** SWAY_TEMPO_EXP times faster and shortens nods by
+# S ** NOD_TEMPO_EXP (amplitudes grow by S ** 0.8). The head's frame-to-frame acceleration
+# grows with amplitude x tempo^2: at full tempo (exponents 1 and 0.5) --speed 1.9 had 2.7x
+# that of speed 1 (now 1.9x, with the same spread of yaw), and measure.py's landmark
+# jitter passed 0.0085 on the smiling portrait; a livelier speaker swings wider more
+# than faster.
+SWAY_TEMPO_EXP, NOD_TEMPO_EXP = 0.25, 0.0
+NOD_PEAK_S = 0.22  # s from a stressed syllable to the deepest point of its nod
 NOD_DEG = (1.4, 3.0)  # nod amplitude range on a full-strength stress
 NOD_PROB = 0.75  # not every stressed syllable gets a nod
 PITCH_COUPLING_DEG = 0.35  # chin rises this much per semitone of pitch accent (seed-scaled 0.5..1)
@@ -121,9 +129,9 @@ def _slow_sway(clock: np.ndarray, seed: int, amp: np.ndarray, slow: float = 1.0)
 
 
 def _nod_kernel(fps: float, speed: float) -> np.ndarray:
-    """Chin-down-and-back impulse response, peak 1 at ~0.22 s (faster with speed); a
-    sharper nod reads as a jerk and makes re-detected landmarks jitter."""
-    tau = 0.22 / np.sqrt(speed)
+    """Chin-down-and-back impulse response, peak 1 at NOD_PEAK_S / speed ** NOD_TEMPO_EXP
+    seconds; a sharper nod reads as a jerk and makes re-detected landmarks jitter."""
+    tau = NOD_PEAK_S / speed ** NOD_TEMPO_EXP
     t = np.arange(int(np.ceil(5 * tau * fps)) + 1) / fps
     return ((t / tau) * np.exp(1 - t / tau)).astype(np.float32)
 
@@ -138,7 +146,7 @@ def head_pose(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: floa
     if n == 0:
         return out
     speaking = pro.speaking
-    rate = (PAUSE_CLOCK + (1 - PAUSE_CLOCK) * speaking) * speed
+    rate = (PAUSE_CLOCK + (1 - PAUSE_CLOCK) * speaking) * speed ** SWAY_TEMPO_EXP
     clock = np.concatenate([[0.0], np.cumsum(rate[:-1]) / fps])
     gain = speed ** 0.8 * energy
     amp = gain * (0.65 + 0.35 * smooth(speaking, 0.5 * fps))

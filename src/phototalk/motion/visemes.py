@@ -109,11 +109,15 @@ def viseme_of(label: str) -> Viseme:
 
 
 STOP_LOOKBACK_S = 0.12  # s; longest silent closure searched for before a stop's timestamp
+# s; a /p b m/ after a pause takes at least this long of it, closure included (a /b/'s
+# closure lasts 60-100 ms; as a floor on the whole phone, extending twice changes nothing)
+AFTER_PAUSE_S = 0.12
 
 
 def extend_stop_closures(phones, y: np.ndarray, sr: int, *, quiet_frac: float = 0.12) -> list[tuple[str, float, float]]:
-    """Move the start of each /p b/ back over the silent closure that precedes its
-    release. Timings from synthesis (and often from alignment) mark the burst, but the
+    """Move the start of each /p b/ back over the quiet stretch before it (its silent
+    closure, a pause), and that of an /m/ into a pause before it, as far as
+    STOP_LOOKBACK_S (into a pause, until the phone lasts AFTER_PAUSE_S). Timings from synthesis (and often from alignment) mark the burst, but the
     lips shut when the sound stops: that is the moment a viewer checks.
 
     phones: [(label, start_s, end_s)]; y: (n,) float mono samples at sr Hz.
@@ -128,7 +132,11 @@ def extend_stop_closures(phones, y: np.ndarray, sr: int, *, quiet_frac: float = 
     env = np.sqrt(frame_power(y, hop))
     out = []
     for k, (label, a, b) in enumerate(phones):
-        if label.upper().rstrip("012") in ("P", "B") and k > 0:
+        core = label.upper().rstrip("012")
+        # An /m/ only after a pause: the lips are shut there before its murmur starts,
+        # while a quiet /f v/ or /t/ before it has its own shape to show.
+        after_pause = bool(out) and viseme_of(out[-1][0]) is Viseme.SIL
+        if core in ("P", "B") and out or core == "M" and after_pause:
             i = min(int(a * sr / hop), n - 1)
             lo = max(0, i - int(STOP_LOOKBACK_S * sr / hop))
             before = env[lo:i]
@@ -139,10 +147,21 @@ def extend_stop_closures(phones, y: np.ndarray, sr: int, *, quiet_frac: float = 
                 while j > 0 and quiet[j - 1]:
                     j -= 1
                 start = (lo + j) * hop / sr
-                prev_label, pa, pb = out[-1]
-                start = max(start, pa + 0.5 * (pb - pa))  # never swallow the previous sound
+                # Never swallow more than half of the previous sound; a pause is no sound:
+                # the lips shut in it before a word-initial /p b m/ (espeak's pause before
+                # "but" left the /b/ 33 ms, less than a frame at 25 fps).
+                floor = out[-1][1] + 0.5 * (out[-1][2] - out[-1][1])
+                m = len(out)
+                while m > 0 and viseme_of(out[m - 1][0]) is Viseme.SIL:
+                    m -= 1
+                if m < len(out):
+                    floor = max(out[m - 1][2] if m > 0 else 0.0, b - AFTER_PAUSE_S)
+                start = max(start, floor)
                 if start < a:
-                    out[-1] = (prev_label, pa, start)
+                    while len(out) > max(m, 1) and out[-1][1] >= start:
+                        out.pop()  # a pause wholly inside the closure
+                    pl, pa, _ = out[-1]
+                    out[-1] = (pl, pa, start)
                     a = start
         out.append((label, a, b))
     return out
