@@ -265,13 +265,13 @@ def _speech_and_phones(audio, text, voice, transcript):
     from concurrent.futures import ThreadPoolExecutor
 
     from ..audio.io import Speech, load_speech
-    from ..audio.phones import phones_for
+    from ..audio.phones import phones_for_lips
 
     pool = ThreadPoolExecutor(max_workers=1)
     try:
         if text is None:
             speech = load_speech(audio)
-            return speech, pool.submit(phones_for, speech, transcript), speech.path
+            return speech, pool.submit(phones_for_lips, speech, transcript), speech.path
         from ..audio.tts import synthesize
 
         if not text.strip():
@@ -338,10 +338,6 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, *, audio: str | 
     # 4. mouth controls from the phones
     ta = time.perf_counter()
     phones = [p if isinstance(p, tuple) else (p.label, p.start_s, p.end_s) for p in phones.result()]
-    if text is None and not transcript:  # recognised phones: as in generate, misheard /b m/ still close
-        from ..motion.visemes import close_uncertain_stops
-
-        phones = close_uncertain_stops(phones, speech.samples, speech.sr)
     ctl = mouth_from_phones(speech, info.fps, n_out, phones)
     ctl["mouth_open"] = hold_bilabials(ctl["mouth_open"] * speaker_scale(track, ctl["mouth_open"]), phones, info.fps)
     jaw_open = jaw_from_mouth(ctl["mouth_open"], info.fps)  # the chin lags the lips, as in generate
