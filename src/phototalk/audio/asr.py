@@ -47,6 +47,10 @@ MIN_AVG_LOGPROB = -0.78
 MIN_REPEAT_WORDS = 3  # the same text of this many words in consecutive segments is a decoding loop
 MAX_COMPRESSION_RATIO = 2.4  # Whisper's own threshold for a degenerate repeating transcript
 MAX_NO_SPEECH_PROB = 0.6  # Whisper's own threshold for "this window holds no speech"
+# Tokens decoded per 30 s window at most: OpenAI Whisper's own default (sample_len), ~3x
+# what fast speech needs; caps the time a decoding loop costs (a pure tone is written as
+# "beep beep ..." until the limit: 448 tokens took longer than the encoder).
+MAX_TOKENS_PER_WINDOW = 224
 
 _lock = threading.Lock()
 _models: dict[str, object] = {}
@@ -132,7 +136,7 @@ def transcribe(speech: Speech, model: str | os.PathLike | None = None) -> list[S
     segments, _ = m.transcribe(y, language="en", beam_size=1, temperature=0.0,
                                condition_on_previous_text=False, vad_filter=False,
                                no_speech_threshold=None, log_prob_threshold=None,
-                               compression_ratio_threshold=None)
+                               compression_ratio_threshold=None, max_new_tokens=MAX_TOKENS_PER_WINDOW)
     duration = len(y) / SAMPLE_RATE
     out = [Segment(round(min(s.start, duration), 3), round(min(s.end, duration), 3), s.text.strip(),
                    float(s.avg_logprob), float(s.no_speech_prob), float(s.compression_ratio))
