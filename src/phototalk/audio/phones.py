@@ -140,7 +140,7 @@ def _cover(phones: list[Phone], duration_s: float) -> list[Phone]:
     out: list[Phone] = []
     t = 0.0
     for p in sorted(phones, key=lambda p: (p.start_s, p.end_s)):
-        a, b = round(max(p.start_s, t), 6), round(min(p.end_s, duration_s), 6)
+        a, b = round(max(p.start_s, t), 6), min(round(p.end_s, 6), duration_s)  # never past the end
         if b <= a:
             continue
         if a > t:
