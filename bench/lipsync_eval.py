@@ -7,7 +7,7 @@ Prompts are joined into clips of about 12 s; each clip is rendered twice, once w
 transcript given to phototalk and once from the audio alone, and measured with
 ../shared/eval/measure.py --transcript (forced alignment of the true words).
 
-    .venv/bin/python bench/lipsync_eval.py [--clips 4] [--image IMG]
+    .venv/bin/python bench/lipsync_eval.py [--clips 4] [--image IMG] [--modes audio-only]
 """
 from __future__ import annotations
 
@@ -76,6 +76,7 @@ def main() -> int:
     ap.add_argument("--image", default=str(ROOT.parent / "shared/eval/assets/images/photo_woman_frontal.png"))
     ap.add_argument("--out", default="/tmp/phototalk-lipsync")
     ap.add_argument("--eval-python", default=os.path.expanduser("~/.eval/bin/python"))
+    ap.add_argument("--modes", nargs="+", choices=("transcript", "audio-only"), default=["transcript", "audio-only"])
     a = ap.parse_args()
     if not TRANSCRIPTS.exists() or not SOUNDS.exists() or not MEASURE.exists():
         print("needs asterisk-core-sounds-en(-wav) and ../shared/eval; skipping")
@@ -87,7 +88,7 @@ def main() -> int:
     items = prompts()
     rng = np.random.default_rng(0)
     rng.shuffle(items)
-    results = {"transcript": [], "audio-only": []}
+    results: dict[str, list] = {m: [] for m in a.modes}
     k = 0
     for c in range(a.clips):
         group, dur = [], 0.0
@@ -98,7 +99,7 @@ def main() -> int:
             k += 1
         wav = out / f"clip{c}.wav"
         text = clip(group, wav)
-        for mode, tr in (("transcript", text), ("audio-only", None)):
+        for mode, tr in [(m, text if m == "transcript" else None) for m in a.modes]:
             video = out / f"clip{c}_{mode}.mp4"
             phototalk.generate(a.image, wav, video, size=512, transcript=tr)
             js = video.with_suffix(".json")

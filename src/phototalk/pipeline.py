@@ -159,15 +159,12 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     #    and the face analysis' memory came on top of the whole recording's.
     ta = time.perf_counter()
     if phones is None and opts.lipsync == "phones":
-        from .audio.phones import phones_for
+        from .audio.phones import phones_for_lips
 
         job.report("phones", 0, 0)
-
-        phones = [(p.label, p.start_s, p.end_s) for p in phones_for(speech, transcript)]
-        if not transcript:  # recognised: the place of stops and nasals is a guess
-            from .motion.visemes import close_uncertain_stops
-
-            phones = close_uncertain_stops(phones, speech.samples, speech.sr)
+        # Without a transcript Whisper writes the words; where it cannot (not English),
+        # allphone guesses, whose misheard /b m/ still close the lips.
+        phones = phones_for_lips(speech, transcript)
         job.report("phones", 1, 1)
     timings["phones"] = time.perf_counter() - ta
     # 4. motion: phones -> visemes, prosody -> head, brows, blinks

@@ -34,6 +34,25 @@ class Speech:
         return len(self.samples) / self.sr
 
 
+def samples_at_analysis_rate(speech: Speech) -> np.ndarray:
+    """(n,) float32 samples of ``speech`` at SAMPLE_RATE (resampled if it has another rate,
+    e.g. synthesised speech): the input of every analysis stage."""
+    y = np.asarray(speech.samples, np.float32).reshape(-1)
+    if speech.sr == SAMPLE_RATE:
+        return y
+    try:
+        import soxr
+
+        return soxr.resample(y, speech.sr, SAMPLE_RATE, quality="HQ").astype(np.float32, copy=False)
+    except ImportError:
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        g = gcd(int(speech.sr), SAMPLE_RATE)
+        return resample_poly(y, SAMPLE_RATE // g, int(speech.sr) // g).astype(np.float32, copy=False)
+
+
 def load_speech(path: str | os.PathLike) -> Speech:
     """Decode the first audio stream of ``path`` (wav, mp3, m4a/aac, ogg/opus, flac, or
     a video's soundtrack) to 16 kHz mono. Errors are one-line ``InputError``s.

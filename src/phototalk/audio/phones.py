@@ -35,7 +35,7 @@ import numpy as np
 from ..core import job
 from ..errors import InputError
 from .features import frame_power
-from .io import SAMPLE_RATE, Speech
+from .io import SAMPLE_RATE, Speech, samples_at_analysis_rate
 
 log = logging.getLogger(__name__)
 
@@ -112,19 +112,7 @@ _recognizers = _Pool(phone_lm=True, **RECOGNIZE_CONFIG)
 def _pcm16(speech: Speech) -> np.ndarray:
     """(n,) int16 samples at 16 kHz. Scaling by 32768 keeps 16-bit sources bit-exact,
     which matters: pocketsphinx's output can change with a 1-LSB change."""
-    y = np.asarray(speech.samples, np.float32).reshape(-1)
-    if speech.sr != SAMPLE_RATE:
-        try:
-            import soxr
-
-            y = soxr.resample(y, speech.sr, SAMPLE_RATE, quality="HQ")
-        except ImportError:
-            from math import gcd
-
-            from scipy.signal import resample_poly
-
-            g = gcd(int(speech.sr), SAMPLE_RATE)
-            y = resample_poly(y, SAMPLE_RATE // g, int(speech.sr) // g)
+    y = samples_at_analysis_rate(speech)
     out = np.empty(len(y), np.int16)
     for a in range(0, len(y), PCM_BLOCK):  # in blocks: no float copy of a whole long recording
         b = y[a:a + PCM_BLOCK] * np.float32(32768.0)
@@ -153,7 +141,7 @@ def _cover(phones: list[Phone], duration_s: float) -> list[Phone]:
     out: list[Phone] = []
     t = 0.0
     for p in sorted(phones, key=lambda p: (p.start_s, p.end_s)):
-        a, b = round(max(p.start_s, t), 6), round(min(p.end_s, duration_s), 6)
+        a, b = round(max(p.start_s, t), 6), min(round(p.end_s, 6), duration_s)  # never past the end
         if b <= a:
             continue
         if a > t:
@@ -357,13 +345,189 @@ def recognize(speech: Speech) -> list[Phone]:
     return _cover(phones, speech.duration_s)
 
 
-def phones_for(speech: Speech, transcript: str | None = None) -> list[Phone]:
-    """Aligned phones when a transcript is given (falling back to recognition, with a
-    logged warning, if it cannot be aligned), else recognised ones. Covers
-    [0, duration] contiguously."""
+# How far an English run's alignment may reach beyond Whisper's timestamps into audio no
+# segment covers: tiny.en often rounds them to whole seconds, cutting a word's edge off.
+GAP_EXTEND_S = 1.0
+# Consecutive English segments are aligned together up to this length (more context than
+# one segment, whose edges may be wrong); a piece that does not align is halved at a
+# segment boundary until single segments are left (one misheard word then costs one
+# segment, not a minute: a 60 s run failed whole).
+ALIGN_GROUP_S = 20.0
+CUT_SEARCH_S = 0.3  # s either side of a Whisper boundary searched for the quietest moment to cut at
+
+
+@dataclass
+class Recognition:
+    """What ``recognize_words`` found.
+
+    phones:   phones covering [0, duration], as ``align`` / ``recognize`` give them.
+    segments: Whisper's segments (asr.Segment), trusted English or not, in order.
+    guessed:  [(start_s, end_s)] spans whose phones come from allphone recognition
+              (no trusted words there, or they did not align): labels are noisy, and
+              the place of a stop or nasal is a guess.
+    """
+
+    phones: list[Phone]
+    segments: list
+    guessed: list[tuple[float, float]]
+
+    @property
+    def words(self) -> str:
+        """The trusted English words, in order."""
+        return " ".join(s.text for s in self.segments if s.english)
+
+
+def _english_runs(segments, duration_s: float) -> list[tuple[float, float, list]]:
+    """(start_s, end_s, segments) of each run of consecutive trusted-English segments,
+    its span widened by up to GAP_EXTEND_S into audio that no segment covers."""
+    spans, k = [], 0
+    while k < len(segments):
+        if not segments[k].english:
+            k += 1
+            continue
+        j = k
+        while j + 1 < len(segments) and segments[j + 1].english:
+            j += 1
+        lo = segments[k - 1].end_s if k else 0.0  # a rejected segment before it, or the start
+        hi = segments[j + 1].start_s if j + 1 < len(segments) else duration_s
+        a = max(lo, segments[k].start_s - GAP_EXTEND_S, 0.0)
+        b = min(hi, segments[j].end_s + GAP_EXTEND_S, duration_s)
+        if spans and a < spans[-1][1]:  # Whisper's windows can overlap by a few ms
+            a = spans[-1][1]
+        if b > a:
+            spans.append((a, b, segments[k:j + 1]))
+        k = j + 1
+    return spans
+
+
+def _piece(speech: Speech, a_s: float, b_s: float) -> Speech:
+    return Speech(speech.samples[int(round(a_s * speech.sr)):int(round(b_s * speech.sr))], speech.sr)
+
+
+def _shift(phones: list[Phone], offset_s: float) -> list[Phone]:
+    return [Phone(p.label, p.start_s + offset_s, p.end_s + offset_s) for p in phones]
+
+
+def _quiet_cut(env: np.ndarray, t_s: float, lo_s: float, hi_s: float) -> float:
+    """The quietest moment (s) within CUT_SEARCH_S of ``t_s`` and strictly inside
+    (lo_s, hi_s), from the 10 ms RMS ``env``; ``t_s`` itself if there is no room."""
+    a = max(int((t_s - CUT_SEARCH_S) / FRAME_S), int(lo_s / FRAME_S) + 1)
+    b = min(int((t_s + CUT_SEARCH_S) / FRAME_S), int(hi_s / FRAME_S) - 1, len(env))
+    if b <= a:
+        return t_s
+    smooth = np.convolve(env, np.ones(3) / 3, mode="same")[a:b]
+    return (a + int(np.argmin(smooth))) * FRAME_S
+
+
+def recognize_words(speech: Speech, model: str | None = None) -> Recognition:
+    """Phones of ``speech`` (any rate) without a transcript: Whisper tiny.en (asr.py)
+    writes the words; runs of segments trusted as English are force-aligned with their
+    words, in pieces of up to ALIGN_GROUP_S (halved at segment boundaries while they do
+    not align); what is left (rejected segments: other languages, singing, noise; audio
+    between runs; single segments whose words do not align) gets allphone recognition,
+    so English phones are never forced on audio that is not English speech. ``model``:
+    a Whisper model directory (default: asr.model_path()).
+    Speed: Whisper ~0.05-0.1x real time plus alignment ~0.04x."""
+    from . import asr
+
+    duration = speech.duration_s
+    segments = asr.transcribe(speech, model)
+    phones: list[Phone] = []
+    guessed: list[tuple[float, float]] = []
+    env = None
+
+    def guess(a: float, b: float) -> None:
+        if b - a >= FRAME_S:
+            phones.extend(_shift(recognize(_piece(speech, a, b)), a))
+            guessed.append((a, b))
+
+    def align_or_split(segs: list, a: float, b: float) -> None:
+        nonlocal env
+        text = " ".join(s.text for s in segs)
+        try:
+            phones.extend(_shift(align(_piece(speech, a, b), text), a))
+            return
+        except AlignmentError as e:
+            log.info("recognised words %r do not align at %.2f-%.2f s (%s)", text, a, b, e)
+        if len(segs) == 1:
+            guess(a, b)
+            return
+        if env is None:
+            env = _frame_rms(_pcm16(speech))
+        m = len(segs) // 2
+        c = _quiet_cut(env, segs[m].start_s, a, b)
+        align_or_split(segs[:m], a, c)
+        align_or_split(segs[m:], c, b)
+
+    t = 0.0
+    for a, b, run in _english_runs(segments, duration):
+        guess(t, a)
+        groups = [[run[0]]]
+        for s in run[1:]:
+            if s.end_s - groups[-1][0].start_s > ALIGN_GROUP_S:
+                groups.append([s])
+            else:
+                groups[-1].append(s)
+        if len(groups) > 1 and env is None:
+            env = _frame_rms(_pcm16(speech))
+        cuts = [a] + [_quiet_cut(env, g[0].start_s, a, b) for g in groups[1:]] + [b]
+        for g, lo, hi in zip(groups, cuts[:-1], cuts[1:]):
+            align_or_split(g, lo, hi)
+        t = b
+    guess(t, duration)
+    return Recognition(_cover(phones, duration), segments, guessed)
+
+
+def _recognized(speech: Speech, model: str | None) -> Recognition:
+    """``recognize_words``, or plain allphone recognition (with a warning) when the
+    Whisper packages are not installed and no model was asked for."""
+    from . import asr
+
+    try:
+        return recognize_words(speech, model)
+    except asr.ModelMissing as e:
+        log.warning("%s; recognising phones without words", e)
+    except ImportError as e:
+        log.warning("speech recognition unavailable (%s); recognising phones without words", e)
+    return Recognition(recognize(speech), [], [(0.0, speech.duration_s)])
+
+
+def phones_with_words(speech: Speech, transcript: str | None = None, model: str | None = None) -> Recognition:
+    """Aligned phones when a transcript is given; else (or if it cannot be aligned, with a
+    logged warning) ``recognize_words``. ``Recognition.guessed`` says where the phones
+    are allphone guesses."""
     if transcript and transcript.strip():
         try:
-            return align(speech, transcript)
+            return Recognition(align(speech, transcript), [], [])
         except AlignmentError as e:
             log.warning("%s; recognising phones from the audio instead", e)
-    return recognize(speech)
+    return _recognized(speech, model)
+
+
+def phones_for(speech: Speech, transcript: str | None = None, model: str | None = None) -> list[Phone]:
+    """Aligned phones when a transcript is given (falling back to recognition, with a
+    logged warning, if it cannot be aligned), else recognised ones (``recognize_words``).
+    Covers [0, duration] contiguously."""
+    return phones_with_words(speech, transcript, model).phones
+
+
+def phones_for_lips(speech: Speech, transcript: str | None = None,
+                    model: str | None = None) -> list[tuple[str, float, float]]:
+    """``phones_for`` as [(label, start_s, end_s)] for the mouth: where the phones are
+    allphone guesses, every stop or nasal whose sound dips gets a brief bilabial contact
+    (visemes.close_uncertain_stops), so a misheard /b/ or /m/ still closes the lips."""
+    from ..motion.visemes import close_uncertain_stops
+
+    rec = phones_with_words(speech, transcript, model)
+    phones = [(p.label, p.start_s, p.end_s) for p in rec.phones]
+    if not rec.guessed:
+        return phones
+    closed = close_uncertain_stops(phones, speech.samples, speech.sr)
+    return sorted([p for p in closed if _within(p, rec.guessed)] + [p for p in phones if not _within(p, rec.guessed)],
+                  key=lambda p: p[1])
+
+
+def _within(p: tuple[str, float, float], spans: list[tuple[float, float]]) -> bool:
+    """Whether phone ``p``'s centre lies in one of ``spans``."""
+    c = (p[1] + p[2]) / 2
+    return any(a <= c < b for a, b in spans)

@@ -296,10 +296,12 @@ def _speech_and_phones(audio, text, voice, transcript, rate_wpm):
 
 
 def _phones_of(speech, transcript) -> list:
-    from ..audio.phones import phones_for
+    """Phones for the lips: aligned to the transcript, or to Whisper's words, else
+    allphone's guesses (whose misheard /b m/ still close the lips, as in generate)."""
+    from ..audio.phones import phones_for_lips
 
     job.report("phones", 0, 0)
-    phones = phones_for(speech, transcript)
+    phones = phones_for_lips(speech, transcript)
     job.report("phones", 1, 1)
     return phones
 
@@ -363,10 +365,6 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
     ta = time.perf_counter()
     job.report("motion", 0, 1)
     phones = [p if isinstance(p, tuple) else (p.label, p.start_s, p.end_s) for p in phones.result()]
-    if text is None and not transcript:  # recognised phones: as in generate, misheard /b m/ still close
-        from ..motion.visemes import close_uncertain_stops
-
-        phones = close_uncertain_stops(phones, speech.samples, speech.sr)
     ctl = mouth_from_phones(speech, info.fps, n_out, phones)
     ctl["mouth_open"] = hold_bilabials(ctl["mouth_open"] * speaker_scale(track, ctl["mouth_open"]), phones, info.fps)
     jaw_open = jaw_from_mouth(ctl["mouth_open"], info.fps)  # the chin lags the lips, as in generate

