@@ -157,6 +157,8 @@ def _table() -> dict[str, OptionSpec]:
                                  "overrides the generated motion", metavar="PATH.json", path=True),
         S("export_arkit", str, None, "also write the face motion as 52 ARKit blendshapes per frame "
                                      "(Live Link Face CSV)", metavar="PATH.csv", path=True),
+        S("motion_model", str, "analytic", "motion model: 'analytic' (rules over phones and prosody) or a learned "
+                                           "model file", metavar="NAME|PATH"),
         S("voice", str, DEFAULT_VOICE, "voice or language of the speech, e.g. en-us, en-gb, cmn, es, fr, de, ja "
                                        "(`phototalk voices` lists them)", metavar="V"),
         S("rate", int, DEFAULT_RATE_WPM, f"speaking rate in words per minute ({rate[0]}-{rate[1]})", min=rate[0],
@@ -179,7 +181,7 @@ SPECS = _table()
 
 GENERATE = ("fps", "size", "seed", "face_index", "crf", "save_track", "transcript", "transcript_file", "lipsync",
             "speed", "still", "emotion", "emotion_strength", "gaze", "singing", "region", "region_box", "track_in",
-            "export_arkit")
+            "export_arkit", "motion_model")
 SPEECH = ("voice", "rate", "save_audio")  # text input of generate
 EDIT = ("close_mouth", "close_eyes", "no_blink", "ease", "crf", "lossless")
 DUB = ("voice", "rate", "transcript", "crf", "lossless")
@@ -244,6 +246,7 @@ class GenerateOptions(_Options):
     region_box: str | None = _opt("region_box")
     track_in: str | None = _opt("track_in")
     export_arkit: str | None = _opt("export_arkit")
+    motion_model: str = _opt("motion_model")
 
     def validate(self) -> "GenerateOptions":
         self.check_specs()

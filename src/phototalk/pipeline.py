@@ -14,13 +14,15 @@ from .core import job
 from .errors import InputError
 from .face.analyze import FaceRig, analyze_face
 from .face.image import load_image, output_size, resize_to
-from .motion.analytic import analytic_motion
+from .motion.base import get_motion_model
 from .motion.arkit import write_arkit_csv
 from .motion.track import MotionTrack, apply_overrides, load_overrides
 from .options import GenerateOptions
-from .render.warp import MeshWarpRenderer, RenderStats
+from .render.base import get_renderer
+from .render.warp import RenderStats
 from .validate import check_job, input_file
 from .video.encode import VideoWriter
+from .video.stream import render_encode
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +62,19 @@ def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None,
                  crf: int = 20, progress: Progress | None = None, timings: dict | None = None,
                  fps: float | None = None, n_frames: int | None = None, region: str | None = None,
                  region_box: tuple[int, int, int, int] | None = None,
-                 stats: dict | None = None) -> tuple[int, float]:
+                 stats: dict | None = None, renderer_name: str | None = None) -> tuple[int, float]:
     """Render ``track`` on ``rig`` and stream it with the speech's audio into ``out``.
     region / region_box (x, y, w, h px): only that part of the frame moves.
 
     track: a MotionTrack, or an iterable of consecutive MotionTrack chunks, each rendered
     as it arrives (long inputs stream; then give ``fps``, and ``n_frames``, their total,
     for progress). speech: a Speech, an audio file path, or None. stats: filled with the
-    renderer's per-frame warp checks (``RenderStats.summary``) when given.
+    renderer's per-frame warp checks (``RenderStats.summary``) when given. renderer_name:
+    see ``render.base.get_renderer`` (None: the default).
     Returns (frames written, perf_counter() time when the first frame was encoded)."""
     t0 = time.perf_counter()
     timings = {} if timings is None else timings
-    renderer = MeshWarpRenderer(rig)
+    renderer = get_renderer(renderer_name)(rig)
     h, w = rig.image.shape[:2]
     if region_box is not None:
         x, y, bw, bh = region_box
@@ -85,36 +88,29 @@ def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None,
         audio = os.fspath(speech)
     elif speech is not None:
         audio = speech.path if speech.path else (speech.samples, speech.sr)
-    t_render = t_encode = 0.0
-    first = 0.0
     if isinstance(track, MotionTrack):
         chunks, n, fps = [track], track.n_frames, track.fps
     else:
         chunks, n = track, n_frames or 0
-    done = 0
     checks = RenderStats()
+
+    def frames():  # (chunk, frame index in it); the next chunk is computed as it is reached
+        for chunk in chunks:
+            for i in range(chunk.n_frames):
+                yield chunk, i
+
+    def render(item) -> np.ndarray:
+        frame = renderer.render_frame(*item)
+        checks.add(renderer.last_stats)
+        return frame
+
     # crf 0 asks for lossless: RGB H.264, so decoded frames equal the rendered ones bit
     # for bit (yuv420p would subsample the colour even at crf 0).
     with VideoWriter(out, w, h, fps, audio=audio, crf=crf, lossless=crf == 0) as writer:
-        for chunk in chunks:
-            for i in range(chunk.n_frames):
-                job.checkpoint()
-                ta = time.perf_counter()
-                frame = renderer.render_frame(chunk, i)
-                tb = time.perf_counter()
-                checks.add(renderer.last_stats)
-                writer.write(frame)
-                tc = time.perf_counter()
-                t_render += tb - ta
-                t_encode += tc - tb
-                done += 1
-                if done == 1:
-                    first = tc
-                if progress is not None:
-                    progress(done, max(n, done))
-                job.report("render", done, max(n, done))
+        st = render_encode(writer, frames(), render, total=n, progress=progress)
         te = time.perf_counter()
-    t_encode += time.perf_counter() - te  # flushing the encoder and the rest of the audio
+    t_render, t_encode = st.render_s, st.encode_s + time.perf_counter() - te  # + flushing the encoder and audio
+    done, first = st.frames, st.first_frame_t
     timings["render"] = t_render
     timings["encode"] = t_encode
     if stats is not None:
@@ -146,6 +142,7 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     if isinstance(image, (str, os.PathLike)):
         input_file(image, "image")  # decoded later; a missing one fails now
     overrides = load_overrides(opts.track_in) if opts.track_in else None
+    motion_model = get_motion_model(opts.motion_model)
     transcript = opts.transcript_text()
     # 2. audio (cheap, and a bad file should fail before face analysis)
     ta = time.perf_counter()
@@ -174,7 +171,7 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     ta = time.perf_counter()
     job.report("motion", 0, 1)
     still = opts.still_head()
-    track = analytic_motion(speech, opts.fps, seed=opts.seed, phones=phones if opts.lipsync == "phones" else None,
+    track = motion_model(speech, opts.fps, seed=opts.seed, phones=phones if opts.lipsync == "phones" else None,
                             speed=opts.speed, still=still, emotion=opts.emotion,
                             emotion_strength=opts.emotion_strength, gaze=opts.gaze, singing=opts.singing)
     if overrides is not None:

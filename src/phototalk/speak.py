@@ -8,7 +8,7 @@ spoken in chunks of whole sentences:
    ``save_audio`` when asked), keeping only its timed phones in memory; every chunk is
    padded with silence to a whole number of video frames, so chunk k starts exactly on
    frame ``frame0`` and the video has round(total audio s x fps) frames;
-3. chunk by chunk, its audio is read back, its MotionTrack built (``analytic_motion``,
+3. chunk by chunk, its audio is read back, its MotionTrack built (the motion model,
    one seeded generator per chunk), joined to the previous chunk without a jump, rendered
    and encoded into the one MP4 while the encoder streams the WAV beside it.
 
@@ -36,7 +36,7 @@ from .audio.io import Speech
 from .core import job
 from .audio.tts import RATE_MAX_WPM, RATE_MIN_WPM, arpabet_phones, check_script, resolve_voice, synthesize
 from .errors import InputError
-from .motion.analytic import analytic_motion
+from .motion.base import MotionModel, get_motion_model
 from .motion.arkit import write_arkit_csv
 from .motion.track import MotionTrack, apply_overrides, load_overrides
 from .motion.visemes import extend_stop_closures
@@ -214,11 +214,14 @@ def stitch(prev: MotionTrack | None, cur: MotionTrack) -> MotionTrack:
 
 
 def text_motion(chunks: list[SpokenChunk], wav_path: str, fps: float, *, seed: int = 0, lipsync: str = "phones",
-                timings: dict | None = None, keep: list | None = None, **motion) -> Iterator[MotionTrack]:
+                timings: dict | None = None, keep: list | None = None, model: MotionModel | None = None,
+                **motion) -> Iterator[MotionTrack]:
     """MotionTrack of each chunk in turn, joined seamlessly (see ``stitch``). Chunk 0 uses
     ``seed`` itself (a one-chunk text moves exactly as ``generate`` would move it); chunk k
     draws from seed sequence (seed, k). keep: a list that collects every emitted chunk.
-    motion: further ``analytic_motion`` options (speed, still, emotion, ...)."""
+    model: the motion model (default: ``get_motion_model()``, the analytic one).
+    motion: further motion-model options (speed, still, emotion, ...)."""
+    model = get_motion_model() if model is None else model
     timings = {} if timings is None else timings
     prev = None
     for k, c in enumerate(chunks):
@@ -226,7 +229,7 @@ def text_motion(chunks: list[SpokenChunk], wav_path: str, fps: float, *, seed: i
         t0 = time.perf_counter()
         speech = _read_chunk(wav_path, c)
         chunk_seed = seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
-        track = analytic_motion(speech, fps, seed=chunk_seed, phones=c.phones if lipsync == "phones" else None,
+        track = model(speech, fps, seed=chunk_seed, phones=c.phones if lipsync == "phones" else None,
                                 **motion)
         if track.n_frames != c.n_frames:  # the padding makes this exact; guard the invariant
             raise RuntimeError(f"chunk {k}: {track.n_frames} motion frames for {c.n_frames} video frames")
@@ -275,6 +278,7 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
     out, save_audio = paths["--output"], paths["--save-audio"]
     check_text(text, "text", "max_text_chars")
     overrides = load_overrides(opts.track_in) if opts.track_in else None
+    model = get_motion_model(opts.motion_model)
     check_script(text, resolve_voice(voice))
     chunks = split_text(text, chunk_chars)
     # 2. face analysis in a worker thread while the text is synthesised (both native code)
@@ -298,7 +302,7 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
         still = opts.still_head()
         kept: list[MotionTrack] | None = [] if opts.save_track or opts.export_arkit else None
         motion = text_motion(spoken, wav_path, opts.fps, seed=opts.seed, lipsync=opts.lipsync,
-                             timings=timings, keep=kept, speed=opts.speed, still=still, emotion=opts.emotion,
+                             timings=timings, keep=kept, model=model, speed=opts.speed, still=still, emotion=opts.emotion,
                              emotion_strength=opts.emotion_strength, gaze=opts.gaze,
                              singing="on" if opts.singing == "on" else "off")  # espeak speaks, it never sings
         if overrides is not None:  # --track-in addresses the whole timeline: motion first (it is small)

@@ -9,6 +9,7 @@ the eyes of each frame in its ranges (candidates to lend open eyes).
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -26,6 +27,7 @@ from ..options import DubOptions, EditOptions
 from ..validate import check_job, check_text, input_file, over_limit
 from ..validate import limit as limit_of
 from ..video.encode import VideoWriter
+from ..video.stream import render_encode
 from . import blink as B
 from .facewarp import edit_face
 from .source import VideoInfo, frames, probe
@@ -183,36 +185,26 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, options: EditOp
     log.info("editing %d frames: mouth in %d, eyes in %d, %d blink frames replaced", n, int((wm > 0).sum()),
              int((we > 0).sum()), len(donors))
     # 4. pass 2: edit and encode, streamed
-    t_edit = t_enc = 0.0
     mesh: dict = {}
     h, w = info.height, info.width
+
+    def render(item) -> np.ndarray:
+        i, f = item
+        if track.found[i]:
+            if i in donors and donors[i] in patches:
+                f = f.copy()
+                B.open_eyes(f, lm[i], patches[donors[i]], lm[donors[i]])
+            if wm[i] > 0 or we[i] > 0:
+                f = edit_face(f, lm[i], close_mouth=float(wm[i]), close_eyes=float(we[i]), cache=mesh)
+        return info.to_stored(f)
+
     with VideoWriter(out, w, h, info.fps, audio=info.path if info.has_audio else None, crf=crf,
                      lossless=lossless, rotation_deg=info.rotation_deg) as writer:
-        tb = time.perf_counter()
-        for i, f in enumerate(frames(info)):
-            if i >= n:
-                break
-            job.checkpoint()
-            ta = time.perf_counter()
-            if track.found[i]:
-                if i in donors and donors[i] in patches:
-                    f = f.copy()
-                    B.open_eyes(f, lm[i], patches[donors[i]], lm[donors[i]])
-                if wm[i] > 0 or we[i] > 0:
-                    f = edit_face(f, lm[i], close_mouth=float(wm[i]), close_eyes=float(we[i]), cache=mesh)
-            tc = time.perf_counter()
-            writer.write(info.to_stored(f))
-            td = time.perf_counter()
-            t_edit += tc - ta
-            t_enc += td - tc
-            if progress is not None:
-                progress(i + 1, n)
-            job.report("render", i + 1, n)
+        st = render_encode(writer, itertools.islice(enumerate(frames(info)), n), render, total=n, progress=progress)
         te = time.perf_counter()
-    t_enc += time.perf_counter() - te
-    timings["edit"] = t_edit
-    timings["encode"] = t_enc
-    timings["decode"] = max(te - tb - t_edit - t_enc + (time.perf_counter() - te), 0.0) if n else 0.0
+    timings["edit"] = st.render_s
+    timings["encode"] = st.encode_s + time.perf_counter() - te  # + flushing the encoder and the audio
+    timings["decode"] = st.source_s
     timings["total"] = time.perf_counter() - t0
     return EditResult(out, n, info.fps, w, h, int(track.found.sum()), timings)
 
@@ -376,7 +368,6 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
     palette = None
     # 5. pass 2: re-render the mouth of every output frame and encode, streamed
     #    (frames held in memory only when they are played back and forth)
-    t_edit = t_enc = 0.0
     mesh: dict = {}
     h, w = info.height, info.width
     held: list[np.ndarray] | None = [] if n_out > n_src else None
@@ -392,33 +383,25 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
             for i in range(n_src, n_out):
                 yield held[src_of[i]]
 
+    def render(item) -> np.ndarray:
+        nonlocal palette
+        i, f = item
+        j = int(src_of[i])
+        if track.found[j]:
+            if palette is None:  # colours of the first frame with a face, kept for the whole video
+                palette = MouthPalette.from_image(f, lm[j])
+            mouth = {"open": ctl["mouth_open"][i], "wide": ctl["mouth_wide"][i], "round": ctl["mouth_round"][i],
+                     "jaw": jaw_open[i]}
+            f = edit_face(f, lm[j], mouth=mouth, palette=palette, cache=mesh)
+        return info.to_stored(f)
+
     with VideoWriter(out, w, h, info.fps, audio=mux_audio, crf=crf, lossless=lossless,
                      rotation_deg=info.rotation_deg) as writer:
-        tb = time.perf_counter()
-        for i, f in enumerate(source()):
-            if i >= n_out:
-                break
-            job.checkpoint()
-            ta = time.perf_counter()
-            j = int(src_of[i])
-            if track.found[j]:
-                if palette is None:  # colours of the first frame with a face, kept for the whole video
-                    palette = MouthPalette.from_image(f, lm[j])
-                mouth = {"open": ctl["mouth_open"][i], "wide": ctl["mouth_wide"][i], "round": ctl["mouth_round"][i],
-                         "jaw": jaw_open[i]}
-                f = edit_face(f, lm[j], mouth=mouth, palette=palette, cache=mesh)
-            tc = time.perf_counter()
-            writer.write(info.to_stored(f))
-            td = time.perf_counter()
-            t_edit += tc - ta
-            t_enc += td - tc
-            if progress is not None:
-                progress(i + 1, n_out)
-            job.report("render", i + 1, n_out)
+        st = render_encode(writer, itertools.islice(enumerate(source()), n_out), render, total=n_out,
+                           progress=progress)
         te = time.perf_counter()
-    t_enc += time.perf_counter() - te
-    timings["edit"] = t_edit
-    timings["encode"] = t_enc
-    timings["decode"] = max(te - tb - t_edit - t_enc, 0.0)
+    timings["edit"] = st.render_s
+    timings["encode"] = st.encode_s + time.perf_counter() - te
+    timings["decode"] = st.source_s
     timings["total"] = time.perf_counter() - t0
     return EditResult(out, n_out, info.fps, w, h, int(track.found.sum()), timings)
