@@ -199,3 +199,20 @@ def test_cancelled_before_start_and_wrappers_unchanged(tmp_path, astronaut_path)
     res = phototalk.speak(astronaut_path, "Hi.", out, size=128, rate_wpm=200)
     assert res.n_frames > 5 and out.exists()
     assert np.isclose(res.fps, 25.0)
+
+
+def test_jobs_in_parallel_threads_match_a_lone_run(tmp_path, astronaut_path):
+    """A server runs jobs side by side: face models (one LiteRT interpreter per thread),
+    TTS and rendering in two threads at once give the bytes of a job run alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def job(name: str, seed: int):
+        out = tmp_path / name
+        run({"kind": "generate", "image": str(astronaut_path), "text": SHORT_TEXT, "output": str(out),
+             "options": {"size": 128, "crf": 0, "seed": seed}})
+        return sha(out)
+
+    alone = [job("a0.mp4", 1), job("b0.mp4", 2)]
+    with ThreadPoolExecutor(2) as pool:
+        both = list(pool.map(job, ["a1.mp4", "b1.mp4"], [1, 2]))
+    assert both == alone and alone[0] != alone[1]

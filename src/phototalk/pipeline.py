@@ -4,13 +4,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from .audio.io import Speech, load_speech
 from .core import job
+from .core.result import Result
 from .errors import InputError
 from .face.analyze import FaceRig, analyze_face
 from .face.image import load_image, output_size, resize_to
@@ -29,21 +29,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (frames done, frames total)
 
 
-@dataclass
-class GenerateResult:
-    """What `generate` produced. timings_s: seconds per stage (analysis, motion, render,
-    encode, total); first_frame_s: seconds from the call until frame 0 was encoded;
-    render_stats: the renderer's per-frame warp checks (see ``RenderStats.summary``)."""
-
-    path: str
-    n_frames: int
-    fps: float
-    width: int
-    height: int
-    duration_s: float
-    timings_s: dict = field(default_factory=dict)
-    first_frame_s: float = 0.0
-    render_stats: dict = field(default_factory=dict)
+GenerateResult = Result  # the name generate's result had; one Result type for every job
 
 
 def prepare_rig(image: str | os.PathLike | np.ndarray, *, size: int | None = None,
@@ -119,7 +105,7 @@ def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None,
 
 
 def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | Speech, out: str | os.PathLike, *,
-             progress: Progress | None = None, phones=None, **options) -> GenerateResult:
+             progress: Progress | None = None, phones=None, **options) -> Result:
     """Make ``out`` (MP4) of the portrait in ``image`` speaking ``audio``.
 
     image: a path or an (H, W, 3) uint8 RGB array. audio: a path (any format FFmpeg
@@ -160,7 +146,7 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
 
         job.report("phones", 0, 0)
 
-        phones = [(p.label, p.start_s, p.end_s) for p in phones_for(speech, transcript)]
+        phones = phones_for(speech, transcript)
         if not transcript:  # recognised: the place of stops and nasals is a guess
             from .motion.visemes import close_uncertain_stops
 
@@ -198,5 +184,5 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     timings["total"] = time.perf_counter() - t0
     h, w = rig.image.shape[:2]
     log.info("wrote %s: %d frames, %dx%d, %.2f s", out, n, w, h, n / opts.fps)
-    return GenerateResult(path=out, n_frames=n, fps=opts.fps, width=w, height=h, duration_s=duration_s,
+    return Result(kind="generate", output=out, n_frames=n, fps=opts.fps, width=w, height=h, duration_s=duration_s,
                           timings_s=timings, first_frame_s=first - t0, render_stats=stats)

@@ -32,8 +32,9 @@ from typing import Iterator
 
 import numpy as np
 
-from .audio.io import Speech
+from .audio.io import Speech, WavWriter
 from .core import job
+from .core.result import Result
 from .audio.tts import RATE_MAX_WPM, RATE_MIN_WPM, arpabet_phones, check_script, resolve_voice, synthesize
 from .errors import InputError
 from .motion.base import MotionModel, get_motion_model
@@ -41,9 +42,9 @@ from .motion.arkit import write_arkit_csv
 from .motion.track import MotionTrack, apply_overrides, load_overrides
 from .motion.visemes import extend_stop_closures
 from .options import GenerateOptions
-from .pipeline import GenerateResult, Progress, prepare_rig, render_video
+from .pipeline import Progress, prepare_rig, render_video
 from .validate import check_job, check_text
-from .video.atomic import atomic_path
+from .core.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -146,18 +147,15 @@ def synthesize_to_wav(chunks: list[str], wav_path: str, fps: float, *, voice: st
             syn = synthesize(text, voice=voice, rate_wpm=rate_wpm)
             if w is None:
                 sr = syn.sr
-                w = wave.open(wav_path, "wb")
-                w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(sr)
+                w = WavWriter(wav_path, sr)
             lead = int(round(SEAM_LEAD_S * sr))  # the first chunk too: lips start at rest
             tail = int(round((SEAM_PAUSE_S - SEAM_LEAD_S) * sr))  # the last too: the video ends at rest
             end_raw = total + lead + len(syn.samples) + tail
             end_frame = int(np.ceil(end_raw * fps / sr - 1e-9))
             end = int(round(end_frame * sr / fps))
-            pcm = np.zeros(end - total, np.int16)
-            pcm[lead:lead + len(syn.samples)] = np.round(syn.samples * 32768.0).clip(-32768, 32767)
-            w.writeframes(pcm.tobytes())
+            y = np.zeros(end - total, np.float32)
+            y[lead:lead + len(syn.samples)] = syn.samples
+            w.write(y)
             n = end - total
             phones = extend_stop_closures(arpabet_phones(syn.phones), syn.samples, sr, quiet_frac=CLOSING_LEVEL)
             phones = _pad_phones(phones, lead / sr, n / sr)
@@ -250,7 +248,7 @@ def concat_tracks(tracks: list[MotionTrack]) -> MotionTrack:
 
 def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLike, *, voice: str = "en-us",
           rate_wpm: int = 175, save_audio: str | os.PathLike | None = None, chunk_chars: int = CHUNK_CHARS,
-          progress: Progress | None = None, **options) -> GenerateResult:
+          progress: Progress | None = None, **options) -> Result:
     """Make ``out`` (MP4) of the portrait in ``image`` saying ``text`` in espeak-ng's voice.
 
     voice: a language code ("en-us", "en-gb", "cmn", "es", "fr", "de", "ja") or a voice
@@ -321,5 +319,5 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
     timings["total"] = time.perf_counter() - t0
     h, w_ = rig.image.shape[:2]
     log.info("wrote %s: %d frames, %dx%d, %.2f s", out, n, w_, h, n / opts.fps)
-    return GenerateResult(path=out, n_frames=n, fps=opts.fps, width=w_, height=h, duration_s=duration_s,
+    return Result(kind="generate", output=out, n_frames=n, fps=opts.fps, width=w_, height=h, duration_s=duration_s,
                           timings_s=timings, first_frame_s=first - t0, render_stats=stats)

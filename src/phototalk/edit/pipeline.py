@@ -14,12 +14,14 @@ import logging
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
 from ..core import job
+from ..core.numeric import range_weight
+from ..core.result import Result
 from ..errors import FaceError, InputError
 from ..face import landmarks as L
 from ..motion.track import jaw_from_mouth
@@ -58,18 +60,7 @@ class TimeRange:
         return cls(a, b)
 
 
-@dataclass
-class EditResult:
-    """What ``edit_video``/``dub_video`` produced. timings_s: seconds per stage
-    (probe, track, audio, motion, edit, decode, encode, total)."""
-
-    path: str
-    n_frames: int
-    fps: float
-    width: int
-    height: int
-    frames_with_face: int
-    timings_s: dict = field(default_factory=dict)
+EditResult = Result  # the name edit_video's result had; one Result type for every job
 
 
 def _ranges(ranges: Sequence[TimeRange | str] | None) -> list[TimeRange]:
@@ -82,10 +73,7 @@ def range_weights(ranges: Sequence[TimeRange], n: int, fps: float, ramp_s: float
     t = np.arange(n) / fps
     w = np.zeros(n)
     for r in ranges:
-        up = np.clip((t - (r.start_s - ramp_s)) / ramp_s, 0, 1) if ramp_s > 0 else (t >= r.start_s).astype(float)
-        down = np.clip(((r.end_s + ramp_s) - t) / ramp_s, 0, 1) if ramp_s > 0 else (t <= r.end_s).astype(float)
-        x = np.minimum(up, down)
-        w = np.maximum(w, x * x * (3 - 2 * x))
+        w = np.maximum(w, range_weight(t, r.start_s, r.end_s, ramp_s))
     return w.astype(np.float32)
 
 
@@ -142,7 +130,7 @@ def _track(info: VideoInfo, keep: Callable[[int], bool] | None = None, limit: in
 def edit_video(video: str | os.PathLike, out: str | os.PathLike, options: EditOptions | None = None, *,
                close_mouth: Sequence[TimeRange | str] = (), close_eyes: Sequence[TimeRange | str] = (),
                no_blink: Sequence[TimeRange | str] = (), crf: int = 20, lossless: bool = False,
-               ease_s: float = RAMP_S, progress: Progress | None = None) -> EditResult:
+               ease_s: float = RAMP_S, progress: Progress | None = None) -> Result:
     """Write ``out`` (MP4): ``video`` with the mouth closed, the eyes closed and blinks
     removed over the given time ranges ('T0-T1' strings or ``TimeRange``s, seconds).
     options: an ``EditOptions``; without it the keyword arguments make one (ease_s is
@@ -206,7 +194,7 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, options: EditOp
     timings["encode"] = st.encode_s + time.perf_counter() - te  # + flushing the encoder and the audio
     timings["decode"] = st.source_s
     timings["total"] = time.perf_counter() - t0
-    return EditResult(out, n, info.fps, w, h, int(track.found.sum()), timings)
+    return Result("edit", out, n, info.fps, w, h, n / info.fps, timings, frames_with_face=int(track.found.sum()))
 
 
 OPEN_SCALE_RANGE = (1.0, 1.25)  # how far a dub's mouth opening adapts to the speaker's own
@@ -301,11 +289,11 @@ def _tts_phones(syn, speech, text: str, voice: str) -> list[tuple[str, float, fl
     force-aligned to its text, which finds where each phone is heard; other languages
     (and a failed alignment) keep espeak's timings."""
     from ..audio.phones import AlignmentError, align
-    from ..motion.visemes import espeak_to_arpabet
+    from ..audio.tts import espeak_to_arpabet
 
     if voice.lower().startswith("en"):
         try:
-            return [(p.label, p.start_s, p.end_s) for p in align(speech, text)]
+            return align(speech, text)
         except AlignmentError as e:
             log.info("aligning the synthesised speech failed (%s); using espeak's timings", e)
     return [(espeak_to_arpabet(p), a, b) for p, a, b in syn.phones]
@@ -314,7 +302,7 @@ def _tts_phones(syn, speech, text: str, voice: str) -> list[tuple[str, float, fl
 def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOptions | None = None, *,
               audio: str | os.PathLike | None = None, text: str | None = None, voice: str = "en-us",
               transcript: str | None = None, crf: int = 20, lossless: bool = False,
-              progress: Progress | None = None) -> EditResult:
+              progress: Progress | None = None) -> Result:
     """Write ``out`` (MP4): ``video`` lip-synced to new speech (``audio``: a file, or
     ``text`` spoken by the built-in voice ``voice``). The new speech replaces the
     soundtrack; the video is cut to its length, or extended by playing the frames back
@@ -354,7 +342,7 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
     # 4. mouth controls from the phones
     ta = time.perf_counter()
     job.report("motion", 0, 1)
-    phones = [p if isinstance(p, tuple) else (p.label, p.start_s, p.end_s) for p in phones.result()]
+    phones = phones.result()
     if text is None and not transcript:  # recognised phones: as in generate, misheard /b m/ still close
         from ..motion.visemes import close_uncertain_stops
 
@@ -404,4 +392,5 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
     timings["encode"] = st.encode_s + time.perf_counter() - te
     timings["decode"] = st.source_s
     timings["total"] = time.perf_counter() - t0
-    return EditResult(out, n_out, info.fps, w, h, int(track.found.sum()), timings)
+    return Result("dub", out, n_out, info.fps, w, h, n_out / info.fps, timings,
+                  frames_with_face=int(track.found.sum()))
