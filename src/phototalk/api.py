@@ -45,6 +45,13 @@ class Request:
     text: str | None = None
     options: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if hasattr(self.options, "to_dict"):  # a GenerateOptions / EditOptions / DubOptions
+            self.options = self.options.to_dict()
+        for k in PATH_FIELDS:  # pathlib paths are fine; the JSON form holds strings
+            if isinstance(getattr(self, k), os.PathLike):
+                setattr(self, k, os.fspath(getattr(self, k)))
+
     @classmethod
     def from_dict(cls, d: dict, base_dir: str | os.PathLike | None = None) -> "Request":
         """A request from its JSON form. base_dir: relative paths (inputs, output and path

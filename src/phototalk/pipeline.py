@@ -32,16 +32,30 @@ Progress = Callable[[int, int], None]  # (frames done, frames total)
 GenerateResult = Result  # the name generate's result had; one Result type for every job
 
 
+def generate_options(options: dict) -> GenerateOptions:
+    """``GenerateOptions`` from keyword options, checked; an unknown name is an InputError."""
+    try:
+        return GenerateOptions(**options).validate()
+    except TypeError as e:
+        raise InputError(str(e)) from None
+
+
+def write_track_files(track: MotionTrack, opts: GenerateOptions) -> None:
+    """--save-track (MotionTrack JSON) and --export-arkit (ARKit CSV), when asked."""
+    if opts.save_track:
+        track.save_json(opts.save_track)
+    if opts.export_arkit:
+        write_arkit_csv(track, opts.export_arkit)
+
+
 def prepare_rig(image: str | os.PathLike | np.ndarray, *, size: int | None = None,
                 face_index: int | None = None) -> FaceRig:
     """Load (a path, or an (H, W, 3) uint8 RGB array), resize to the output size and
     analyse the portrait."""
-    job.report("face", 0, 0)
-    img = np.ascontiguousarray(image[..., :3]) if isinstance(image, np.ndarray) else load_image(image)
-    w, h = output_size(img.shape[1], img.shape[0], size)
-    rig = analyze_face(resize_to(img, w, h), face_index=face_index)
-    job.report("face", 1, 1)
-    return rig
+    with job.stage("face"):
+        img = np.ascontiguousarray(image[..., :3]) if isinstance(image, np.ndarray) else load_image(image)
+        w, h = output_size(img.shape[1], img.shape[0], size)
+        return analyze_face(resize_to(img, w, h), face_index=face_index)
 
 
 def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None, out: str | os.PathLike, *,
@@ -118,10 +132,7 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     # 1. check inputs before any expensive work
-    try:
-        opts = GenerateOptions(**options).validate()
-    except TypeError as e:
-        raise InputError(str(e)) from None
+    opts = generate_options(options)
     out = check_job({"--image": image, "--audio": None if isinstance(audio, Speech) else audio,
                      "--track-in": opts.track_in, "--transcript-file": opts.transcript_file},
                     {"--output": out, "--save-track": opts.save_track, "--export-arkit": opts.export_arkit})["--output"]
@@ -132,9 +143,8 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     transcript = opts.transcript_text()
     # 2. audio (cheap, and a bad file should fail before face analysis)
     ta = time.perf_counter()
-    job.report("audio", 0, 1)
-    speech = audio if isinstance(audio, Speech) else load_speech(audio)
-    job.report("audio", 1, 1)
+    with job.stage("audio"):
+        speech = audio if isinstance(audio, Speech) else load_speech(audio)
     timings["audio"] = time.perf_counter() - ta
     # 3. phones (pocketsphinx), given, aligned to the transcript, or recognised. Not beside
     #    the face analysis: pocketsphinx holds the GIL while it decodes (a Python loop
@@ -144,25 +154,21 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     if phones is None and opts.lipsync == "phones":
         from .audio.phones import phones_for
 
-        job.report("phones", 0, 0)
+        with job.stage("phones"):
+            phones = phones_for(speech, transcript)
+            if not transcript:  # recognised: the place of stops and nasals is a guess
+                from .motion.visemes import close_uncertain_stops
 
-        phones = phones_for(speech, transcript)
-        if not transcript:  # recognised: the place of stops and nasals is a guess
-            from .motion.visemes import close_uncertain_stops
-
-            phones = close_uncertain_stops(phones, speech.samples, speech.sr)
-        job.report("phones", 1, 1)
+                phones = close_uncertain_stops(phones, speech.samples, speech.sr)
     timings["phones"] = time.perf_counter() - ta
     # 4. motion: phones -> visemes, prosody -> head, brows, blinks
     ta = time.perf_counter()
-    job.report("motion", 0, 1)
-    still = opts.still_head()
-    track = motion_model(speech, opts.fps, seed=opts.seed, phones=phones if opts.lipsync == "phones" else None,
-                            speed=opts.speed, still=still, emotion=opts.emotion,
-                            emotion_strength=opts.emotion_strength, gaze=opts.gaze, singing=opts.singing)
-    if overrides is not None:
-        track = apply_overrides(track, overrides)
-    job.report("motion", 1, 1)
+    with job.stage("motion"):
+        track = motion_model(speech, opts.fps, seed=opts.seed, phones=phones if opts.lipsync == "phones" else None,
+                             speed=opts.speed, still=opts.still_head(), emotion=opts.emotion,
+                             emotion_strength=opts.emotion_strength, gaze=opts.gaze, singing=opts.singing)
+        if overrides is not None:
+            track = apply_overrides(track, overrides)
     timings["motion"] = time.perf_counter() - ta
     # The samples are done with: a file's own audio is re-read by the muxer, so its decoded
     # samples (4 bytes a sample: 38 MB for 10 min) go before the face analysis and rendering
@@ -173,10 +179,7 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     ta = time.perf_counter()
     rig = prepare_rig(image, size=opts.size, face_index=opts.face_index)
     timings["analysis"] = time.perf_counter() - ta
-    if opts.save_track:  # written once the face is known to be usable, so a failed job leaves none
-        track.save_json(opts.save_track)
-    if opts.export_arkit:
-        write_arkit_csv(track, opts.export_arkit)
+    write_track_files(track, opts)  # once the face is known to be usable, so a failed job leaves none
     # 6. render + encode, streamed
     stats: dict = {}
     n, first = render_video(rig, track, sound, out, crf=opts.crf, progress=progress, timings=timings,

@@ -26,7 +26,6 @@ import re
 import tempfile
 import time
 import wave
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Iterator
 
@@ -35,14 +34,13 @@ import numpy as np
 from .audio.io import Speech, WavWriter
 from .core import job
 from .core.result import Result
-from .audio.tts import RATE_MAX_WPM, RATE_MIN_WPM, arpabet_phones, check_script, resolve_voice, synthesize
+from .audio.tts import arpabet_phones, check_script, resolve_voice, synthesize
 from .errors import InputError
 from .motion.base import MotionModel, get_motion_model
-from .motion.arkit import write_arkit_csv
 from .motion.track import MotionTrack, apply_overrides, load_overrides
 from .motion.visemes import extend_stop_closures
-from .options import GenerateOptions
-from .pipeline import Progress, prepare_rig, render_video
+from .options import SPECS
+from .pipeline import Progress, generate_options, prepare_rig, render_video, write_track_files
 from .validate import check_job, check_text
 from .core.atomic import atomic_path
 
@@ -262,14 +260,10 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
     stats: dict = {}
     timings: dict[str, float] = {}
     # 1. check inputs
-    try:
-        opts = GenerateOptions(**options).validate()
-    except TypeError as e:
-        raise InputError(str(e)) from None
+    opts = generate_options(options)
     if opts.transcript or opts.transcript_file:
         raise InputError("--transcript is for --audio: with text the words are known")
-    if not RATE_MIN_WPM <= rate_wpm <= RATE_MAX_WPM:
-        raise InputError(f"--rate must be {RATE_MIN_WPM}..{RATE_MAX_WPM} words per minute, got {rate_wpm}")
+    SPECS["rate"].check(rate_wpm)
     paths = check_job({"--image": image, "--track-in": opts.track_in},
                       {"--output": out, "--save-track": opts.save_track, "--export-arkit": opts.export_arkit,
                        "--save-audio": save_audio})
@@ -280,9 +274,7 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
     check_script(text, resolve_voice(voice))
     chunks = split_text(text, chunk_chars)
     # 2. face analysis in a worker thread while the text is synthesised (both native code)
-    pool = ThreadPoolExecutor(max_workers=1)
-    pending = pool.submit(job.in_job(prepare_rig), image, size=opts.size, face_index=opts.face_index)
-    pool.shutdown(wait=False)
+    pending = job.in_thread(prepare_rig, image, size=opts.size, face_index=opts.face_index)
     with tempfile.TemporaryDirectory(prefix="phototalk-") as tmpdir, contextlib.ExitStack() as stack:
         # --save-audio is written atomically: it appears only when the video does
         wav_path = stack.enter_context(atomic_path(save_audio)) if save_audio is not None else \
@@ -311,10 +303,7 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
                                 region_box=opts.region_box_px(), stats=stats)
         if kept:
             track = concat_tracks(kept)
-            if opts.save_track:
-                track.save_json(opts.save_track)
-            if opts.export_arkit:
-                write_arkit_csv(track, opts.export_arkit)
+            write_track_files(track, opts)
     duration_s = (spoken[-1].start + spoken[-1].n_samples) / spoken[-1].sr
     timings["total"] = time.perf_counter() - t0
     h, w_ = rig.image.shape[:2]

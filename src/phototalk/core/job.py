@@ -15,6 +15,7 @@ import contextlib
 import contextvars
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -137,7 +138,27 @@ def report(stage: str, done: int, total: int = 0) -> None:
         j.report(stage, done, total)
 
 
+@contextlib.contextmanager
+def stage(name: str) -> Iterator[None]:
+    """A stage of one indivisible step: reports it started (0 of unknown) and done (1 of 1)."""
+    report(name, 0, 0)
+    yield
+    report(name, 1, 1)
+
+
 def in_job(fn: Callable) -> Callable:
     """``fn`` bound to the caller's context, for running in a worker thread."""
     ctx = contextvars.copy_context()
     return lambda *a, **kw: ctx.run(fn, *a, **kw)
+
+
+def in_thread(fn: Callable, *args, **kwargs) -> Future:
+    """Start ``fn(*args, **kwargs)`` in a worker thread of the current job (same cancel
+    token and progress callback); its Future gives the result or raises its error. The
+    worker is not waited for at exit of the caller: a cancelled job stops it at its next
+    checkpoint."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="phototalk")
+    try:
+        return pool.submit(in_job(fn), *args, **kwargs)
+    finally:
+        pool.shutdown(wait=False)

@@ -250,37 +250,27 @@ def pingpong(i: np.ndarray | int, n_src: int):
 def _speech_and_phones(audio, text, voice, transcript, rate_wpm):
     """(Speech, a Future of its phones [(ARPAbet, start_s, end_s)], audio for the muxer).
     The phones are found in a worker thread beside the face tracking (both native code)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from ..audio.io import Speech, load_speech
 
-    pool = ThreadPoolExecutor(max_workers=1)
-    try:
-        if text is None:
-            job.report("audio", 0, 1)
+    if text is None:
+        with job.stage("audio"):
             speech = load_speech(audio)
-            job.report("audio", 1, 1)
-            return speech, pool.submit(job.in_job(_phones_of), speech, transcript), speech.path
-        from ..audio.tts import synthesize
+        return speech, job.in_thread(_phones_of, speech, transcript), speech.path
+    from ..audio.tts import synthesize
 
-        if not text.strip():
-            raise InputError("--text is empty")
-        job.report("tts", 0, 1)
+    if not text.strip():
+        raise InputError("--text is empty")
+    with job.stage("tts"):
         syn = synthesize(text, voice=voice, rate_wpm=rate_wpm)
-        job.report("tts", 1, 1)
-        speech = Speech(syn.samples, syn.sr)
-        return speech, pool.submit(job.in_job(_tts_phones), syn, speech, text, voice), (syn.samples, syn.sr)
-    finally:
-        pool.shutdown(wait=False)
+    speech = Speech(syn.samples, syn.sr)
+    return speech, job.in_thread(_tts_phones, syn, speech, text, voice), (syn.samples, syn.sr)
 
 
 def _phones_of(speech, transcript) -> list:
     from ..audio.phones import phones_for
 
-    job.report("phones", 0, 0)
-    phones = phones_for(speech, transcript)
-    job.report("phones", 1, 1)
-    return phones
+    with job.stage("phones"):
+        return phones_for(speech, transcript)
 
 
 def _tts_phones(syn, speech, text: str, voice: str) -> list[tuple[str, float, float]]:
@@ -291,12 +281,13 @@ def _tts_phones(syn, speech, text: str, voice: str) -> list[tuple[str, float, fl
     from ..audio.phones import AlignmentError, align
     from ..audio.tts import espeak_to_arpabet
 
-    if voice.lower().startswith("en"):
-        try:
-            return align(speech, text)
-        except AlignmentError as e:
-            log.info("aligning the synthesised speech failed (%s); using espeak's timings", e)
-    return [(espeak_to_arpabet(p), a, b) for p, a, b in syn.phones]
+    with job.stage("phones"):
+        if voice.lower().startswith("en"):
+            try:
+                return align(speech, text)
+            except AlignmentError as e:
+                log.info("aligning the synthesised speech failed (%s); using espeak's timings", e)
+        return [(espeak_to_arpabet(p), a, b) for p, a, b in syn.phones]
 
 
 def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOptions | None = None, *,
@@ -341,8 +332,8 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
     timings["track"] = time.perf_counter() - ta
     # 4. mouth controls from the phones
     ta = time.perf_counter()
-    job.report("motion", 0, 1)
     phones = phones.result()
+    job.report("motion", 0, 0)
     if text is None and not transcript:  # recognised phones: as in generate, misheard /b m/ still close
         from ..motion.visemes import close_uncertain_stops
 
