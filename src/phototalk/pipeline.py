@@ -155,7 +155,7 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
         from .audio.phones import phones_for
 
         with job.stage("phones"):
-            phones = phones_for(speech, transcript)
+            phones = job.call(phones_for, speech, transcript)  # one long native decode: see job.call
             if not transcript:  # recognised: the place of stops and nasals is a guess
                 from .motion.visemes import close_uncertain_stops
 

@@ -285,7 +285,7 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
         timings["tts"] = time.perf_counter() - ta
         n_total = spoken[-1].frame0 + spoken[-1].n_frames
         ta = time.perf_counter()
-        rig = pending.result()
+        rig = job.wait(pending)
         timings["analysis"] = time.perf_counter() - ta  # the part not hidden behind synthesis
         log.info("%d chunks, %d frames", len(spoken), n_total)
         # 4. motion, render and encode chunk by chunk

@@ -16,6 +16,7 @@ import contextvars
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -136,6 +137,33 @@ def report(stage: str, done: int, total: int = 0) -> None:
     j = _current.get()
     if j is not None:
         j.report(stage, done, total)
+
+
+WAIT_POLL_S = 0.05  # s; how often a job waiting on a worker looks at its cancel token
+
+
+def wait(future: Future):
+    """``future.result()``, but a cancel of the current job raises ``Cancelled`` within
+    WAIT_POLL_S even while the worker is inside native code that cannot be interrupted
+    (a pocketsphinx decode): the worker finishes on its own and its result is dropped."""
+    j = _current.get()
+    if j is None or j.token is None:
+        return future.result()
+    while True:
+        j.token.raise_if_cancelled()
+        try:
+            return future.result(timeout=WAIT_POLL_S)
+        except FuturesTimeout:
+            continue
+
+
+def call(fn: Callable, *args, **kwargs):
+    """``fn(*args, **kwargs)``; inside a job with a cancel token it runs in a worker thread,
+    so that a cancel is answered at once even when ``fn`` is one long native call."""
+    j = _current.get()
+    if j is None or j.token is None:
+        return fn(*args, **kwargs)
+    return wait(in_thread(fn, *args, **kwargs))
 
 
 @contextlib.contextmanager

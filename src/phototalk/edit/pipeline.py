@@ -332,7 +332,7 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
     timings["track"] = time.perf_counter() - ta
     # 4. mouth controls from the phones
     ta = time.perf_counter()
-    phones = phones.result()
+    phones = job.wait(phones)
     job.report("motion", 0, 0)
     if text is None and not transcript:  # recognised phones: as in generate, misheard /b m/ still close
         from ..motion.visemes import close_uncertain_stops
