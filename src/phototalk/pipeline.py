@@ -155,7 +155,9 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
         from .audio.phones import phones_for
 
         with job.stage("phones"):
-            phones = job.call(phones_for, speech, transcript)  # one long native decode: see job.call
+            # checked between decode pieces (<= audio.phones.CHUNK_S of audio each): pocketsphinx
+            # holds the GIL while it decodes, so a cancel waits for the piece (~1-2 s per 8 s here)
+            phones = phones_for(speech, transcript)
             if not transcript:  # recognised: the place of stops and nasals is a guess
                 from .motion.visemes import close_uncertain_stops
 

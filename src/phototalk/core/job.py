@@ -144,8 +144,9 @@ WAIT_POLL_S = 0.05  # s; how often a job waiting on a worker looks at its cancel
 
 def wait(future: Future):
     """``future.result()``, but a cancel of the current job raises ``Cancelled`` within
-    WAIT_POLL_S even while the worker is inside native code that cannot be interrupted
-    (a pocketsphinx decode): the worker finishes on its own and its result is dropped."""
+    WAIT_POLL_S while the worker is still busy (the worker stops at its own next
+    checkpoint; its result is dropped). Native code that holds the GIL (a pocketsphinx
+    decode) delays this until it returns."""
     j = _current.get()
     if j is None or j.token is None:
         return future.result()
@@ -155,15 +156,6 @@ def wait(future: Future):
             return future.result(timeout=WAIT_POLL_S)
         except FuturesTimeout:
             continue
-
-
-def call(fn: Callable, *args, **kwargs):
-    """``fn(*args, **kwargs)``; inside a job with a cancel token it runs in a worker thread,
-    so that a cancel is answered at once even when ``fn`` is one long native call."""
-    j = _current.get()
-    if j is None or j.token is None:
-        return fn(*args, **kwargs)
-    return wait(in_thread(fn, *args, **kwargs))
 
 
 @contextlib.contextmanager
