@@ -130,7 +130,7 @@ def main() -> int:
         return 1
     from phototalk.audio.io import load_speech
     from phototalk.edit import dub_video, edit_video
-    from phototalk.edit.facewarp import face_region_mask
+    from phototalk.render.video_rig import face_region_mask
     from phototalk.edit.source import frames, probe
     from phototalk.edit.tracking import track_faces
 

@@ -53,7 +53,7 @@ def synthetic(tmp_path_factory):
 
 
 def _face_mask_outside(frames):
-    from phototalk.edit.facewarp import face_region_mask
+    from phototalk.render.video_rig import face_region_mask
     from phototalk.edit.tracking import track_faces
 
     track = track_faces(iter(frames), FPS)
@@ -81,21 +81,38 @@ def test_time_range_and_weights():
 
 def test_dub_jaw_lags_the_lips(astronaut_path):
     """Dubbing a quick /m/: the lips shut exactly as without a jaw, the chin stays lower."""
-    from phototalk.edit.facewarp import face_axes, gap_profile, lip_columns, mouth_offsets
     from phototalk.face import landmarks as L
     from phototalk.pipeline import prepare_rig
+    from phototalk.render.video_rig import VideoFaceRenderer
 
-    lm = prepare_rig(astronaut_path).landmarks
-    iod, _, ey = face_axes(lm)
-    t, gap, _ = lip_columns(lm)
-    shut = np.zeros_like(gap)
-    plain = mouth_offsets(lm, shut)
-    lagged = mouth_offsets(lm, shut, jaw_gap=0.15 * iod * gap_profile(t, 0.0))
+    rig = prepare_rig(astronaut_path)
+    r = VideoFaceRenderer(rig.image, rig.landmarks)
+    r.set_frame(rig.image, rig.landmarks)
+    plain = r.frame_offsets(0.0)
+    lagged = r.frame_offsets(0.0, jaw_open=0.15)
     lips = np.r_[L.UPPER_LIP.ravel(), L.LOWER_LIP.ravel()]
     assert np.allclose(plain[lips], lagged[lips])  # the lips meet all the same
     chin = 152
-    assert (lagged[chin] - plain[chin]) @ ey > 0.05 * iod  # the chin hangs lower
-    assert np.allclose(mouth_offsets(lm, shut, jaw_gap=shut), plain)
+    assert (lagged[chin] - plain[chin]) @ r.ey > 0.05 * r.iod  # the chin hangs lower
+    assert np.allclose(r.frame_offsets(0.0, jaw_open=0.0), plain)
+
+
+def test_video_frame_tucks_lower_lip_for_f(synthetic):
+    """A dubbed /f v/ (lip_tuck 1) on a real frame: the lower lip rises against the
+    upper teeth, as the photo renderer does, where the same opening without the tuck
+    leaves the lips well apart (re-detected landmarks of the rendered frames)."""
+    from phototalk.edit.tracking import track_faces
+    from phototalk.render.video_rig import VideoFaceRenderer
+
+    _, frames = synthetic
+    f = frames[0]  # mouth shut in the clip
+    lm = track_faces(iter([f]), FPS).landmarks[0]
+    r = VideoFaceRenderer(f, lm)
+    open_, tucked = (r.render_video_frame(f, lm, mouth={"open": 0.25, "jaw": 0.25, "tuck": k}) for k in (0.0, 1.0))
+    a_open, a_tuck = (pixels.aperture(x) for x in pixels.landmarks([open_, tucked]))
+    assert a_open > 0.15, a_open
+    assert a_tuck < 0.4 * a_open, (a_tuck, a_open)
+    assert a_tuck > 0.02, a_tuck  # the upper teeth show above the tucked lip: not a closed mouth
 
 
 def test_tracking_smooths_shape_not_placement():

@@ -9,7 +9,7 @@ of one layer (audio, face, video) not each other. Layers, bottom to top:
   6 options   every option, defined once
   7 pipelines pipeline (generate), speak, edit (edit, dub)
   8 api       run(Request) -> Result
-  9 front end cli, the package itself
+  9 front end cli, serve (HTTP service and UI), the package itself
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ LAYERS = {
     "options": 6,
     "pipeline": 7, "speak": 7, "edit": 7,
     "api": 8,
-    "cli": 9, "": 9,  # "": phototalk/__init__.py (its __version__)
+    "cli": 9, "serve": 9, "": 9,  # "": phototalk/__init__.py (its __version__); serve: HTTP + UI
 }
 # packages of one layer that may import each other: the pipelines build on each other,
 # and the CLI reads the package's version

@@ -71,10 +71,12 @@ def test_the_open_mouth_is_as_detailed_as_the_photo(name):
     import pixels
 
     r = MeshWarpRenderer(prepare_rig(np.array(Image.open(asset("images", name)).convert("RGB")), size=512))
-    frames = [r.render(mouth_open=o, jaw_open=o) for o in (0.2, 0.25, 0.3)]
+    # Slightly turned, as in a video: the eyes are resampled at sub-pixel offsets (the
+    # interior's softness is matched on such a frame; an untouched photo's eyes are crisper).
+    frames = [r.render(mouth_open=o, jaw_open=o, yaw=0.05, pitch=0.03) for o in (0.2, 0.25, 0.3)]
     vals = [mouth_detail(f, lm) for f, lm in zip(frames, pixels.landmarks(frames)) if lm is not None]
     assert len(vals) == 3
-    assert 0.35 <= float(np.median(vals)) <= 1.25  # still frames; the videos read 0.67 (photo) and 0.98 (painting)
+    assert 0.35 <= float(np.median(vals)) <= 1.25  # the videos read 0.58 (photo) and 1.08 (painting)
 
 
 def test_f_v_put_the_lower_lip_on_the_upper_teeth(astronaut):

@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("request", help="request file (JSON)")
     _add_report(r)
     _add_common(r)
+    from .serve.cli import add_parser as _add_serve_parser
+
+    _add_serve_parser(sub)
     return p
 
 
@@ -374,6 +377,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.command == "voices":
             code = _voices()
+        elif a.command == "serve":
+            from .serve.cli import serve
+
+            code = serve(a)
         elif a.command in ("edit", "dub"):
             code = _edit(a)
         elif a.command == "run":

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from ..face import landmarks as L
-from .facewarp import face_axes
+from ..render.video_rig import face_axes
 
 CLOSED_BELOW = 0.7  # eye openness below this fraction of the clip's median counts as blinking
 OPEN_ABOVE = 0.85  # a donor frame's openness must reach this fraction of the median

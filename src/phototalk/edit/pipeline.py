@@ -26,12 +26,12 @@ from ..errors import FaceError, InputError
 from ..face import landmarks as L
 from ..motion.track import jaw_from_mouth
 from ..options import DubOptions, EditOptions
+from ..render.video_rig import VideoFaceRenderer
 from ..validate import check_job, check_text, input_file, over_limit
 from ..validate import limit as limit_of
 from ..video.encode import VideoWriter
 from ..video.stream import render_encode
 from . import blink as B
-from .facewarp import edit_face
 from .source import VideoInfo, frames, probe
 from .tracking import FaceTrack, track_faces
 
@@ -173,17 +173,19 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, options: EditOp
     log.info("editing %d frames: mouth in %d, eyes in %d, %d blink frames replaced", n, int((wm > 0).sum()),
              int((we > 0).sum()), len(donors))
     # 4. pass 2: edit and encode, streamed
-    mesh: dict = {}
+    renderer: VideoFaceRenderer | None = None  # built on the first frame it edits, then re-posed per frame
     h, w = info.height, info.width
 
     def render(item) -> np.ndarray:
+        nonlocal renderer
         i, f = item
         if track.found[i]:
             if i in donors and donors[i] in patches:
                 f = f.copy()
                 B.open_eyes(f, lm[i], patches[donors[i]], lm[donors[i]])
             if wm[i] > 0 or we[i] > 0:
-                f = edit_face(f, lm[i], close_mouth=float(wm[i]), close_eyes=float(we[i]), cache=mesh)
+                renderer = renderer or VideoFaceRenderer(f, lm[i])
+                f = renderer.render_video_frame(f, lm[i], close_mouth=float(wm[i]), close_eyes=float(we[i]))
         return info.to_stored(f)
 
     with VideoWriter(out, w, h, info.fps, audio=info.path if info.has_audio else None, crf=crf,
@@ -302,7 +304,6 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
     keyword arguments make one."""
     from ..audio.features import n_frames
     from ..motion.analytic import mouth_from_phones
-    from ..render.mouth import MouthPalette
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -344,10 +345,9 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
     job.report("motion", 1, 1)
     timings["motion"] = time.perf_counter() - ta
     lm = track.landmarks
-    palette = None
+    renderer: VideoFaceRenderer | None = None  # set up on the first frame with a face (its mouth palette too)
     # 5. pass 2: re-render the mouth of every output frame and encode, streamed
     #    (frames held in memory only when they are played back and forth)
-    mesh: dict = {}
     h, w = info.height, info.width
     held: list[np.ndarray] | None = [] if n_out > n_src else None
 
@@ -363,15 +363,14 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
                 yield held[src_of[i]]
 
     def render(item) -> np.ndarray:
-        nonlocal palette
+        nonlocal renderer
         i, f = item
         j = int(src_of[i])
         if track.found[j]:
-            if palette is None:  # colours of the first frame with a face, kept for the whole video
-                palette = MouthPalette.from_image(f, lm[j])
+            renderer = renderer or VideoFaceRenderer(f, lm[j])
             mouth = {"open": ctl["mouth_open"][i], "wide": ctl["mouth_wide"][i], "round": ctl["mouth_round"][i],
-                     "jaw": jaw_open[i]}
-            f = edit_face(f, lm[j], mouth=mouth, palette=palette, cache=mesh)
+                     "tuck": ctl["lip_tuck"][i], "jaw": jaw_open[i]}
+            f = renderer.render_video_frame(f, lm[j], mouth=mouth)
         return info.to_stored(f)
 
     with VideoWriter(out, w, h, info.fps, audio=mux_audio, crf=crf, lossless=lossless,

@@ -71,10 +71,30 @@ REGIONS = ("face", "mouth", "eyes", "head")
 # PLATE_HOLE, grown by PLATE_GROW iod) inpainted at 1/PLATE_SCALE resolution, once per
 # portrait. Where the moving person uncovers what was behind it, the plate shows.
 PLATE_HOLE, PLATE_GROW, PLATE_SCALE = 0.05, 0.06, 4
+MIRROR_IOD = 0.5  # iod into the plate's hole the background mirrored across its edge reaches
+# iod; blur of the mirror's edge points (nearest points jump between Voronoi cells). 0.25
+# drew the webcam's blinds straighter, but changed the astronaut's background enough for
+# MediaPipe to read two closed-lip frames of test_tts's chunked text video as open.
+MIRROR_SMOOTH_IOD = 0.1
 LAYER_MARGIN = 8  # px the layer and plate reach beyond the region of interest
 # Source pixels per output pixel where squeezed skin starts / fully takes a blurred
 # sample (sigma SQUEEZE_BLUR px) instead of a point sample.
 SQUEEZE_START, SQUEEZE_FULL, SQUEEZE_BLUR = 1.4, 2.5, 1.0
+# The face layer's opacity where it turns away (see _silhouette_band): its coverage
+# blurred by SILHOUETTE_SIGMA iod, fully opaque from SILHOUETTE_RAMP[1] of it and clear
+# below SILHOUETTE_RAMP[0] (on a straight edge of a 3 px blur: ~1 px inside the
+# raster's edge, feathered over ~3 px).
+SILHOUETTE_SIGMA, SILHOUETTE_RAMP = 0.035, (0.55, 0.9)
+BEHIND_MAX_ERR_PX = 0.45  # px; a feathered pixel blends in the field behind only where its inverse is this good
+SILHOUETTE_MIN_YAW = 0.06  # rad of head yaw below which no silhouette folds are smoothed
+# Rim triangles (within RIM_RINGS edges of the face's outline) squeezed to less than
+# RIM_SQUEEZE[1] of their area in the photo fade out, fully at RIM_SQUEEZE[0]: they are
+# about to fold and their squeezed skin shows as light wedges beyond the cheek's outline.
+RIM_RINGS, RIM_SQUEEZE = 2, (0.1, 0.3)
+# ... and so do rim triangles stretched past RIM_STRETCH[0] times their area (fully at
+# [1]): dragged out by the cheek's vertices passing the outline's, they are the sawtooth
+# of light wedges along the far cheek.
+RIM_STRETCH = (1.8, 2.6)
 MIN_FRONT_AREA = 1e-3  # px²; a face triangle with less (signed, source orientation) area faces away
 # Least det(I + J) of the forward field allowed in the band where it tapers to the still
 # frame border (see _border_squeeze), checked every SQUEEZE_GRID px.
@@ -90,6 +110,7 @@ CHEEK_L, CHEEK_R = 50, 280
 # lip when the chin tipped up, and the opening read as half as open).
 SKULL_POINTS = np.array([33, 263, 6, 168, 4, 1, 2, 164, 98, 327])
 POUT_IOD = 0.05  # iod the outer edges of fully rounded lips bulge out (everted by being pushed forward)
+UPPER_LIFT = 0.12  # share of a lip opening made by the upper lip rising (the lower lip and jaw do the rest)
 ROUND_NARROW = 0.45  # share of a unit widening that full rounding takes back at the corners
 # Rounded lips are pushed forward (~5 mm at the lip line): a turned head shows them
 # standing out in front of the teeth and the face (parallax), not only a smaller mouth.
@@ -97,7 +118,11 @@ PROTRUDE_IOD = 0.055
 # A portrait smiling with parted lips opens from its own parting: from this opening
 # (iod) on, the lips are apart by the photo's teeth display plus the opening asked for.
 SEAT_KEEP_FROM = 0.06
-CALIBRATION_OPEN, CALIBRATION_YAW = 0.22, 0.03  # iod, rad: the frame the interior's softness is matched on
+# iod, rad, rad: the frame the interior's softness is matched on. It needs a pitch too:
+# resampled at vertical sub-pixel offsets, the eyes' lids and lashes (horizontal lines)
+# lose a quarter of their detail, which a yaw alone kept (Mona Lisa's calibration read
+# 0.60 while her talking frames read 1.1-1.3 against the same eyes).
+CALIBRATION_OPEN, CALIBRATION_YAW, CALIBRATION_PITCH = 0.22, 0.03, 0.025
 TUCK_CONTACT_FROM, TUCK_CONTACT_FULL = 0.35, 0.75  # lip_tuck where /f v/ contact starts / is complete
 LIP_SKIN_SQUEEZE = 0.5  # share of its height the skin under a dropping lower lip may lose before it is pushed along
 
@@ -130,6 +155,27 @@ def remap_points(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     out = cv2.remap(image, mx.reshape(rows, width), my.reshape(rows, width), cv2.INTER_LINEAR,
                     borderMode=cv2.BORDER_REPLICATE)
     return out.reshape(rows * width, -1)[:n]
+
+
+def newton_inverse(d: np.ndarray, px: np.ndarray, py: np.ndarray, tx: np.ndarray,
+                   ty: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NEWTON_ITERS Newton steps q <- q - (I + J_d(q))^-1 (q + d(q) - x) of the points
+    (px, py) ((n,) px) towards the inverse of x = (tx, ty) under the forward displacement
+    d ((h, w, 2) px, bilinear). Returns (px, py, err: (n,) |q + d(q) - x| px)."""
+    n = len(px)
+    for _ in range(NEWTON_ITERS):
+        # d at q, one pixel right and one down, in one call: J_d by forward differences.
+        s3 = remap_points(d, np.concatenate([px, px + 1, px]), np.concatenate([py, py, py + 1]))
+        dq, jx, jy = s3[:n], s3[n:2 * n] - s3[:n], s3[2 * n:] - s3[:n]
+        rx, ry = px + dq[:, 0] - tx, py + dq[:, 1] - ty
+        a, b, c, e = 1 + jx[:, 0], jy[:, 0], jx[:, 1], 1 + jy[:, 1]
+        det = a * e - b * c
+        ok = det > 0.05  # else (a fold) a plain fixed-point step
+        inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+        px = px - np.where(ok, (e * rx - b * ry) * inv, rx)
+        py = py - np.where(ok, (a * ry - c * rx) * inv, ry)
+    dq = remap_points(d, px, py)
+    return px, py, np.hypot(px + dq[:, 0] - tx, py + dq[:, 1] - ty)
 
 
 class RenderStats:
@@ -347,7 +393,8 @@ class MeshWarpRenderer:
         eyes in the same frame: a soft painting gets a soft mouth, a crisp photo a crisp
         one (a few renders of one frame, once per portrait)."""
         base = self.palette
-        pose = {"mouth_open": CALIBRATION_OPEN, "jaw_open": CALIBRATION_OPEN, "yaw": CALIBRATION_YAW}
+        pose = {"mouth_open": CALIBRATION_OPEN, "jaw_open": CALIBRATION_OPEN, "yaw": CALIBRATION_YAW,
+                "pitch": CALIBRATION_PITCH}
         pos = self.vertex_positions(**pose)[0]
 
         def detail(soft):
@@ -384,7 +431,25 @@ class MeshWarpRenderer:
         else:
             filled = cv2.resize(cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA), (rw, rh),
                                 interpolation=cv2.INTER_LINEAR)
-            self.plate = np.where(hole[..., None] > 0, filled, img)
+            # Next to the outline, where a moving person uncovers it, the hole takes the
+            # background mirrored across its edge: the texture there (blinds, leaves, a
+            # wall's grain) continues instead of a smooth inpainted band that read as a
+            # light halo around a webcam's head; deeper in, it fades to the smooth fill.
+            _, near = cv2.distanceTransformWithLabels(hole, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+            oy, ox = np.nonzero(hole == 0)
+            lut = np.zeros((int(near.max()) + 1, 2), np.float32)
+            lut[near[oy, ox]] = np.stack([ox, oy], 1)
+            # The nearest background pixel, smoothed (nearest points jump between
+            # Voronoi cells, which zig-zagged the mirrored stripes).
+            edge = cv2.GaussianBlur(lut[near], (0, 0), max(1.0, MIRROR_SMOOTH_IOD * self.iod))
+            yy, xx = np.mgrid[0:rh, 0:rw].astype(np.float32)
+            mx, my = 2 * edge[..., 0] - xx, 2 * edge[..., 1] - yy
+            depth = np.hypot(edge[..., 0] - xx, edge[..., 1] - yy)
+            mirrored = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            ok = cv2.remap(1 - hole.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            wm = (ok > 0.99) * (1 - smoothstep(0.5 * MIRROR_IOD * self.iod, MIRROR_IOD * self.iod, depth))
+            fill = filled + (mirrored.astype(np.float32) - filled) * wm[..., None].astype(np.float32)
+            self.plate = np.where(hole[..., None] > 0, np.clip(fill + 0.5, 0, 255).astype(np.uint8), img)
         # G = I - clear P, sampled with clear per frame; P over the region itself.
         bx0, by0, bx1, by1 = self.plate_box
         self.plate_f = np.ascontiguousarray(self.plate[by0:by1, bx0:bx1], np.float32)
@@ -401,7 +466,9 @@ class MeshWarpRenderer:
         g = cv2.remap(self.layer_g, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         k = cv2.remap(self.clear, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         out = cv2.add(cv2.multiply(self.plate_f, cv2.merge([k, k, k])), g)
-        return cv2.convertScaleAbs(cv2.max(out, 0.0))  # rounds and saturates to uint8
+        # Negatives (bilinear overshoot) to 0, then round and saturate to uint8. Not
+        # cv2.max(out, 0.0): with a scalar it took ~5 ms per 512² frame (a third of the render).
+        return cv2.convertScaleAbs(cv2.threshold(out, 0.0, 0.0, cv2.THRESH_TOZERO)[1])
 
     def _setup_face_layer(self, lm: np.ndarray, simp: np.ndarray, pts: np.ndarray) -> None:
         """The face mesh as a surface rendered with a depth test (see ``_face_inverse``):
@@ -416,6 +483,14 @@ class MeshWarpRenderer:
         src = self.verts[:, :2][self.face_tris]
         self.face_src = src  # (K, 3, 2)
         self.face_sign = np.sign(signed_area2(src))
+        self.face_src_area2 = np.maximum(np.abs(signed_area2(src)), 1e-6)  # (K,) px², twice the area
+        # The rim: triangles within RIM_RINGS edges of the face's outline, where a turn
+        # folds the far cheek (the cheek's vertices, nearer the viewer, pass the outline's).
+        ring = np.zeros(self.n_mesh, bool)
+        ring[np.asarray(L.FACE_OVAL)] = True
+        for _ in range(RIM_RINGS):
+            ring[self.face_tris[ring[self.face_tris].any(1)].ravel()] = True
+        self.rim_tris = ring[self.face_tris].all(1)
         bpts = pts[self.band_tris]
         self.band_sign = np.sign(signed_area2(bpts))
         priority = np.ones(len(self.face_tris))
@@ -470,11 +545,14 @@ class MeshWarpRenderer:
             gap = np.maximum((lm[l0[1:-1], :2] - lm[u0[1:-1], :2]) @ self.ey, 0.0)  # (7,) px
             self.eyes.append((u0[1:-1], l0[1:-1], u1, u2, gap))
         self.eye_corners = [(L.EYE_L_UPPER0[0], L.EYE_L_UPPER0[-1]), (L.EYE_R_UPPER0[0], L.EYE_R_UPPER0[-1])]
-        # Each shut lid's skin, grain and lashes, sampled from the open eye once.
+        self._setup_lid_skins(lm)
+        self._setup_expression_fields(lm)
+
+    def _setup_lid_skins(self, lm: np.ndarray) -> None:
+        """Each shut lid's skin, grain and lashes, sampled from the open eye once."""
         self.lid_skins = [lid_skin(self.image, lm[m, :2], lm[lo, :2], float(gap.max()))
                           for m, (_, lo, _, _, gap) in zip((L.EYE_L_UPPER0, L.EYE_R_UPPER0), self.eyes)]
         match_eyes(self.lid_skins)
-        self._setup_expression_fields(lm)
 
     def _setup_expression_fields(self, lm: np.ndarray) -> None:
         """(468, 2) px displacement fields per unit of each expression control, so a
@@ -576,7 +654,7 @@ class MeshWarpRenderer:
         # gap (closing an open source mouth too); the upper lip lifts a little.
         profile = (1 - mouth_round) * self.lip_profile + mouth_round * self.round_profile
         target = mouth_open * s * profile + smoothstep(0.0, SEAT_KEEP_FROM, mouth_open) * self.seat_gap
-        up_lift = -0.12 * target
+        up_lift = -UPPER_LIFT * target
         if lip_tuck > 0:
             # /f v/: the lower lip comes up against the upper incisors' edge (no gap
             # between them), wherever the opening would be larger than that.
@@ -593,7 +671,7 @@ class MeshWarpRenderer:
             jaw_low = low[5]
         else:  # the jaw follows its own (slower) opening; the lower lip makes up the rest
             jt = jaw_open * s * profile[5]
-            jaw_low = jt - self.lip_gap0[5] - 0.12 * jt
+            jaw_low = jt - self.lip_gap0[5] - UPPER_LIFT * jt
         jaw_y = self.jaw_w * jaw_low
         order = np.argsort(self.lip_x)
         lip_y = np.interp(self.vert_x, self.lip_x[order], low[order])  # the lower lip's drop above each vertex
@@ -777,6 +855,29 @@ class MeshWarpRenderer:
         dst = dst[front]
         label = rasterize_nearest(dst, z[self.face_tris[front]] + self.face_depth_bias[front, None], self.roi)
         covered = label >= 0
+        # The fold of a turn: rim triangles turned away while the head is turned (on a
+        # portrait already turned, on either side). An opening jaw alone folds the chin's
+        # rim too, but there the face layer's hard edge over the neck is right, and a
+        # feathered one let the field behind show the face's edge as a light line. A face
+        # not turned (and a video frame's re-posed face, which sets no turn) keeps the
+        # raster's hard edge and skips this work.
+        self._silhouette = None
+        if abs(getattr(self, "_turn_yaw", 0.0)) > SILHOUETTE_MIN_YAW:
+            # Rim triangles squeezed towards folding fade out with the raster's edge.
+            squeeze = area[front] / self.face_src_area2[front]
+            back = np.nonzero((area <= MIN_FRONT_AREA) & self.rim_tris)[0]
+            # Only next to the fold (a rim triangle turned away): a turn stretches the near
+            # cheek's rim by as much, and there it is the face's true outline.
+            fold = np.zeros(self.n_mesh, bool)
+            fold[self.face_tris[back].ravel()] = True
+            rim = (self.rim_tris[front] & fold[self.face_tris[front]].any(1)
+                   & ((squeeze < RIM_SQUEEZE[1]) | (squeeze > RIM_STRETCH[0])))
+            opacity = np.ones(len(front) + 1, np.float32)  # the last: uncovered
+            opacity[:-1][rim] = (smoothstep(*RIM_SQUEEZE, squeeze[rim])
+                                 * (1 - smoothstep(*RIM_STRETCH, squeeze[rim])))
+            opacity[-1] = 0.0
+            edge_tris = self.face_tris[np.concatenate([back, front[rim]])]
+            self._silhouette = self._silhouette_band(label, opacity, pos[edge_tris], qx, qy)
         yy, xx = np.nonzero(covered)
         # [x y 1] @ M = the source point, per triangle: barycentric weights times corners;
         # taken about the region's corner (ROI coordinates), so float32 keeps it exact.
@@ -787,6 +888,82 @@ class MeshWarpRenderer:
         qy[yy, xx] = X * c[:, 1] + Y * c[:, 3] + c[:, 5]
         return covered, len(self.face_tris) - len(front)
 
+    def _silhouette_band(self, label: np.ndarray, opacity: np.ndarray, edge: np.ndarray, qx: np.ndarray,
+                         qy: np.ndarray) -> tuple | None:
+        """Where the face turns away, the edge of the covered pixels is the ragged outline
+        of whichever small triangles still face the viewer: a sawtooth of wedges and
+        shards against the hair or background. There (around the rim triangles ``edge``,
+        (k, 3, 2) output px, that are turned away or fade out) the face layer's opacity
+        becomes its per-triangle ``opacity`` ((k_front + 1,) float32, the last for
+        uncovered pixels, indexed by ``label``, (rh, rw) int32 ROI labels) blurred by
+        SILHOUETTE_SIGMA iod and ramped between SILHOUETTE_RAMP: notches and shards a few
+        pixels wide vanish and the outline is feathered over ~3 px, never more opaque than
+        the raster. Returns None or (ys, xs: ROI pixels covered yet not fully opaque,
+        alpha (n,) float32 there, fqx, fqy: the smooth field's inverse there, i.e. what
+        shows behind the face, taken from (qx, qy) before the face overwrites them)."""
+        if not len(edge):
+            return None
+        rh, rw = label.shape
+        x0, y0 = self.roi[:2]
+        sig = max(1.0, SILHOUETTE_SIGMA * self.iod)
+        pad = int(np.ceil(3 * sig)) + 2
+        bx0, by0 = np.floor(edge.reshape(-1, 2).min(0) - [x0, y0]).astype(int) - pad
+        bx1, by1 = np.ceil(edge.reshape(-1, 2).max(0) - [x0, y0]).astype(int) + pad + 1
+        bx0, by0, bx1, by1 = max(bx0, 0), max(by0, 0), min(bx1, rw), min(by1, rh)
+        if bx1 - bx0 < 2 or by1 - by0 < 2:
+            return None
+        lab = label[by0:by1, bx0:bx1]
+        # Closing first: a faded triangle inside the face (its neighbours opaque) leaves
+        # no crack; only what opens to the outside fades.
+        k = 2 * int(round(sig)) + 1
+        closed = cv2.morphologyEx(opacity[lab], cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        soft = cv2.GaussianBlur(closed * (lab >= 0), (0, 0), sig, borderType=cv2.BORDER_REPLICATE)
+        alpha = smoothstep(*SILHOUETTE_RAMP, soft).astype(np.float32)
+        # Only next to the fold: elsewhere the raster's edge is the face's outline, which
+        # the smooth field behind continues.
+        near = np.zeros(lab.shape, np.uint8)
+        cv2.fillPoly(near, list(np.round((edge - [x0 + bx0, y0 + by0]) * 4).astype(np.int32)), 1, cv2.LINE_8, 2)
+        near = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pad + 1, 2 * pad + 1)))
+        ys, xs = np.nonzero((lab >= 0) & (alpha < 1.0 - 1.0 / 512) & (near > 0))
+        if not len(ys):
+            return None
+        a = alpha[ys, xs]
+        ys, xs = ys + by0, xs + bx0
+        return ys, xs, a, qx[ys, xs], qy[ys, xs]
+
+    def _blend_silhouette(self, frame: np.ndarray, d: np.ndarray, lx: np.ndarray, ly: np.ndarray,
+                          err: np.ndarray) -> None:
+        """Fade the face layer out over what lies behind it (the smooth field's inverse
+        over the background plate) on the silhouette band of ``_silhouette_band``; that
+        field's inverse error there joins ``err`` ((rh, rw) px) and ``last_stats``."""
+        sil = self._silhouette
+        if sil is None:
+            return
+        ys, xs, a, fx, fy = sil
+        x0, y0 = self.roi[:2]
+        dq = remap_points(d, fx, fy)
+        tx, ty = lx[ys, xs], ly[ys, xs]
+        e = np.hypot(fx + dq[:, 0] - tx, fy + dq[:, 1] - ty)
+        bad = e > REFINE_ABOVE_PX
+        if bad.any():
+            fx[bad], fy[bad], e[bad] = newton_inverse(d, fx[bad], fy[bad], tx[bad], ty[bad])
+        # Where the field is itself folded inside the face (Newton cannot reach its
+        # inverse), nothing consistent lies behind: the face stays opaque there.
+        keep = e <= BEHIND_MAX_ERR_PX
+        if not keep.all():
+            ys, xs, a, fx, fy, e = ys[keep], xs[keep], a[keep], fx[keep], fy[keep], e[keep]
+            if not len(ys):
+                return
+        err[ys, xs] = np.maximum(err[ys, xs], e)
+        self.last_stats["inverse_error_px"] = max(self.last_stats["inverse_error_px"], float(e.max()))
+        ox, oy = self.layer_offset
+        mx, my = fx + ox, fy + oy
+        g = remap_points(self.layer_g, mx, my)
+        k = remap_points(self.clear[..., None], mx, my)
+        behind = g + k * self.plate_f[ys, xs]
+        out = frame[ys + y0, xs + x0].astype(np.float32)
+        frame[ys + y0, xs + x0] = np.clip(behind + (out - behind) * a[:, None] + 0.5, 0, 255).astype(np.uint8)
+
     def _refine_inverse(self, d: np.ndarray, qx: np.ndarray, qy: np.ndarray, lx: np.ndarray, ly: np.ndarray,
                         bad: np.ndarray, err: np.ndarray) -> None:
         """Newton steps q <- q - (I + J_d(q))^-1 (q + d(q) - x) for the pixels (``bad``,
@@ -794,23 +971,9 @@ class MeshWarpRenderer:
         squeezes strongly (the head's weight tapering to the frame border in a tight
         shot, |J_d| near 1) it converges too slowly. Updates qx, qy and err in place."""
         ys, xs = np.nonzero(bad)
-        px, py = qx[ys, xs], qy[ys, xs]
-        tx, ty = lx[ys, xs], ly[ys, xs]
-        n = len(px)
-        for _ in range(NEWTON_ITERS):
-            # d at q, one pixel right and one down, in one call: J_d by forward differences.
-            s3 = remap_points(d, np.concatenate([px, px + 1, px]), np.concatenate([py, py, py + 1]))
-            dq, jx, jy = s3[:n], s3[n:2 * n] - s3[:n], s3[2 * n:] - s3[:n]
-            rx, ry = px + dq[:, 0] - tx, py + dq[:, 1] - ty
-            a, b, c, e = 1 + jx[:, 0], jy[:, 0], jx[:, 1], 1 + jy[:, 1]
-            det = a * e - b * c
-            ok = det > 0.05  # else (a fold) a plain fixed-point step
-            inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
-            px = px - np.where(ok, (e * rx - b * ry) * inv, rx)
-            py = py - np.where(ok, (a * ry - c * rx) * inv, ry)
-        dq = remap_points(d, px, py)
+        px, py, e = newton_inverse(d, qx[ys, xs], qy[ys, xs], lx[ys, xs], ly[ys, xs])
         qx[ys, xs], qy[ys, xs] = px, py
-        err[ys, xs] = np.hypot(px + dq[:, 0] - tx, py + dq[:, 1] - ty)
+        err[ys, xs] = e
 
     def _measure_inverse(self, d: np.ndarray, qx: np.ndarray, qy: np.ndarray, lx: np.ndarray, ly: np.ndarray,
                          covered: np.ndarray, hidden: int) -> np.ndarray:
@@ -1056,6 +1219,7 @@ class MeshWarpRenderer:
             qx, qy = lx - dq[..., 0], ly - dq[..., 1]
         # The face itself: exact, depth-tested (folds hidden); the rest keeps the smooth
         # field's inverse, whose residual |q + d(q) - x| is its inverse error.
+        self._turn_yaw = float(ctl[3])
         covered, hidden = self._face_inverse(pos, z, qx, qy)
         err = self._measure_inverse(d, qx, qy, lx, ly, covered, hidden)
         self.last_map = (qx, qy, covered, pos, err)  # the inverse map (ROI coordinates), for checks
@@ -1068,6 +1232,7 @@ class MeshWarpRenderer:
                                                     sgy - wb * np.float32(tb[1]), cv2.INTER_LINEAR,
                                                     borderMode=cv2.BORDER_REPLICATE)
         frame[y0:y1, x0:x1] = self._composite_plate(qx, qy)
+        self._blend_silhouette(frame, d, lx, ly, err)
         self._antialias_squeezed(frame, qx, qy, pos)
         self._heal_slit(frame, qx, qy, pos, mouth_open)
         jaw = expr.get("jaw_open")

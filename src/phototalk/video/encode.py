@@ -75,16 +75,19 @@ class VideoWriter:
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
         try:
-            self._c = av.open(tmp, "w", format="mp4")
+            # movflags is an option of the MP4 muxer, not of the codec: given to the stream it
+            # was ignored and the index (moov) came last, so a browser had to fetch the whole
+            # file before playing. faststart moves it first once the file is complete.
+            self._c = av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"})
             rate = Fraction(self.fps).limit_denominator(1001)
             if self.lossless:
                 vs = self._c.add_stream("libx264rgb", rate=rate)
                 vs.width, vs.height, vs.pix_fmt = self.width, self.height, "rgb24"
-                vs.options = {"qp": "0", "preset": self.preset, "movflags": "+faststart"}
+                vs.options = {"qp": "0", "preset": self.preset}
             else:
                 vs = self._c.add_stream("libx264", rate=rate)
                 vs.width, vs.height, vs.pix_fmt = self.width, self.height, "yuv420p"
-                vs.options = {"crf": str(self.crf), "preset": self.preset, "movflags": "+faststart"}
+                vs.options = {"crf": str(self.crf), "preset": self.preset}
             if self.rotation_deg:
                 vs.set_display_rotation(self.rotation_deg)
             vs.codec_context.time_base = 1 / rate
