@@ -98,13 +98,9 @@ def measure(eval_py: str, video, *args) -> dict:
 
 
 def write_wav(path: Path, y: np.ndarray, sr: int) -> Path:
-    import wave
+    from phototalk.audio.io import write_wav as write
 
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sr)
-        w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
+    write(path, y, sr)
     return path
 
 

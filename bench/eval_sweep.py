@@ -28,18 +28,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 def speech_with_silence(src: Path, dst: Path, gap_s: float = 2.0) -> tuple[float, float]:
     """Write first 3 s of ``src`` + ``gap_s`` of digital silence + next 3 s; return the gap."""
-    import wave
-
-    from phototalk.audio.io import load_speech
+    from phototalk.audio.io import load_speech, write_wav
 
     y = load_speech(src).samples
     sr = 16000
     out = np.concatenate([y[:3 * sr], np.zeros(int(gap_s * sr), np.float32), y[3 * sr:6 * sr]])
-    with wave.open(str(dst), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sr)
-        w.writeframes((np.clip(out, -1, 1) * 32767).astype("<i2").tobytes())
+    write_wav(dst, out, sr)
     return 3.0, 3.0 + gap_s
 
 

@@ -140,10 +140,9 @@ def main() -> int:
     Image.fromarray(data.astronaut()).save(img)
     syn = synthesize("Hello there. I am a photograph, and I can talk to you now.", voice="en-us")
     wav = w / "speech.wav"
-    import wave
-    with wave.open(str(wav), "wb") as f:
-        f.setnchannels(1), f.setsampwidth(2), f.setframerate(syn.sr)
-        f.writeframes((np.clip(syn.samples, -1, 1) * 32767).astype("<i2").tobytes())
+    from phototalk.audio.io import write_wav
+
+    write_wav(wav, syn.samples, syn.sr)
     video = w / "talk.mp4"
     r = sh(cli("generate", "-i", img, "-a", wav, "-o", video, "--size", "256", "-q"),
            env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))

@@ -62,11 +62,9 @@ def clip(items, dst: Path) -> str:
         parts += [load_speech(wav).samples, np.zeros(4000, np.float32)]
         words.append(text)
     y = np.concatenate(parts)
-    with wave.open(str(dst), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
+    from phototalk.audio.io import write_wav
+
+    write_wav(dst, y, 16000)
     return " ".join(words)
 
 

@@ -55,13 +55,9 @@ def make_speech(seconds: float, path: Path) -> Path:
         y, sr = s.samples, s.sr
     n = int(seconds * sr)
     y = np.tile(y, n // len(y) + 1)[:n]
-    import wave
+    from phototalk.audio.io import write_wav
 
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sr)
-        w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
+    write_wav(path, y, sr)
     return path
 
 

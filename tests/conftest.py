@@ -4,7 +4,6 @@ portrait (skimage, public domain) is always available."""
 from __future__ import annotations
 
 import os
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +24,12 @@ def asset(*parts: str) -> Path:
 
 
 def write_wav(path: Path, samples: np.ndarray, sr: int, channels: int = 1) -> Path:
-    """Write float samples ((n,) or (n, channels)) as 16-bit PCM WAV."""
+    """Write float samples ((n,) or (n, channels)) as 16-bit PCM WAV (phototalk's one writer)."""
+    from phototalk.audio.io import write_wav as write
+
     y = np.asarray(samples, np.float32).reshape(len(samples), -1)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(y.shape[1])
-        w.setsampwidth(2)
-        w.setframerate(sr)
-        w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
+    write(path, y[:, 0] if y.shape[1] == 1 else y, sr)
+    return Path(path)
 
 
 @pytest.fixture(scope="session")
@@ -106,3 +103,64 @@ def write_png_header(path: Path, width: int, height: int) -> Path:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
                      + chunk(b"IEND", b""))
     return path
+
+
+def _source(obj) -> str:
+    import inspect
+
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):
+        return ""
+
+
+_asset_helpers: dict[str, set[str]] = {}
+
+
+def _needs_assets(func) -> bool:
+    """Whether ``func``'s source asks for an evaluation asset: it calls ``asset(...)`` or a
+    function of its module that does (such as a ``_portrait(name)`` helper)."""
+    import inspect
+    import sys
+
+    mod = sys.modules.get(getattr(func, "__module__", ""), None)
+    if mod is not None and mod.__name__ not in _asset_helpers:
+        _asset_helpers[mod.__name__] = {name for name, f in vars(mod).items()
+                                        if inspect.isfunction(f) and f.__module__ == mod.__name__
+                                        and name != "asset" and "asset(" in _source(f)}
+    names = ["asset"] + sorted(_asset_helpers.get(getattr(mod, "__name__", ""), ()))
+    src = _source(func)
+    return any(f"{n}(" in src for n in names)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that needs ../shared (it, or a fixture it uses, calls ``asset``
+    directly or through a helper of its module) with ``shared``, so ``-m "not shared"``
+    selects the self-contained ones."""
+    for item in items:
+        func = getattr(item, "function", None)
+        needs = func is not None and _needs_assets(func)
+        info = getattr(item, "_fixtureinfo", None)
+        if not needs and info is not None:
+            for name in info.names_closure:
+                defs = info.name2fixturedefs.get(name) or ()
+                if any(_needs_assets(d.func) for d in defs):
+                    needs = True
+                    break
+        if needs:
+            item.add_marker(pytest.mark.shared)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line: how many tests need ../shared and how many of them were skipped."""
+    shared = skipped = 0
+    for key in ("passed", "failed", "skipped", "error"):
+        for rep in terminalreporter.stats.get(key, []):
+            if rep.when not in ("call", "setup") or "shared" not in rep.keywords:
+                continue
+            if rep.when == "setup" and not rep.skipped:
+                continue
+            shared += 1
+            skipped += rep.skipped
+    terminalreporter.write_line(f"shared: {shared} tests need ../shared/eval/assets; {skipped} skipped"
+                                + ("" if ASSETS.exists() else " (absent)"))

@@ -16,6 +16,7 @@ import phototalk
 from phototalk import CancelToken, Cancelled, InputError, Request, run
 from phototalk.options import SPECS, option_specs
 
+import pixels
 from conftest import write_wav
 
 CANCEL_LIMIT_S = 1.0  # the contract: a cancel stops a job within a second
@@ -199,3 +200,48 @@ def test_cancelled_before_start_and_wrappers_unchanged(tmp_path, astronaut_path)
     res = phototalk.speak(astronaut_path, "Hi.", out, size=128, rate_wpm=200)
     assert res.n_frames > 5 and out.exists()
     assert np.isclose(res.fps, 25.0)
+
+
+def test_jobs_in_parallel_threads_match_a_lone_run(tmp_path, astronaut_path):
+    """A server runs jobs side by side: face models (one LiteRT interpreter per thread),
+    TTS and rendering in two threads at once give the bytes of a job run alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def job(name: str, seed: int):
+        out = tmp_path / name
+        run({"kind": "generate", "image": str(astronaut_path), "text": SHORT_TEXT, "output": str(out),
+             "options": {"size": 128, "crf": 0, "seed": seed}})
+        return sha(out)
+
+    alone = [job("a0.mp4", 1), job("b0.mp4", 2)]
+    with ThreadPoolExecutor(2) as pool:
+        both = list(pool.map(job, ["a1.mp4", "b1.mp4"], [1, 2]))
+    assert both == alone and alone[0] != alone[1]
+
+
+@pytest.fixture(scope="module")
+def talking_video(tmp_path_factory, astronaut_path) -> Path:
+    """A 2 s talking video made by phototalk itself (128 px): edit and dub need no ../shared."""
+    out = tmp_path_factory.mktemp("vid") / "talk.mp4"
+    run({"kind": "generate", "image": str(astronaut_path), "text": "Mama made a map for Bob.", "output": str(out),
+         "options": {"size": 128, "seed": 3}})
+    return out
+
+
+def test_edit_and_dub_requests(tmp_path, talking_video):
+    """edit and dub go through run too: their stages are reported, and a cancel while the
+    face is tracked through the video stops the job within a second."""
+    events = []
+    res = run({"kind": "dub", "video": str(talking_video), "text": "Hello there.", "output": str(tmp_path / "d.mp4"),
+               "options": {"rate": 200}}, on_progress=events.append)
+    assert res.kind == "dub" and res.frames_with_face > 0.9 * res.n_frames
+    assert {e.stage for e in events} == {"tts", "phones", "face", "motion", "render"}
+    assert Request.from_dict({"kind": "dub", "video": "v.mp4", "text": "x", "output": "o.mp4"}).to_dict()[
+        "options"]["rate"] == SPECS["rate"].default
+    req = {"kind": "edit", "video": str(talking_video), "output": str(tmp_path / "e.mp4"),
+           "options": {"close_mouth": ["0.2-1.0"], "ease": 0.05}}
+    took, events = _cancelled_run(req, lambda e: e.stage == "face" and e.done == 10, tmp_path, {"d.mp4"})
+    assert took < CANCEL_LIMIT_S and not any(e.stage == "render" for e in events)
+    res = run(req)
+    assert res.kind == "edit" and res.n_frames == len(pixels.decode(tmp_path / "e.mp4")[0])
+

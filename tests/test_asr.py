@@ -15,7 +15,8 @@ import pytest
 from conftest import ROOT, write_wav
 from phototalk.audio import asr
 from phototalk.audio.io import SAMPLE_RATE, Speech
-from phototalk.audio.phones import align, phones_for_lips, recognize, recognize_words
+from phototalk.audio.phones import align, recognize, recognize_words
+from phototalk.motion.visemes import phones_for_lips
 from phototalk.audio.tts import synthesize
 from phototalk.errors import InputError
 

@@ -13,7 +13,7 @@ from phototalk.errors import InputError, OutputError
 from phototalk.face.image import output_size
 from phototalk.motion.analytic import analytic_motion, blink_curve
 from phototalk.motion.track import MotionTrack, apply_overrides, jaw_from_mouth
-from phototalk.video.atomic import atomic_path
+from phototalk.core.atomic import atomic_path
 
 SR = 16000
 

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from .core import job as _job
 from .core.job import CancelToken, ProgressEvent
+from .core.result import Result
 from .errors import Cancelled, InputError
 from .options import KINDS, SPECS, SPEECH, DubOptions, EditOptions, GenerateOptions
 
@@ -43,6 +44,13 @@ class Request:
     audio: str | None = None
     text: str | None = None
     options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if hasattr(self.options, "to_dict"):  # a GenerateOptions / EditOptions / DubOptions
+            self.options = self.options.to_dict()
+        for k in PATH_FIELDS:  # pathlib paths are fine; the JSON form holds strings
+            if isinstance(getattr(self, k), os.PathLike):
+                setattr(self, k, os.fspath(getattr(self, k)))
 
     @classmethod
     def from_dict(cls, d: dict, base_dir: str | os.PathLike | None = None) -> "Request":
@@ -128,34 +136,6 @@ class Request:
         return d
 
 
-@dataclass
-class Result:
-    """What a job produced. output: the MP4's path; duration_s: seconds of speech (edit:
-    of the video); timings_s: seconds per stage (audio, tts, phones, face, motion, render,
-    encode, total, and finer ones a pipeline measures); first_frame_s: seconds from the
-    start until the first frame was encoded (0 where not measured); render_stats: the
-    renderer's per-frame checks; frames_with_face: edit/dub only."""
-
-    kind: str
-    output: str
-    n_frames: int
-    fps: float
-    width: int
-    height: int
-    duration_s: float
-    timings_s: dict = field(default_factory=dict)
-    first_frame_s: float = 0.0
-    render_stats: dict = field(default_factory=dict)
-    frames_with_face: int | None = None
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "output": os.path.abspath(self.output), "n_frames": self.n_frames, "fps": self.fps,
-                "width": self.width, "height": self.height, "duration_s": round(self.duration_s, 3),
-                "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
-                "first_frame_s": round(self.first_frame_s, 3), "render_stats": self.render_stats,
-                "frames_with_face": self.frames_with_face}
-
-
 def _stages(req: Request, opts: dict) -> tuple[str, ...]:
     """The stages this job goes through (for the progress fraction)."""
     if req.kind == "edit":
@@ -193,8 +173,7 @@ def run(request: Request | dict, *, on_progress: Callable[[ProgressEvent], None]
                 from .pipeline import generate
 
                 r = generate(req.image, req.audio, req.output, **gen)
-            res = Result("generate", r.path, r.n_frames, r.fps, r.width, r.height, r.duration_s, dict(r.timings_s),
-                         r.first_frame_s, r.render_stats)
+            res = r
         else:
             from .edit.pipeline import dub_video, edit_video
 
@@ -202,8 +181,7 @@ def run(request: Request | dict, *, on_progress: Callable[[ProgressEvent], None]
                 r = edit_video(req.video, req.output, EditOptions(**opts))
             else:
                 r = dub_video(req.video, req.output, DubOptions(**opts), audio=req.audio, text=req.text)
-            res = Result(req.kind, r.path, r.n_frames, r.fps, r.width, r.height, r.n_frames / r.fps,
-                         dict(r.timings_s), frames_with_face=r.frames_with_face)
+            res = r
         for old, new in _TIMING_ALIASES.items():
             if old in res.timings_s and new not in res.timings_s:
                 res.timings_s[new] = res.timings_s[old]

@@ -221,7 +221,7 @@ def _run_request(a: argparse.Namespace, req) -> int:
 
     req.validate()
     if a.report:
-        from .video.atomic import check_writable
+        from .core.atomic import check_writable
 
         check_writable(a.report)
     res = run(req, on_progress=_Progress(enabled=not a.quiet and sys.stderr.isatty()))
@@ -237,13 +237,12 @@ def _run_request(a: argparse.Namespace, req) -> int:
 
 def _summary(res) -> None:
     t = res.timings_s
-    path = getattr(res, "output", None) or res.path
-    if getattr(res, "frames_with_face", None) is not None:
-        print(f"wrote {os.path.relpath(path)}: {res.width}x{res.height}, {res.n_frames} frames at "
+    if res.frames_with_face is not None:
+        print(f"wrote {os.path.relpath(res.output)}: {res.width}x{res.height}, {res.n_frames} frames at "
               f"{res.fps:g} fps ({res.n_frames / res.fps:.2f} s), face in {res.frames_with_face}, "
               f"in {t['total']:.1f} s ({res.n_frames / max(t['total'], 1e-9):.0f} fps)")
     else:
-        print(f"wrote {os.path.relpath(path)}: {res.width}x{res.height}, {res.n_frames} frames at "
+        print(f"wrote {os.path.relpath(res.output)}: {res.width}x{res.height}, {res.n_frames} frames at "
               f"{res.fps:g} fps ({res.n_frames / res.fps:.2f} s) in {t['total']:.1f} s "
               f"({res.n_frames / max(t['render'] + t['encode'], 1e-9):.0f} fps render+encode)")
 
@@ -323,10 +322,10 @@ def _write_report(path: str, command: str, inputs: dict, opts: dict, res) -> Non
     import json
 
     from . import __version__
-    from .video.atomic import atomic_path
+    from .core.atomic import atomic_path
 
     report = {"phototalk": __version__, "command": command, "inputs": inputs, "options": opts,
-              "output": os.path.abspath(getattr(res, "output", None) or res.path), "frames": res.n_frames, "fps": res.fps,
+              "output": os.path.abspath(res.output), "frames": res.n_frames, "fps": res.fps,
               "size": [res.width, res.height], "duration_s": round(res.duration_s, 3),
               "timings_s": {k: round(v, 4) for k, v in res.timings_s.items()},
               "first_frame_s": round(res.first_frame_s, 3), "render": res.render_stats}
@@ -365,7 +364,7 @@ def _demo(a: argparse.Namespace, opts: dict) -> int:
 
     gen = {n: opts[n] for n in GENERATE}
     if a.report:
-        from .video.atomic import check_writable
+        from .core.atomic import check_writable
 
         check_writable(a.report)
     progress = _Progress(enabled=not a.quiet and sys.stderr.isatty())

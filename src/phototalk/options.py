@@ -12,7 +12,7 @@ rules that tie options together.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any
 
 from .errors import InputError
@@ -21,7 +21,6 @@ MAX_SEED = 2 ** 63 - 1  # numpy's SeedSequence takes any non-negative integer; t
 FPS_RANGE = (1, 120)  # frames per second of a generated video
 CRF_RANGE = (0, 51)  # H.264's quality scale
 EASE_MAX_S = 2.0  # s; --ease of edit
-SINGING_MODES = ("auto", "on", "off")  # --singing: decide from the audio, always a song, always speech
 LIPSYNC_MODES = ("phones", "loudness")
 GAZE_MODES = ("natural", "camera")
 REGIONS = ("face", "mouth", "eyes", "head")
@@ -34,9 +33,10 @@ def _bounds():
     """Bounds owned by lower layers, read when the table is built."""
     from .audio.tts import RATE_MAX_WPM, RATE_MIN_WPM
     from .face.image import MAX_OUTPUT_SIDE, MIN_OUTPUT_SIDE
+    from .motion.analytic import SINGING_MODES
     from .motion.expressive import EMOTIONS
 
-    return (MIN_OUTPUT_SIDE, MAX_OUTPUT_SIDE), (RATE_MIN_WPM, RATE_MAX_WPM), EMOTIONS
+    return (MIN_OUTPUT_SIDE, MAX_OUTPUT_SIDE), (RATE_MIN_WPM, RATE_MAX_WPM), EMOTIONS, SINGING_MODES
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def _one_of(choices) -> str:
 
 
 def _table() -> dict[str, OptionSpec]:
-    size, rate, emotions = _bounds()
+    size, rate, emotions, singing = _bounds()
     S = OptionSpec
     specs = [
         S("fps", float, 25.0, "frames per second of the video", min=FPS_RANGE[0], max=FPS_RANGE[1], metavar="FPS"),
@@ -148,7 +148,7 @@ def _table() -> dict[str, OptionSpec]:
         S("singing", str, "auto", "'on' for a song: held notes keep an open vowel that moves with pitch and "
                                   "loudness, and the head sways with the phrase instead of nodding; 'auto' "
                                   "decides from the audio (mostly sustained notes), 'off' always speech. "
-                                  "Text input is speech unless 'on'", choices=SINGING_MODES, metavar="MODE"),
+                                  "Text input is speech unless 'on'", choices=singing, metavar="MODE"),
         S("region", str, None, "animate only this region: face, mouth, eyes or head; every pixel outside it "
                                "stays the input's", choices=REGIONS, metavar="R"),
         S("region_box", str, None, "animate only inside this box of the output frame, in pixels",
@@ -157,6 +157,8 @@ def _table() -> dict[str, OptionSpec]:
                                  "overrides the generated motion", metavar="PATH.json", path=True),
         S("export_arkit", str, None, "also write the face motion as 52 ARKit blendshapes per frame "
                                      "(Live Link Face CSV)", metavar="PATH.csv", path=True),
+        S("motion_model", str, "analytic", "motion model: 'analytic' (rules over phones and prosody) or a learned "
+                                           "model file", metavar="NAME|PATH"),
         S("voice", str, DEFAULT_VOICE, "voice or language of the speech, e.g. en-us, en-gb, cmn, es, fr, de, ja "
                                        "(`phototalk voices` lists them)", metavar="V"),
         S("rate", int, DEFAULT_RATE_WPM, f"speaking rate in words per minute ({rate[0]}-{rate[1]})", min=rate[0],
@@ -179,7 +181,7 @@ SPECS = _table()
 
 GENERATE = ("fps", "size", "seed", "face_index", "crf", "save_track", "transcript", "transcript_file", "lipsync",
             "speed", "still", "emotion", "emotion_strength", "gaze", "singing", "region", "region_box", "track_in",
-            "export_arkit")
+            "export_arkit", "motion_model")
 SPEECH = ("voice", "rate", "save_audio")  # text input of generate
 EDIT = ("close_mouth", "close_eyes", "no_blink", "ease", "crf", "lossless")
 DUB = ("voice", "rate", "transcript", "crf", "lossless")
@@ -209,6 +211,11 @@ class _Options:
         for f in fields(self):
             f.metadata["spec"].check(getattr(self, f.name))
 
+    def validate(self):
+        """Check every value against its spec (subclasses add the rules between options)."""
+        self.check_specs()
+        return self
+
     def to_dict(self) -> dict:
         return {f.name: (list(getattr(self, f.name)) if isinstance(getattr(self, f.name), (list, tuple))
                          else getattr(self, f.name)) for f in fields(self)}
@@ -223,29 +230,10 @@ class _Options:
         return cls(**{k: SPECS[k].parse(v) for k, v in d.items()}).validate()
 
 
-@dataclass
-class GenerateOptions(_Options):
-    fps: float = _opt("fps")
-    size: int | None = _opt("size")
-    seed: int = _opt("seed")
-    face_index: int | None = _opt("face_index")
-    crf: int = _opt("crf")
-    save_track: str | None = _opt("save_track")
-    transcript: str | None = _opt("transcript")
-    transcript_file: str | None = _opt("transcript_file")
-    lipsync: str = _opt("lipsync")
-    speed: float = _opt("speed")
-    still: bool = _opt("still")
-    emotion: str = _opt("emotion")
-    emotion_strength: float = _opt("emotion_strength")
-    gaze: str = _opt("gaze")
-    singing: str = _opt("singing")
-    region: str | None = _opt("region")
-    region_box: str | None = _opt("region_box")
-    track_in: str | None = _opt("track_in")
-    export_arkit: str | None = _opt("export_arkit")
+class _GenerateRules(_Options):
+    """The rules between generate's options, and derived values."""
 
-    def validate(self) -> "GenerateOptions":
+    def validate(self) -> "_GenerateRules":
         self.check_specs()
         if self.transcript and self.transcript_file:
             raise InputError("give either --transcript or --transcript-file, not both")
@@ -290,49 +278,19 @@ def transcript_text(transcript: str | None, transcript_file: str | None) -> str 
     return read_text(transcript_file, "transcript file", "max_transcript_chars")
 
 
-@dataclass
-class SpeechOptions(_Options):
-    """Options of text input (``--text``/``--text-file``), spoken by the built-in espeak-ng voice."""
-
-    voice: str = _opt("voice")
-    rate: int = _opt("rate")
-    save_audio: str | None = _opt("save_audio")
-
-    def validate(self) -> "SpeechOptions":
-        self.check_specs()
-        return self
+def _options_class(name: str, names: tuple[str, ...], base: type, doc: str) -> type:
+    """A dataclass with one field per option of ``names``, default and spec from SPECS:
+    the options objects list no option a second time."""
+    cls = make_dataclass(name, [(n, SPECS[n].type if SPECS[n].default is not None else SPECS[n].type | None, _opt(n))
+                                for n in names], bases=(base,))
+    cls.__doc__ = doc
+    cls.__module__ = __name__
+    return cls
 
 
-@dataclass
-class EditOptions(_Options):
-    """Options of ``edit``: time ranges ('T0-T1' seconds) to change, easing and encoding."""
-
-    close_mouth: list = _opt("close_mouth")
-    close_eyes: list = _opt("close_eyes")
-    no_blink: list = _opt("no_blink")
-    ease: float = _opt("ease")
-    crf: int = _opt("crf")
-    lossless: bool = _opt("lossless")
-
-    def validate(self) -> "EditOptions":
-        self.check_specs()
-        return self
-
-
-@dataclass
-class DubOptions(_Options):
-    """Options of ``dub``: the voice of text input, the transcript of audio input, encoding."""
-
-    voice: str = _opt("voice")
-    rate: int = _opt("rate")
-    transcript: str | None = _opt("transcript")
-    crf: int = _opt("crf")
-    lossless: bool = _opt("lossless")
-
-    def validate(self) -> "DubOptions":
-        self.check_specs()
-        return self
-
-
-OPTIONS_CLASS = {"generate": GenerateOptions, "edit": EditOptions, "dub": DubOptions}
-
+GenerateOptions = _options_class("GenerateOptions", GENERATE, _GenerateRules,
+                                 "Options of ``generate`` (portrait + audio or text), as in ``option_specs``.")
+EditOptions = _options_class("EditOptions", EDIT, _Options,
+                             "Options of ``edit``: time ranges ('T0-T1' seconds) to change, easing and encoding.")
+DubOptions = _options_class("DubOptions", DUB, _Options,
+                            "Options of ``dub``: the voice of text input, the transcript of audio input, encoding.")

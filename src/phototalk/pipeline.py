@@ -4,74 +4,77 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from .audio.io import Speech, load_speech
 from .core import job
+from .core.result import Result
 from .errors import InputError
 from .face.analyze import FaceRig, analyze_face
 from .face.image import load_image, output_size, resize_to
-from .motion.analytic import analytic_motion
+from .motion.base import get_motion_model
 from .motion.arkit import write_arkit_csv
 from .motion.track import MotionTrack, apply_overrides, load_overrides
 from .options import GenerateOptions
-from .render.warp import MeshWarpRenderer, RenderStats
+from .render.base import get_renderer
+from .render.warp import RenderStats
 from .validate import check_job, input_file
 from .video.encode import VideoWriter
+from .video.stream import render_encode
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (frames done, frames total)
 
 
-@dataclass
-class GenerateResult:
-    """What `generate` produced. timings_s: seconds per stage (analysis, motion, render,
-    encode, total); first_frame_s: seconds from the call until frame 0 was encoded;
-    render_stats: the renderer's per-frame warp checks (see ``RenderStats.summary``)."""
+GenerateResult = Result  # the name generate's result had; one Result type for every job
 
-    path: str
-    n_frames: int
-    fps: float
-    width: int
-    height: int
-    duration_s: float
-    timings_s: dict = field(default_factory=dict)
-    first_frame_s: float = 0.0
-    render_stats: dict = field(default_factory=dict)
+
+def generate_options(options: dict) -> GenerateOptions:
+    """``GenerateOptions`` from keyword options, checked; an unknown name is an InputError."""
+    try:
+        return GenerateOptions(**options).validate()
+    except TypeError as e:
+        raise InputError(str(e)) from None
+
+
+def write_track_files(track: MotionTrack, opts: GenerateOptions) -> None:
+    """--save-track (MotionTrack JSON) and --export-arkit (ARKit CSV), when asked."""
+    if opts.save_track:
+        track.save_json(opts.save_track)
+    if opts.export_arkit:
+        write_arkit_csv(track, opts.export_arkit)
 
 
 def prepare_rig(image: str | os.PathLike | np.ndarray, *, size: int | None = None,
                 face_index: int | None = None) -> FaceRig:
     """Load (a path, or an (H, W, 3) uint8 RGB array), resize to the output size and
     analyse the portrait."""
-    job.report("face", 0, 0)
-    img = np.ascontiguousarray(image[..., :3]) if isinstance(image, np.ndarray) else load_image(image)
-    w, h = output_size(img.shape[1], img.shape[0], size)
-    rig = analyze_face(resize_to(img, w, h), face_index=face_index)
-    job.report("face", 1, 1)
-    return rig
+    with job.stage("face"):
+        img = np.ascontiguousarray(image[..., :3]) if isinstance(image, np.ndarray) else load_image(image)
+        w, h = output_size(img.shape[1], img.shape[0], size)
+        return analyze_face(resize_to(img, w, h), face_index=face_index)
 
 
 def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None, out: str | os.PathLike, *,
                  crf: int = 20, progress: Progress | None = None, timings: dict | None = None,
                  fps: float | None = None, n_frames: int | None = None, region: str | None = None,
                  region_box: tuple[int, int, int, int] | None = None,
-                 stats: dict | None = None) -> tuple[int, float]:
+                 stats: dict | None = None, renderer_name: str | None = None) -> tuple[int, float]:
     """Render ``track`` on ``rig`` and stream it with the speech's audio into ``out``.
     region / region_box (x, y, w, h px): only that part of the frame moves.
 
     track: a MotionTrack, or an iterable of consecutive MotionTrack chunks, each rendered
     as it arrives (long inputs stream; then give ``fps``, and ``n_frames``, their total,
     for progress). speech: a Speech, an audio file path, or None. stats: filled with the
-    renderer's per-frame warp checks (``RenderStats.summary``) when given.
+    renderer's per-frame warp checks (``RenderStats.summary``) when given. renderer_name:
+    see ``render.base.get_renderer`` (None: the default).
     Returns (frames written, perf_counter() time when the first frame was encoded)."""
     t0 = time.perf_counter()
     timings = {} if timings is None else timings
-    renderer = MeshWarpRenderer(rig)
+    renderer = get_renderer(renderer_name)(rig)
     h, w = rig.image.shape[:2]
     if region_box is not None:
         x, y, bw, bh = region_box
@@ -85,36 +88,29 @@ def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None,
         audio = os.fspath(speech)
     elif speech is not None:
         audio = speech.path if speech.path else (speech.samples, speech.sr)
-    t_render = t_encode = 0.0
-    first = 0.0
     if isinstance(track, MotionTrack):
         chunks, n, fps = [track], track.n_frames, track.fps
     else:
         chunks, n = track, n_frames or 0
-    done = 0
     checks = RenderStats()
+
+    def frames():  # (chunk, frame index in it); the next chunk is computed as it is reached
+        for chunk in chunks:
+            for i in range(chunk.n_frames):
+                yield chunk, i
+
+    def render(item) -> np.ndarray:
+        frame = renderer.render_frame(*item)
+        checks.add(renderer.last_stats)
+        return frame
+
     # crf 0 asks for lossless: RGB H.264, so decoded frames equal the rendered ones bit
     # for bit (yuv420p would subsample the colour even at crf 0).
     with VideoWriter(out, w, h, fps, audio=audio, crf=crf, lossless=crf == 0) as writer:
-        for chunk in chunks:
-            for i in range(chunk.n_frames):
-                job.checkpoint()
-                ta = time.perf_counter()
-                frame = renderer.render_frame(chunk, i)
-                tb = time.perf_counter()
-                checks.add(renderer.last_stats)
-                writer.write(frame)
-                tc = time.perf_counter()
-                t_render += tb - ta
-                t_encode += tc - tb
-                done += 1
-                if done == 1:
-                    first = tc
-                if progress is not None:
-                    progress(done, max(n, done))
-                job.report("render", done, max(n, done))
+        st = render_encode(writer, frames(), render, total=n, progress=progress)
         te = time.perf_counter()
-    t_encode += time.perf_counter() - te  # flushing the encoder and the rest of the audio
+    t_render, t_encode = st.render_s, st.encode_s + time.perf_counter() - te  # + flushing the encoder and audio
+    done, first = st.frames, st.first_frame_t
     timings["render"] = t_render
     timings["encode"] = t_encode
     if stats is not None:
@@ -123,7 +119,7 @@ def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None,
 
 
 def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | Speech, out: str | os.PathLike, *,
-             progress: Progress | None = None, phones=None, **options) -> GenerateResult:
+             progress: Progress | None = None, phones=None, **options) -> Result:
     """Make ``out`` (MP4) of the portrait in ``image`` speaking ``audio``.
 
     image: a path or an (H, W, 3) uint8 RGB array. audio: a path (any format FFmpeg
@@ -136,22 +132,19 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     # 1. check inputs before any expensive work
-    try:
-        opts = GenerateOptions(**options).validate()
-    except TypeError as e:
-        raise InputError(str(e)) from None
+    opts = generate_options(options)
     out = check_job({"--image": image, "--audio": None if isinstance(audio, Speech) else audio,
                      "--track-in": opts.track_in, "--transcript-file": opts.transcript_file},
                     {"--output": out, "--save-track": opts.save_track, "--export-arkit": opts.export_arkit})["--output"]
     if isinstance(image, (str, os.PathLike)):
         input_file(image, "image")  # decoded later; a missing one fails now
     overrides = load_overrides(opts.track_in) if opts.track_in else None
+    motion_model = get_motion_model(opts.motion_model)
     transcript = opts.transcript_text()
     # 2. audio (cheap, and a bad file should fail before face analysis)
     ta = time.perf_counter()
-    job.report("audio", 0, 1)
-    speech = audio if isinstance(audio, Speech) else load_speech(audio)
-    job.report("audio", 1, 1)
+    with job.stage("audio"):
+        speech = audio if isinstance(audio, Speech) else load_speech(audio)
     timings["audio"] = time.perf_counter() - ta
     # 3. phones (pocketsphinx), given, aligned to the transcript, or recognised. Not beside
     #    the face analysis: pocketsphinx holds the GIL while it decodes (a Python loop
@@ -159,24 +152,23 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     #    and the face analysis' memory came on top of the whole recording's.
     ta = time.perf_counter()
     if phones is None and opts.lipsync == "phones":
-        from .audio.phones import phones_for_lips
+        from .motion.visemes import phones_for_lips
 
-        job.report("phones", 0, 0)
-        # Without a transcript Whisper writes the words; where it cannot (not English),
-        # allphone guesses, whose misheard /b m/ still close the lips.
-        phones = phones_for_lips(speech, transcript)
-        job.report("phones", 1, 1)
+        with job.stage("phones"):
+            # checked between decode pieces (<= audio.phones.CHUNK_S of audio each): pocketsphinx
+            # holds the GIL while it decodes, so a cancel waits for the piece (~1-2 s per 8 s here).
+            # Without a transcript Whisper writes the words; where it cannot (not English),
+            # allphone guesses, whose misheard /b m/ still close the lips.
+            phones = phones_for_lips(speech, transcript)
     timings["phones"] = time.perf_counter() - ta
     # 4. motion: phones -> visemes, prosody -> head, brows, blinks
     ta = time.perf_counter()
-    job.report("motion", 0, 1)
-    still = opts.still_head()
-    track = analytic_motion(speech, opts.fps, seed=opts.seed, phones=phones if opts.lipsync == "phones" else None,
-                            speed=opts.speed, still=still, emotion=opts.emotion,
-                            emotion_strength=opts.emotion_strength, gaze=opts.gaze, singing=opts.singing)
-    if overrides is not None:
-        track = apply_overrides(track, overrides)
-    job.report("motion", 1, 1)
+    with job.stage("motion"):
+        track = motion_model(speech, opts.fps, seed=opts.seed, phones=phones if opts.lipsync == "phones" else None,
+                             speed=opts.speed, still=opts.still_head(), emotion=opts.emotion,
+                             emotion_strength=opts.emotion_strength, gaze=opts.gaze, singing=opts.singing)
+        if overrides is not None:
+            track = apply_overrides(track, overrides)
     timings["motion"] = time.perf_counter() - ta
     # The samples are done with: a file's own audio is re-read by the muxer, so its decoded
     # samples (4 bytes a sample: 38 MB for 10 min) go before the face analysis and rendering
@@ -187,10 +179,7 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     ta = time.perf_counter()
     rig = prepare_rig(image, size=opts.size, face_index=opts.face_index)
     timings["analysis"] = time.perf_counter() - ta
-    if opts.save_track:  # written once the face is known to be usable, so a failed job leaves none
-        track.save_json(opts.save_track)
-    if opts.export_arkit:
-        write_arkit_csv(track, opts.export_arkit)
+    write_track_files(track, opts)  # once the face is known to be usable, so a failed job leaves none
     # 6. render + encode, streamed
     stats: dict = {}
     n, first = render_video(rig, track, sound, out, crf=opts.crf, progress=progress, timings=timings,
@@ -198,5 +187,5 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     timings["total"] = time.perf_counter() - t0
     h, w = rig.image.shape[:2]
     log.info("wrote %s: %d frames, %dx%d, %.2f s", out, n, w, h, n / opts.fps)
-    return GenerateResult(path=out, n_frames=n, fps=opts.fps, width=w, height=h, duration_s=duration_s,
+    return Result(kind="generate", output=out, n_frames=n, fps=opts.fps, width=w, height=h, duration_s=duration_s,
                           timings_s=timings, first_frame_s=first - t0, render_stats=stats)

@@ -8,7 +8,7 @@ spoken in chunks of whole sentences:
    ``save_audio`` when asked), keeping only its timed phones in memory; every chunk is
    padded with silence to a whole number of video frames, so chunk k starts exactly on
    frame ``frame0`` and the video has round(total audio s x fps) frames;
-3. chunk by chunk, its audio is read back, its MotionTrack built (``analytic_motion``,
+3. chunk by chunk, its audio is read back, its MotionTrack built (the motion model,
    one seeded generator per chunk), joined to the previous chunk without a jump, rendered
    and encoded into the one MP4 while the encoder streams the WAV beside it.
 
@@ -26,24 +26,23 @@ import re
 import tempfile
 import time
 import wave
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Iterator
 
 import numpy as np
 
-from .audio.io import Speech
+from .audio.io import Speech, WavWriter
 from .core import job
-from .audio.tts import RATE_MAX_WPM, RATE_MIN_WPM, arpabet_phones, check_script, resolve_voice, synthesize
+from .core.result import Result
+from .audio.tts import arpabet_phones, check_script, resolve_voice, synthesize
 from .errors import InputError
-from .motion.analytic import analytic_motion
-from .motion.arkit import write_arkit_csv
+from .motion.base import MotionModel, get_motion_model
 from .motion.track import MotionTrack, apply_overrides, load_overrides
 from .motion.visemes import extend_stop_closures
-from .options import GenerateOptions
-from .pipeline import GenerateResult, Progress, prepare_rig, render_video
+from .options import SPECS
+from .pipeline import Progress, generate_options, prepare_rig, render_video, write_track_files
 from .validate import check_job, check_text
-from .video.atomic import atomic_path
+from .core.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -146,18 +145,15 @@ def synthesize_to_wav(chunks: list[str], wav_path: str, fps: float, *, voice: st
             syn = synthesize(text, voice=voice, rate_wpm=rate_wpm)
             if w is None:
                 sr = syn.sr
-                w = wave.open(wav_path, "wb")
-                w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(sr)
+                w = WavWriter(wav_path, sr)
             lead = int(round(SEAM_LEAD_S * sr))  # the first chunk too: lips start at rest
             tail = int(round((SEAM_PAUSE_S - SEAM_LEAD_S) * sr))  # the last too: the video ends at rest
             end_raw = total + lead + len(syn.samples) + tail
             end_frame = int(np.ceil(end_raw * fps / sr - 1e-9))
             end = int(round(end_frame * sr / fps))
-            pcm = np.zeros(end - total, np.int16)
-            pcm[lead:lead + len(syn.samples)] = np.round(syn.samples * 32768.0).clip(-32768, 32767)
-            w.writeframes(pcm.tobytes())
+            y = np.zeros(end - total, np.float32)
+            y[lead:lead + len(syn.samples)] = syn.samples
+            w.write(y)
             n = end - total
             phones = extend_stop_closures(arpabet_phones(syn.phones), syn.samples, sr, quiet_frac=CLOSING_LEVEL)
             phones = _pad_phones(phones, lead / sr, n / sr)
@@ -214,11 +210,14 @@ def stitch(prev: MotionTrack | None, cur: MotionTrack) -> MotionTrack:
 
 
 def text_motion(chunks: list[SpokenChunk], wav_path: str, fps: float, *, seed: int = 0, lipsync: str = "phones",
-                timings: dict | None = None, keep: list | None = None, **motion) -> Iterator[MotionTrack]:
+                timings: dict | None = None, keep: list | None = None, model: MotionModel | None = None,
+                **motion) -> Iterator[MotionTrack]:
     """MotionTrack of each chunk in turn, joined seamlessly (see ``stitch``). Chunk 0 uses
     ``seed`` itself (a one-chunk text moves exactly as ``generate`` would move it); chunk k
     draws from seed sequence (seed, k). keep: a list that collects every emitted chunk.
-    motion: further ``analytic_motion`` options (speed, still, emotion, ...)."""
+    model: the motion model (default: ``get_motion_model()``, the analytic one).
+    motion: further motion-model options (speed, still, emotion, ...)."""
+    model = get_motion_model() if model is None else model
     timings = {} if timings is None else timings
     prev = None
     for k, c in enumerate(chunks):
@@ -226,7 +225,7 @@ def text_motion(chunks: list[SpokenChunk], wav_path: str, fps: float, *, seed: i
         t0 = time.perf_counter()
         speech = _read_chunk(wav_path, c)
         chunk_seed = seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
-        track = analytic_motion(speech, fps, seed=chunk_seed, phones=c.phones if lipsync == "phones" else None,
+        track = model(speech, fps, seed=chunk_seed, phones=c.phones if lipsync == "phones" else None,
                                 **motion)
         if track.n_frames != c.n_frames:  # the padding makes this exact; guard the invariant
             raise RuntimeError(f"chunk {k}: {track.n_frames} motion frames for {c.n_frames} video frames")
@@ -247,7 +246,7 @@ def concat_tracks(tracks: list[MotionTrack]) -> MotionTrack:
 
 def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLike, *, voice: str = "en-us",
           rate_wpm: int = 175, save_audio: str | os.PathLike | None = None, chunk_chars: int = CHUNK_CHARS,
-          progress: Progress | None = None, **options) -> GenerateResult:
+          progress: Progress | None = None, **options) -> Result:
     """Make ``out`` (MP4) of the portrait in ``image`` saying ``text`` in espeak-ng's voice.
 
     voice: a language code ("en-us", "en-gb", "cmn", "es", "fr", "de", "ja") or a voice
@@ -261,26 +260,21 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
     stats: dict = {}
     timings: dict[str, float] = {}
     # 1. check inputs
-    try:
-        opts = GenerateOptions(**options).validate()
-    except TypeError as e:
-        raise InputError(str(e)) from None
+    opts = generate_options(options)
     if opts.transcript or opts.transcript_file:
         raise InputError("--transcript is for --audio: with text the words are known")
-    if not RATE_MIN_WPM <= rate_wpm <= RATE_MAX_WPM:
-        raise InputError(f"--rate must be {RATE_MIN_WPM}..{RATE_MAX_WPM} words per minute, got {rate_wpm}")
+    SPECS["rate"].check(rate_wpm)
     paths = check_job({"--image": image, "--track-in": opts.track_in},
                       {"--output": out, "--save-track": opts.save_track, "--export-arkit": opts.export_arkit,
                        "--save-audio": save_audio})
     out, save_audio = paths["--output"], paths["--save-audio"]
     check_text(text, "text", "max_text_chars")
     overrides = load_overrides(opts.track_in) if opts.track_in else None
+    model = get_motion_model(opts.motion_model)
     check_script(text, resolve_voice(voice))
     chunks = split_text(text, chunk_chars)
     # 2. face analysis in a worker thread while the text is synthesised (both native code)
-    pool = ThreadPoolExecutor(max_workers=1)
-    pending = pool.submit(job.in_job(prepare_rig), image, size=opts.size, face_index=opts.face_index)
-    pool.shutdown(wait=False)
+    pending = job.in_thread(prepare_rig, image, size=opts.size, face_index=opts.face_index)
     with tempfile.TemporaryDirectory(prefix="phototalk-") as tmpdir, contextlib.ExitStack() as stack:
         # --save-audio is written atomically: it appears only when the video does
         wav_path = stack.enter_context(atomic_path(save_audio)) if save_audio is not None else \
@@ -291,14 +285,14 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
         timings["tts"] = time.perf_counter() - ta
         n_total = spoken[-1].frame0 + spoken[-1].n_frames
         ta = time.perf_counter()
-        rig = pending.result()
+        rig = job.wait(pending)
         timings["analysis"] = time.perf_counter() - ta  # the part not hidden behind synthesis
         log.info("%d chunks, %d frames", len(spoken), n_total)
         # 4. motion, render and encode chunk by chunk
         still = opts.still_head()
         kept: list[MotionTrack] | None = [] if opts.save_track or opts.export_arkit else None
         motion = text_motion(spoken, wav_path, opts.fps, seed=opts.seed, lipsync=opts.lipsync,
-                             timings=timings, keep=kept, speed=opts.speed, still=still, emotion=opts.emotion,
+                             timings=timings, keep=kept, model=model, speed=opts.speed, still=still, emotion=opts.emotion,
                              emotion_strength=opts.emotion_strength, gaze=opts.gaze,
                              singing="on" if opts.singing == "on" else "off")  # espeak speaks, it never sings
         if overrides is not None:  # --track-in addresses the whole timeline: motion first (it is small)
@@ -309,13 +303,10 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
                                 region_box=opts.region_box_px(), stats=stats)
         if kept:
             track = concat_tracks(kept)
-            if opts.save_track:
-                track.save_json(opts.save_track)
-            if opts.export_arkit:
-                write_arkit_csv(track, opts.export_arkit)
+            write_track_files(track, opts)
     duration_s = (spoken[-1].start + spoken[-1].n_samples) / spoken[-1].sr
     timings["total"] = time.perf_counter() - t0
     h, w_ = rig.image.shape[:2]
     log.info("wrote %s: %d frames, %dx%d, %.2f s", out, n, w_, h, n / opts.fps)
-    return GenerateResult(path=out, n_frames=n, fps=opts.fps, width=w_, height=h, duration_s=duration_s,
+    return Result(kind="generate", output=out, n_frames=n, fps=opts.fps, width=w_, height=h, duration_s=duration_s,
                           timings_s=timings, first_frame_s=first - t0, render_stats=stats)

@@ -110,3 +110,54 @@ def load_speech(path: str | os.PathLike) -> Speech:
         samples[bad] = 0.0
     np.clip(samples, -1.0, 1.0, out=samples)
     return Speech(samples, SAMPLE_RATE, path)  # the muxer silences the same samples (video.encode)
+
+
+PCM_BLOCK = 1 << 20  # samples converted to 16-bit at a time (no float copy of a whole long recording)
+
+
+def pcm16(y: np.ndarray) -> np.ndarray:
+    """Float samples (any shape, full scale 1.0) -> int16, scaled by 32768 and rounded, so
+    16-bit sources (decoded as k / 32768) come back bit-exact; clipped at full scale."""
+    y = np.asarray(y)
+    y = y if y.dtype.kind == "f" else y.astype(np.float32)  # float64 stays float64: the same rounding as before
+    flat = y.reshape(-1)
+    out = np.empty(flat.shape, np.int16)
+    for a in range(0, len(flat), PCM_BLOCK):
+        b = flat[a:a + PCM_BLOCK] * np.float32(32768.0)
+        np.round(b, out=b)
+        np.clip(b, -32768, 32767, out=b)
+        out[a:a + PCM_BLOCK] = b
+    return out.reshape(y.shape)
+
+
+class WavWriter:
+    """16-bit PCM WAV written as it goes: ``with WavWriter(path, sr) as w: w.write(samples)``;
+    samples (n,) or (n, channels) float (full scale 1.0, see ``pcm16``)."""
+
+    def __init__(self, path: str | os.PathLike, sr: int, channels: int = 1):
+        import wave
+
+        self._w = wave.open(os.fspath(path), "wb")
+        self._w.setnchannels(channels)
+        self._w.setsampwidth(2)
+        self._w.setframerate(int(sr))
+
+    def write(self, samples: np.ndarray) -> None:
+        self._w.writeframes(pcm16(samples).astype("<i2").tobytes())
+
+    def close(self) -> None:
+        self._w.close()
+
+    def __enter__(self) -> "WavWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, sr: int) -> str:
+    """Write ``samples`` ((n,) mono or (n, channels)) as a 16-bit PCM WAV; returns the path."""
+    y = np.asarray(samples, np.float32)
+    with WavWriter(path, sr, 1 if y.ndim == 1 else y.shape[1]) as w:
+        w.write(y)
+    return os.fspath(path)

@@ -28,14 +28,14 @@ import os
 import re
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from ..core import job
 from ..errors import InputError
 from .features import frame_power
-from .io import SAMPLE_RATE, Speech, samples_at_analysis_rate
+from .io import SAMPLE_RATE, Speech, pcm16, samples_at_analysis_rate
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ PAD_S = 0.2  # s of digital silence around audio before alignment (see align)
 CHUNK_S = 20.0  # s; recognition decodes pieces of about this length
 LONG_ALIGN_S = 60.0  # s; longer audio is aligned in pieces
 ALIGN_CHUNK_S = 30.0  # s; the longest piece (unless one word run has no gap)
-PCM_BLOCK = 1 << 20  # samples converted to 16-bit at a time
 QUIET_RMS = 10 ** (-70 / 20)  # full scale = 1; below this (~10 LSB of 16-bit) is silence
 # Wide beams: alignment of real recordings fails less often and costs no more time
 # than pocketsphinx's defaults, which also flip results on 1-LSB input changes.
@@ -61,10 +60,10 @@ class AlignmentError(InputError):
     """The transcript could not be aligned with the audio."""
 
 
-@dataclass(frozen=True)
-class Phone:
+class Phone(NamedTuple):
     """One phone: ``label`` is ARPAbet without stress ('AA', 'M', ...) or 'SIL';
-    ``start_s``/``end_s`` in seconds from the start of the audio."""
+    ``start_s``/``end_s`` in seconds from the start of the audio. A tuple, so the timed
+    phones of every source (recognised, aligned, espeak's) are one type: (label, start_s, end_s)."""
 
     label: str
     start_s: float
@@ -112,14 +111,7 @@ _recognizers = _Pool(phone_lm=True, **RECOGNIZE_CONFIG)
 def _pcm16(speech: Speech) -> np.ndarray:
     """(n,) int16 samples at 16 kHz. Scaling by 32768 keeps 16-bit sources bit-exact,
     which matters: pocketsphinx's output can change with a 1-LSB change."""
-    y = samples_at_analysis_rate(speech)
-    out = np.empty(len(y), np.int16)
-    for a in range(0, len(y), PCM_BLOCK):  # in blocks: no float copy of a whole long recording
-        b = y[a:a + PCM_BLOCK] * np.float32(32768.0)
-        np.round(b, out=b)
-        np.clip(b, -32768, 32767, out=b)
-        out[a:a + PCM_BLOCK] = b
-    return out
+    return pcm16(samples_at_analysis_rate(speech))
 
 
 def _frame_rms(pcm: np.ndarray) -> np.ndarray:
@@ -184,8 +176,7 @@ def _spell(word: str) -> str | None:
     """CMUdict-style pronunciation of a word CMUdict lacks, from espeak-ng's
     letter-to-sound rules (numbers come out as their spoken words); None if espeak
     says nothing for it."""
-    from ..motion.visemes import espeak_to_arpabet
-    from .tts import synthesize
+    from .tts import espeak_to_arpabet, synthesize
 
     try:
         mnemonics = [m.lstrip("',%=") for m, _, _ in synthesize(word).phones]
@@ -509,25 +500,3 @@ def phones_for(speech: Speech, transcript: str | None = None, model: str | None 
     logged warning, if it cannot be aligned), else recognised ones (``recognize_words``).
     Covers [0, duration] contiguously."""
     return phones_with_words(speech, transcript, model).phones
-
-
-def phones_for_lips(speech: Speech, transcript: str | None = None,
-                    model: str | None = None) -> list[tuple[str, float, float]]:
-    """``phones_for`` as [(label, start_s, end_s)] for the mouth: where the phones are
-    allphone guesses, every stop or nasal whose sound dips gets a brief bilabial contact
-    (visemes.close_uncertain_stops), so a misheard /b/ or /m/ still closes the lips."""
-    from ..motion.visemes import close_uncertain_stops
-
-    rec = phones_with_words(speech, transcript, model)
-    phones = [(p.label, p.start_s, p.end_s) for p in rec.phones]
-    if not rec.guessed:
-        return phones
-    closed = close_uncertain_stops(phones, speech.samples, speech.sr)
-    return sorted([p for p in closed if _within(p, rec.guessed)] + [p for p in phones if not _within(p, rec.guessed)],
-                  key=lambda p: p[1])
-
-
-def _within(p: tuple[str, float, float], spans: list[tuple[float, float]]) -> bool:
-    """Whether phone ``p``'s centre lies in one of ``spans``."""
-    c = (p[1] + p[2]) / 2
-    return any(a <= c < b for a, b in spans)

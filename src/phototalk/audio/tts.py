@@ -283,8 +283,6 @@ def arpabet_phones(phones) -> list[tuple[str, float, float]]:
     the viseme model. A rising diphthong that espeak keeps as one phoneme (Mandarin
     "iA" in jia, "uo" in guo, "yE" in yue) becomes a short glide plus its nucleus, so the
     mouth opens for the nucleus instead of holding the glide's narrow shape."""
-    from ..motion.visemes import espeak_to_arpabet
-
     out = []
     for name, t0, t1 in phones:
         core = name.lstrip("',%=")
@@ -294,3 +292,43 @@ def arpabet_phones(phones) -> list[tuple[str, float, float]]:
         else:
             out.append((espeak_to_arpabet(name), t0, t1))
     return out
+
+
+# espeak-ng phoneme mnemonics (stress marks stripped) -> ARPAbet, for speech we
+# synthesise ourselves: its timings are exact, so lip sync needs no recognition.
+_ESPEAK_CONSONANTS = {
+    "p": "P", "b": "B", "t": "T", "d": "D", "k": "K", "g": "G", "m": "M", "n": "N", "N": "NG",
+    "f": "F", "v": "V", "T": "TH", "D": "DH", "s": "S", "z": "Z", "S": "SH", "Z": "ZH", "h": "HH",
+    "l": "L", "r": "R", "j": "Y", "w": "W", "tS": "CH", "dZ": "JH", "x": "HH", "C": "HH", "ts": "S",
+    "dz": "Z", "c": "K", "J": "Y", "L": "L", "R": "R", "Q": "HH", "?": "SIL", "B": "B", "F": "F",
+    # other languages' tables (Mandarin, Japanese, ...): uvular/velar fricative and stop, flaps,
+    # retroflex and alveolo-palatal sibilants and affricates
+    "X": "HH", "q": "K", "*": "D", "**": "R", "s.": "SH", "z.": "ZH", "ts.": "CH", "ts.h": "CH",
+    "t_s": "S", "d_z": "Z", "s\\": "SH", "z\\": "ZH", "t_s\\": "CH", "d_z\\": "JH",
+    "_j": "Y",
+}
+_ESPEAK_VOWELS = [  # longest prefix first
+    ("@r", "ER"), ("aI", "AY"), ("aU", "AW"), ("eI", "EY"), ("oU", "OW"), ("OI", "OY"), ("@L", "L"), ("3", "ER"),
+    ("e@", "EH"), ("i@", "IY"), ("U@", "UH"), ("A", "AA"), ("a", "AA"), ("V", "AH"), ("@", "AH"),
+    ("E", "EH"), ("e", "EH"), ("I", "IH"), ("i", "IY"), ("0", "AO"), ("O", "AO"), ("o", "OW"),
+    ("U", "UH"), ("u", "UW"), ("y", "UW"), ("Y", "UW"), ("W", "UH"),
+]
+
+
+def espeak_to_arpabet(mnemonic: str) -> str:
+    """ARPAbet label for an espeak-ng phoneme mnemonic ("'oU" -> "OW", "tS" -> "CH");
+    pauses ("_", "_:") -> "SIL"; anything unrecognised -> "AH" (a neutral vowel)."""
+    m = mnemonic.lstrip("',%=")
+    if not m or (m.startswith("_") and m != "_j"):  # "_j": Japanese palatal glide, not a pause
+        return "SIL"
+    core = m.rstrip(":#;-/!^2345")
+    if core in _ESPEAK_CONSONANTS:
+        return _ESPEAK_CONSONANTS[core]
+    for prefix, arpa in _ESPEAK_VOWELS:
+        if m.startswith(prefix):
+            return arpa
+    if m[:2] in _ESPEAK_CONSONANTS:
+        return _ESPEAK_CONSONANTS[m[:2]]
+    if m[:1] in _ESPEAK_CONSONANTS:
+        return _ESPEAK_CONSONANTS[m[:1]]
+    return "AH"

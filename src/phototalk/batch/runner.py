@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from ..errors import InputError, OutputError
-from ..video.atomic import atomic_path, check_writable
+from ..core.atomic import atomic_path, check_writable
 from .manifest import STATE_DIR, Job, file_digest, out_path, read_manifest, set_at
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,8 @@ import contextlib
 import contextvars
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -137,7 +139,46 @@ def report(stage: str, done: int, total: int = 0) -> None:
         j.report(stage, done, total)
 
 
+WAIT_POLL_S = 0.05  # s; how often a job waiting on a worker looks at its cancel token
+
+
+def wait(future: Future):
+    """``future.result()``, but a cancel of the current job raises ``Cancelled`` within
+    WAIT_POLL_S while the worker is still busy (the worker stops at its own next
+    checkpoint; its result is dropped). Native code that holds the GIL (a pocketsphinx
+    decode) delays this until it returns."""
+    j = _current.get()
+    if j is None or j.token is None:
+        return future.result()
+    while True:
+        j.token.raise_if_cancelled()
+        try:
+            return future.result(timeout=WAIT_POLL_S)
+        except FuturesTimeout:
+            continue
+
+
+@contextlib.contextmanager
+def stage(name: str) -> Iterator[None]:
+    """A stage of one indivisible step: reports it started (0 of unknown) and done (1 of 1)."""
+    report(name, 0, 0)
+    yield
+    report(name, 1, 1)
+
+
 def in_job(fn: Callable) -> Callable:
     """``fn`` bound to the caller's context, for running in a worker thread."""
     ctx = contextvars.copy_context()
     return lambda *a, **kw: ctx.run(fn, *a, **kw)
+
+
+def in_thread(fn: Callable, *args, **kwargs) -> Future:
+    """Start ``fn(*args, **kwargs)`` in a worker thread of the current job (same cancel
+    token and progress callback); its Future gives the result or raises its error. The
+    worker is not waited for at exit of the caller: a cancelled job stops it at its next
+    checkpoint."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="phototalk")
+    try:
+        return pool.submit(in_job(fn), *args, **kwargs)
+    finally:
+        pool.shutdown(wait=False)

@@ -9,16 +9,19 @@ the eyes of each frame in its ranges (candidates to lend open eyes).
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
 from ..core import job
+from ..core.numeric import range_weight
+from ..core.result import Result
 from ..errors import FaceError, InputError
 from ..face import landmarks as L
 from ..motion.track import jaw_from_mouth
@@ -27,6 +30,7 @@ from ..render.video_rig import VideoFaceRenderer
 from ..validate import check_job, check_text, input_file, over_limit
 from ..validate import limit as limit_of
 from ..video.encode import VideoWriter
+from ..video.stream import render_encode
 from . import blink as B
 from .source import VideoInfo, frames, probe
 from .tracking import FaceTrack, track_faces
@@ -56,18 +60,7 @@ class TimeRange:
         return cls(a, b)
 
 
-@dataclass
-class EditResult:
-    """What ``edit_video``/``dub_video`` produced. timings_s: seconds per stage
-    (probe, track, audio, motion, edit, decode, encode, total)."""
-
-    path: str
-    n_frames: int
-    fps: float
-    width: int
-    height: int
-    frames_with_face: int
-    timings_s: dict = field(default_factory=dict)
+EditResult = Result  # the name edit_video's result had; one Result type for every job
 
 
 def _ranges(ranges: Sequence[TimeRange | str] | None) -> list[TimeRange]:
@@ -80,10 +73,7 @@ def range_weights(ranges: Sequence[TimeRange], n: int, fps: float, ramp_s: float
     t = np.arange(n) / fps
     w = np.zeros(n)
     for r in ranges:
-        up = np.clip((t - (r.start_s - ramp_s)) / ramp_s, 0, 1) if ramp_s > 0 else (t >= r.start_s).astype(float)
-        down = np.clip(((r.end_s + ramp_s) - t) / ramp_s, 0, 1) if ramp_s > 0 else (t <= r.end_s).astype(float)
-        x = np.minimum(up, down)
-        w = np.maximum(w, x * x * (3 - 2 * x))
+        w = np.maximum(w, range_weight(t, r.start_s, r.end_s, ramp_s))
     return w.astype(np.float32)
 
 
@@ -140,7 +130,7 @@ def _track(info: VideoInfo, keep: Callable[[int], bool] | None = None, limit: in
 def edit_video(video: str | os.PathLike, out: str | os.PathLike, options: EditOptions | None = None, *,
                close_mouth: Sequence[TimeRange | str] = (), close_eyes: Sequence[TimeRange | str] = (),
                no_blink: Sequence[TimeRange | str] = (), crf: int = 20, lossless: bool = False,
-               ease_s: float = RAMP_S, progress: Progress | None = None) -> EditResult:
+               ease_s: float = RAMP_S, progress: Progress | None = None) -> Result:
     """Write ``out`` (MP4): ``video`` with the mouth closed, the eyes closed and blinks
     removed over the given time ranges ('T0-T1' strings or ``TimeRange``s, seconds).
     options: an ``EditOptions``; without it the keyword arguments make one (ease_s is
@@ -183,39 +173,30 @@ def edit_video(video: str | os.PathLike, out: str | os.PathLike, options: EditOp
     log.info("editing %d frames: mouth in %d, eyes in %d, %d blink frames replaced", n, int((wm > 0).sum()),
              int((we > 0).sum()), len(donors))
     # 4. pass 2: edit and encode, streamed
-    t_edit = t_enc = 0.0
     renderer: VideoFaceRenderer | None = None  # built on the first frame it edits, then re-posed per frame
     h, w = info.height, info.width
+
+    def render(item) -> np.ndarray:
+        nonlocal renderer
+        i, f = item
+        if track.found[i]:
+            if i in donors and donors[i] in patches:
+                f = f.copy()
+                B.open_eyes(f, lm[i], patches[donors[i]], lm[donors[i]])
+            if wm[i] > 0 or we[i] > 0:
+                renderer = renderer or VideoFaceRenderer(f, lm[i])
+                f = renderer.render_video_frame(f, lm[i], close_mouth=float(wm[i]), close_eyes=float(we[i]))
+        return info.to_stored(f)
+
     with VideoWriter(out, w, h, info.fps, audio=info.path if info.has_audio else None, crf=crf,
                      lossless=lossless, rotation_deg=info.rotation_deg) as writer:
-        tb = time.perf_counter()
-        for i, f in enumerate(frames(info)):
-            if i >= n:
-                break
-            job.checkpoint()
-            ta = time.perf_counter()
-            if track.found[i]:
-                if i in donors and donors[i] in patches:
-                    f = f.copy()
-                    B.open_eyes(f, lm[i], patches[donors[i]], lm[donors[i]])
-                if wm[i] > 0 or we[i] > 0:
-                    renderer = renderer or VideoFaceRenderer(f, lm[i])
-                    f = renderer.render_video_frame(f, lm[i], close_mouth=float(wm[i]), close_eyes=float(we[i]))
-            tc = time.perf_counter()
-            writer.write(info.to_stored(f))
-            td = time.perf_counter()
-            t_edit += tc - ta
-            t_enc += td - tc
-            if progress is not None:
-                progress(i + 1, n)
-            job.report("render", i + 1, n)
+        st = render_encode(writer, itertools.islice(enumerate(frames(info)), n), render, total=n, progress=progress)
         te = time.perf_counter()
-    t_enc += time.perf_counter() - te
-    timings["edit"] = t_edit
-    timings["encode"] = t_enc
-    timings["decode"] = max(te - tb - t_edit - t_enc + (time.perf_counter() - te), 0.0) if n else 0.0
+    timings["edit"] = st.render_s
+    timings["encode"] = st.encode_s + time.perf_counter() - te  # + flushing the encoder and the audio
+    timings["decode"] = st.source_s
     timings["total"] = time.perf_counter() - t0
-    return EditResult(out, n, info.fps, w, h, int(track.found.sum()), timings)
+    return Result("edit", out, n, info.fps, w, h, n / info.fps, timings, frames_with_face=int(track.found.sum()))
 
 
 OPEN_SCALE_RANGE = (1.0, 1.25)  # how far a dub's mouth opening adapts to the speaker's own
@@ -271,39 +252,29 @@ def pingpong(i: np.ndarray | int, n_src: int):
 def _speech_and_phones(audio, text, voice, transcript, rate_wpm):
     """(Speech, a Future of its phones [(ARPAbet, start_s, end_s)], audio for the muxer).
     The phones are found in a worker thread beside the face tracking (both native code)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from ..audio.io import Speech, load_speech
 
-    pool = ThreadPoolExecutor(max_workers=1)
-    try:
-        if text is None:
-            job.report("audio", 0, 1)
+    if text is None:
+        with job.stage("audio"):
             speech = load_speech(audio)
-            job.report("audio", 1, 1)
-            return speech, pool.submit(job.in_job(_phones_of), speech, transcript), speech.path
-        from ..audio.tts import synthesize
+        return speech, job.in_thread(_phones_of, speech, transcript), speech.path
+    from ..audio.tts import synthesize
 
-        if not text.strip():
-            raise InputError("--text is empty")
-        job.report("tts", 0, 1)
+    if not text.strip():
+        raise InputError("--text is empty")
+    with job.stage("tts"):
         syn = synthesize(text, voice=voice, rate_wpm=rate_wpm)
-        job.report("tts", 1, 1)
-        speech = Speech(syn.samples, syn.sr)
-        return speech, pool.submit(job.in_job(_tts_phones), syn, speech, text, voice), (syn.samples, syn.sr)
-    finally:
-        pool.shutdown(wait=False)
+    speech = Speech(syn.samples, syn.sr)
+    return speech, job.in_thread(_tts_phones, syn, speech, text, voice), (syn.samples, syn.sr)
 
 
 def _phones_of(speech, transcript) -> list:
     """Phones for the lips: aligned to the transcript, or to Whisper's words, else
     allphone's guesses (whose misheard /b m/ still close the lips, as in generate)."""
-    from ..audio.phones import phones_for_lips
+    from ..motion.visemes import phones_for_lips
 
-    job.report("phones", 0, 0)
-    phones = phones_for_lips(speech, transcript)
-    job.report("phones", 1, 1)
-    return phones
+    with job.stage("phones"):
+        return phones_for_lips(speech, transcript)
 
 
 def _tts_phones(syn, speech, text: str, voice: str) -> list[tuple[str, float, float]]:
@@ -312,20 +283,21 @@ def _tts_phones(syn, speech, text: str, voice: str) -> list[tuple[str, float, fl
     force-aligned to its text, which finds where each phone is heard; other languages
     (and a failed alignment) keep espeak's timings."""
     from ..audio.phones import AlignmentError, align
-    from ..motion.visemes import espeak_to_arpabet
+    from ..audio.tts import espeak_to_arpabet
 
-    if voice.lower().startswith("en"):
-        try:
-            return [(p.label, p.start_s, p.end_s) for p in align(speech, text)]
-        except AlignmentError as e:
-            log.info("aligning the synthesised speech failed (%s); using espeak's timings", e)
-    return [(espeak_to_arpabet(p), a, b) for p, a, b in syn.phones]
+    with job.stage("phones"):
+        if voice.lower().startswith("en"):
+            try:
+                return align(speech, text)
+            except AlignmentError as e:
+                log.info("aligning the synthesised speech failed (%s); using espeak's timings", e)
+        return [(espeak_to_arpabet(p), a, b) for p, a, b in syn.phones]
 
 
 def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOptions | None = None, *,
               audio: str | os.PathLike | None = None, text: str | None = None, voice: str = "en-us",
               transcript: str | None = None, crf: int = 20, lossless: bool = False,
-              progress: Progress | None = None) -> EditResult:
+              progress: Progress | None = None) -> Result:
     """Write ``out`` (MP4): ``video`` lip-synced to new speech (``audio``: a file, or
     ``text`` spoken by the built-in voice ``voice``). The new speech replaces the
     soundtrack; the video is cut to its length, or extended by playing the frames back
@@ -363,8 +335,8 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
     timings["track"] = time.perf_counter() - ta
     # 4. mouth controls from the phones
     ta = time.perf_counter()
-    job.report("motion", 0, 1)
-    phones = [p if isinstance(p, tuple) else (p.label, p.start_s, p.end_s) for p in phones.result()]
+    phones = job.wait(phones)
+    job.report("motion", 0, 0)
     ctl = mouth_from_phones(speech, info.fps, n_out, phones)
     ctl["mouth_open"] = hold_bilabials(ctl["mouth_open"] * speaker_scale(track, ctl["mouth_open"]), phones, info.fps)
     jaw_open = jaw_from_mouth(ctl["mouth_open"], info.fps)  # the chin lags the lips, as in generate
@@ -374,7 +346,6 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
     renderer: VideoFaceRenderer | None = None  # set up on the first frame with a face (its mouth palette too)
     # 5. pass 2: re-render the mouth of every output frame and encode, streamed
     #    (frames held in memory only when they are played back and forth)
-    t_edit = t_enc = 0.0
     h, w = info.height, info.width
     held: list[np.ndarray] | None = [] if n_out > n_src else None
 
@@ -389,32 +360,25 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
             for i in range(n_src, n_out):
                 yield held[src_of[i]]
 
+    def render(item) -> np.ndarray:
+        nonlocal renderer
+        i, f = item
+        j = int(src_of[i])
+        if track.found[j]:
+            renderer = renderer or VideoFaceRenderer(f, lm[j])
+            mouth = {"open": ctl["mouth_open"][i], "wide": ctl["mouth_wide"][i], "round": ctl["mouth_round"][i],
+                     "tuck": ctl["lip_tuck"][i], "jaw": jaw_open[i]}
+            f = renderer.render_video_frame(f, lm[j], mouth=mouth)
+        return info.to_stored(f)
+
     with VideoWriter(out, w, h, info.fps, audio=mux_audio, crf=crf, lossless=lossless,
                      rotation_deg=info.rotation_deg) as writer:
-        tb = time.perf_counter()
-        for i, f in enumerate(source()):
-            if i >= n_out:
-                break
-            job.checkpoint()
-            ta = time.perf_counter()
-            j = int(src_of[i])
-            if track.found[j]:
-                renderer = renderer or VideoFaceRenderer(f, lm[j])
-                mouth = {"open": ctl["mouth_open"][i], "wide": ctl["mouth_wide"][i], "round": ctl["mouth_round"][i],
-                         "tuck": ctl["lip_tuck"][i], "jaw": jaw_open[i]}
-                f = renderer.render_video_frame(f, lm[j], mouth=mouth)
-            tc = time.perf_counter()
-            writer.write(info.to_stored(f))
-            td = time.perf_counter()
-            t_edit += tc - ta
-            t_enc += td - tc
-            if progress is not None:
-                progress(i + 1, n_out)
-            job.report("render", i + 1, n_out)
+        st = render_encode(writer, itertools.islice(enumerate(source()), n_out), render, total=n_out,
+                           progress=progress)
         te = time.perf_counter()
-    t_enc += time.perf_counter() - te
-    timings["edit"] = t_edit
-    timings["encode"] = t_enc
-    timings["decode"] = max(te - tb - t_edit - t_enc, 0.0)
+    timings["edit"] = st.render_s
+    timings["encode"] = st.encode_s + time.perf_counter() - te
+    timings["decode"] = st.source_s
     timings["total"] = time.perf_counter() - t0
-    return EditResult(out, n_out, info.fps, w, h, int(track.found.sum()), timings)
+    return Result("dub", out, n_out, info.fps, w, h, n_out / info.fps, timings,
+                  frames_with_face=int(track.found.sum()))

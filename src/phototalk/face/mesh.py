@@ -67,8 +67,8 @@ REGION_SCALE = 1.5  # feature crop side / region extent
 STAGE1 = "face_mesh_attention_stage1.tflite"
 STAGE2 = "face_mesh_attention_stage2.tflite"
 
-_lock = threading.RLock()
-_interpreters: dict[str, object] = {}
+_lock = threading.RLock()  # only while an interpreter is built (fd 2 is muted process-wide then)
+_local = threading.local()  # .interpreters: {model file: LiteRT interpreter} of this thread
 
 
 @dataclass(frozen=True)
@@ -133,27 +133,30 @@ def native_stderr_muted():
 
 
 def _interpreter(file: str):
-    """One LiteRT interpreter per model file and process, built on first use (~10 ms).
-    Callers hold ``_lock``: an interpreter's tensors are shared state."""
-    it = _interpreters.get(file)
+    """This thread's LiteRT interpreter of model ``file``, built on first use (~10 ms).
+    An interpreter's tensors are state of one call, so each thread has its own: jobs in
+    several threads (a server) analyse faces at the same time, no lock held."""
+    its = getattr(_local, "interpreters", None)
+    if its is None:
+        its = _local.interpreters = {}
+    it = its.get(file)
     if it is None:
         from ai_edge_litert.interpreter import Interpreter
 
         with native_stderr_muted():
             it = Interpreter(model_path=str(MODEL_DIR / file), num_threads=1)
             it.allocate_tensors()
-        _interpreters[file] = it
+        its[file] = it
     return it
 
 
 def _run(file: str, x: np.ndarray) -> list[np.ndarray]:
     """Outputs of model ``file`` on input ``x`` ((1, H, W, 3) float32), in the model's
     output order, as copies."""
-    with _lock:
-        it = _interpreter(file)
-        it.set_tensor(it.get_input_details()[0]["index"], x)
-        it.invoke()
-        return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
+    it = _interpreter(file)
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
 
 
 def _crop(image: np.ndarray, rect: RotatedRect, out_px: int, *, border_zero: bool = False,
@@ -364,25 +367,24 @@ def mesh(image: np.ndarray, rect: RotatedRect, min_presence: float = 0.0) -> tup
     presence score in [0, 1]; landmarks None (and the refinement stage skipped) when the
     score is below ``min_presence``."""
     x = _crop(image, rect, MESH_INPUT_PX).astype(np.float32) * (1 / 255)
-    with _lock:
-        it, (ins, outs) = _interpreter(STAGE1), _io(STAGE1)
-        it.set_tensor(ins["input_1"][0], x[None])
-        it.invoke()
-        flag = float(np.clip(it.get_tensor(outs["conv_faceflag"]).reshape(-1)[0], -100, 100))
-        score = 1 / (1 + math.exp(-flag))
-        if score < min_presence:
-            return None, score
-        surface = it.get_tensor(outs["output_mesh_identity"]).reshape(N_MESH, 3).astype(np.float64)
-        mats = np.stack([_region_matrix(it.get_tensor(outs[name])[0].astype(np.float64), pts, a, b)
-                         for name, (pts, a, b) in zip(_SCALED_MESHES, REGIONS)])
-        crops = _sample_features(it.get_tensor(outs["p_re_lu_3"])[0], mats)
-        it2, (ins2, outs2) = _interpreter(STAGE2), _io(STAGE2)
-        for name, m in zip(_MATRIX_INPUTS, mats):
-            it2.set_tensor(ins2[name][0], m.astype(np.float32).reshape(ins2[name][1]))
-        for name, c in zip(_CROP_INPUTS, crops):
-            it2.set_tensor(ins2[name][0], c.reshape(ins2[name][1]))
-        it2.invoke()
-        q = {name: it2.get_tensor(i)[0].astype(np.float64) for name, i in outs2.items()}
+    it, (ins, outs) = _interpreter(STAGE1), _io(STAGE1)
+    it.set_tensor(ins["input_1"][0], x[None])
+    it.invoke()
+    flag = float(np.clip(it.get_tensor(outs["conv_faceflag"]).reshape(-1)[0], -100, 100))
+    score = 1 / (1 + math.exp(-flag))
+    if score < min_presence:
+        return None, score
+    surface = it.get_tensor(outs["output_mesh_identity"]).reshape(N_MESH, 3).astype(np.float64)
+    mats = np.stack([_region_matrix(it.get_tensor(outs[name])[0].astype(np.float64), pts, a, b)
+                     for name, (pts, a, b) in zip(_SCALED_MESHES, REGIONS)])
+    crops = _sample_features(it.get_tensor(outs["p_re_lu_3"])[0], mats)
+    it2, (ins2, outs2) = _interpreter(STAGE2), _io(STAGE2)
+    for name, m in zip(_MATRIX_INPUTS, mats):
+        it2.set_tensor(ins2[name][0], m.astype(np.float32).reshape(ins2[name][1]))
+    for name, c in zip(_CROP_INPUTS, crops):
+        it2.set_tensor(ins2[name][0], c.reshape(ins2[name][1]))
+    it2.invoke()
+    q = {name: it2.get_tensor(i)[0].astype(np.float64) for name, i in outs2.items()}
     p = np.zeros((N_MESH + 2 * N_IRIS, 3))
     p[:N_MESH] = surface
     p[LIPS, :2] = _apply(q["reshape_1"], q["multiply_by_constant_1"])

@@ -11,10 +11,10 @@ import numpy as np
 
 from ..audio.features import high_band_ratio, loudness_db, n_frames
 from ..audio.io import Speech
+from ..core.numeric import smooth
 from ..errors import InputError
-from ..options import SINGING_MODES
 from .expressive import blink_onsets_near_pauses, expressive_channels, jaw_floor
-from .prosody import Prosody, prosody, smooth
+from .prosody import Prosody, prosody
 from .track import MotionTrack, jaw_from_mouth
 from .visemes import (CLOSURE_EASE_S, Viseme, coarticulate, extend_stop_closures, seconds_to, touch_labiodentals,
                       viseme_of)
@@ -48,6 +48,8 @@ SING_OPEN_PER_ST = 0.006  # iod more per semitone above the median (clipped to -
 SING_ROUND_CLOSE = 0.45  # a fully rounded vowel (/uw/) opens this much less than the others
 SING_SPREAD_KEEP = 0.5  # share of a vowel's lip spread kept on a held note (tall vowels)
 HELD_EASE_S = 0.05  # s; the held shape fades in and out over this long
+
+SINGING_MODES = ("auto", "on", "off")  # decide from the audio, always a song, always speech
 
 
 def mouth_from_loudness(speech: Speech, fps: float, n: int) -> np.ndarray:

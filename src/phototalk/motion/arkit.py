@@ -85,7 +85,7 @@ def timecode(i: int, fps: float) -> str:
 
 def write_arkit_csv(track: MotionTrack, path: str | os.PathLike) -> None:
     """Write ``track`` as a Live Link Face CSV: header HEADER, one row per frame."""
-    from ..video.atomic import atomic_path
+    from ..core.atomic import atomic_path
 
     bs = blendshapes(track)
     rot = np.stack([track.head_yaw, track.head_pitch, track.head_roll,

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .prosody import Prosody, smooth
+from ..core.numeric import smooth
+from .prosody import Prosody
 
 HEAD_STD_RAD = np.radians([4.2, 4.3, 1.5])  # yaw, pitch, roll of the slow random sway at speed 1 while speaking
 HEAD_SIGMA_S = (0.6, 0.5, 0.6)  # s; time scales of the sway per axis (on the speaking clock)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..audio.features import frame_windows, loudness_db
+from ..core.numeric import smooth
 
 F0_MIN_HZ, F0_MAX_HZ = 65.0, 420.0  # speaking range of adult and child voices
 F0_HOP_S = 0.01  # s; pitch analysis rate before resampling to frames
@@ -132,18 +133,6 @@ def held_notes(f0: np.ndarray, hop_s: float = F0_HOP_S) -> np.ndarray:
         if (b - a) * hop_s >= HELD_MIN_S:
             out[a:b] = True
     return out
-
-
-def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing of a frame series, ``sigma`` in frames, reflected ends;
-    (n,) -> (n,) float32. Shared by every motion channel."""
-    if sigma <= 0 or len(x) < 2:
-        return np.asarray(x, np.float32)
-    r = int(np.ceil(3 * sigma))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    k /= k.sum()
-    xp = np.pad(np.asarray(x, np.float64), r, mode="reflect" if len(x) > r else "edge")
-    return np.convolve(xp, k, mode="valid").astype(np.float32)
 
 
 def prosody(y: np.ndarray, sr: int, fps: float, n: int) -> Prosody:

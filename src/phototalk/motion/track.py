@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ..core.numeric import range_weight, smooth
 from ..errors import InputError
 
 FORMAT = "phototalk.MotionTrack/1"
@@ -120,7 +121,7 @@ class MotionTrack:
         return cls(fps=fps, **{k: channel_values(k, v) for k, v in ch.items() if _channel_name(k, "MotionTrack file")})
 
     def save_json(self, path: str | os.PathLike) -> None:
-        from ..video.atomic import atomic_path
+        from ..core.atomic import atomic_path
 
         with atomic_path(path) as tmp:
             with open(tmp, "w") as f:
@@ -145,8 +146,6 @@ def jaw_from_mouth(mouth_open: np.ndarray, fps: float) -> np.ndarray:
 
 
 def _jaw_lag(x: np.ndarray, fps: float) -> np.ndarray:
-    from .prosody import smooth
-
     return smooth(np.asarray(x, np.float32), JAW_SMOOTH_S * fps)
 
 
@@ -283,11 +282,8 @@ def apply_overrides(track: MotionTrack, spec: dict) -> MotionTrack:
         b = _num(r.get("end_s"), f"track range {k} end_s")
         if not a < b:
             raise InputError(f"track range {k}: start_s ({a:g}) must be before end_s ({b:g})")
-        # Weight 1 inside [a, b), easing to 0 over RANGE_FADE_S on both sides.
-        fade = RANGE_FADE_S
-        w = np.clip(np.minimum((t - (a - fade)) / fade, ((b + fade) - t) / fade), 0, 1)
-        w[(t >= a) & (t < b)] = 1.0
-        w = w * w * (3 - 2 * w)
+        # Weight 1 inside [a, b], easing to 0 over RANGE_FADE_S on both sides (as edit's ranges).
+        w = range_weight(t, a, b, RANGE_FADE_S)
         for name, v in values.items():
             arrays[name] = (arrays[name] * (1 - w) + v * w).astype(np.float32)
     # A changed lip opening carries the jaw with it (with the jaw's lag), unless the

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..audio.features import frame_power
+from ..audio.io import Speech
+from ..audio.tts import espeak_to_arpabet  # noqa: F401  (re-exported: the viseme model's input labels)
 
 
 class Viseme(enum.Enum):
@@ -321,41 +323,23 @@ def touch_labiodentals(ctl: dict[str, np.ndarray], labiodental: np.ndarray) -> N
     ctl["lip_tuck"][labiodental] = np.maximum(ctl["lip_tuck"][labiodental], LABIODENTAL_TUCK_MIN)
 
 
-# espeak-ng phoneme mnemonics (stress marks stripped) -> ARPAbet, for speech we
-# synthesise ourselves: its timings are exact, so lip sync needs no recognition.
-_ESPEAK_CONSONANTS = {
-    "p": "P", "b": "B", "t": "T", "d": "D", "k": "K", "g": "G", "m": "M", "n": "N", "N": "NG",
-    "f": "F", "v": "V", "T": "TH", "D": "DH", "s": "S", "z": "Z", "S": "SH", "Z": "ZH", "h": "HH",
-    "l": "L", "r": "R", "j": "Y", "w": "W", "tS": "CH", "dZ": "JH", "x": "HH", "C": "HH", "ts": "S",
-    "dz": "Z", "c": "K", "J": "Y", "L": "L", "R": "R", "Q": "HH", "?": "SIL", "B": "B", "F": "F",
-    # other languages' tables (Mandarin, Japanese, ...): uvular/velar fricative and stop, flaps,
-    # retroflex and alveolo-palatal sibilants and affricates
-    "X": "HH", "q": "K", "*": "D", "**": "R", "s.": "SH", "z.": "ZH", "ts.": "CH", "ts.h": "CH",
-    "t_s": "S", "d_z": "Z", "s\\": "SH", "z\\": "ZH", "t_s\\": "CH", "d_z\\": "JH",
-    "_j": "Y",
-}
-_ESPEAK_VOWELS = [  # longest prefix first
-    ("@r", "ER"), ("aI", "AY"), ("aU", "AW"), ("eI", "EY"), ("oU", "OW"), ("OI", "OY"), ("@L", "L"), ("3", "ER"),
-    ("e@", "EH"), ("i@", "IY"), ("U@", "UH"), ("A", "AA"), ("a", "AA"), ("V", "AH"), ("@", "AH"),
-    ("E", "EH"), ("e", "EH"), ("I", "IH"), ("i", "IY"), ("0", "AO"), ("O", "AO"), ("o", "OW"),
-    ("U", "UH"), ("u", "UW"), ("y", "UW"), ("Y", "UW"), ("W", "UH"),
-]
+def phones_for_lips(speech: Speech, transcript: str | None = None,
+                    model: str | None = None) -> list[tuple[str, float, float]]:
+    """``phones_for`` as [(label, start_s, end_s)] for the mouth: where the phones are
+    allphone guesses, every stop or nasal whose sound dips gets a brief bilabial contact
+    (visemes.close_uncertain_stops), so a misheard /b/ or /m/ still closes the lips."""
+    from ..audio.phones import phones_with_words
+
+    rec = phones_with_words(speech, transcript, model)
+    phones = [(p.label, p.start_s, p.end_s) for p in rec.phones]
+    if not rec.guessed:
+        return phones
+    closed = close_uncertain_stops(phones, speech.samples, speech.sr)
+    return sorted([p for p in closed if _within(p, rec.guessed)] + [p for p in phones if not _within(p, rec.guessed)],
+                  key=lambda p: p[1])
 
 
-def espeak_to_arpabet(mnemonic: str) -> str:
-    """ARPAbet label for an espeak-ng phoneme mnemonic ("'oU" -> "OW", "tS" -> "CH");
-    pauses ("_", "_:") -> "SIL"; anything unrecognised -> "AH" (a neutral vowel)."""
-    m = mnemonic.lstrip("',%=")
-    if not m or (m.startswith("_") and m != "_j"):  # "_j": Japanese palatal glide, not a pause
-        return "SIL"
-    core = m.rstrip(":#;-/!^2345")
-    if core in _ESPEAK_CONSONANTS:
-        return _ESPEAK_CONSONANTS[core]
-    for prefix, arpa in _ESPEAK_VOWELS:
-        if m.startswith(prefix):
-            return arpa
-    if m[:2] in _ESPEAK_CONSONANTS:
-        return _ESPEAK_CONSONANTS[m[:2]]
-    if m[:1] in _ESPEAK_CONSONANTS:
-        return _ESPEAK_CONSONANTS[m[:1]]
-    return "AH"
+def _within(p: tuple[str, float, float], spans: list[tuple[float, float]]) -> bool:
+    """Whether phone ``p``'s centre lies in one of ``spans``."""
+    c = (p[1] + p[2]) / 2
+    return any(a <= c < b for a, b in spans)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .mouth import polygon_crop, smoothstep
+from ..core.numeric import smoothstep
+from .raster import polygon_crop
 
 LID_COLUMNS = 16  # colour samples along a lid, corner to corner
 LID_SKIN_PERCENTILE = 50  # brightness percentile above which the under-eye pixels count as clear skin

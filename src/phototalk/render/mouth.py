@@ -11,7 +11,9 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from ..core.numeric import smoothstep
 from ..face import landmarks as L
+from .raster import polygon_crop
 
 # Teeth belong to the skull, so they are sized in inter-ocular distances (iod, the
 # outer eye corners, ~90 mm), not in mouth widths: a wide smile shows more of them,
@@ -60,32 +62,6 @@ TEETH_SATURATION = 0.7  # share of the eye whites' colour saturation the teeth k
 CAVITY_DARK_SHARE = 0.15  # the cavity's darkest tone at most this share of the lips' colour
 OWN_TEETH_MIN_AREA = 0.002  # iod²; fewer bright pixels between the lips are not teeth
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def polygon_crop(poly: np.ndarray, shape, pad: int, min_size: tuple[int, int] = (2, 2), *,
-                 value=1.0, dtype=np.float32, line_type=cv2.LINE_AA):
-    """Rasterise ``poly`` ((K, 2) float pixel x, y; quarter-pixel precision) into its
-    bounding box grown by ``pad`` pixels and clipped to an image of ``shape``.
-
-    Returns (mask, (x0, y0, x1, y1)) with mask (y1 - y0, x1 - x0) of ``dtype`` holding
-    ``value`` inside, or None when the clipped box is smaller than min_size (w, h)."""
-    h, w = shape[:2]
-    x0, y0 = np.floor(poly.min(0)).astype(int) - pad
-    x1, y1 = np.ceil(poly.max(0)).astype(int) + pad + 1
-    # Python ints: a numpy int64 offset added to a float32 map would make it float64 under
-    # numpy 2's promotion rules, which cv2.remap rejects.
-    x0, y0, x1, y1 = int(max(x0, 0)), int(max(y0, 0)), int(min(x1, w)), int(min(y1, h))
-    if x1 - x0 < min_size[0] or y1 - y0 < min_size[1]:
-        return None
-    mask = np.zeros((y1 - y0, x1 - x0), dtype)
-    cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], value, lineType=line_type, shift=2)
-    return mask, (x0, y0, x1, y1)
-
-
-def smoothstep(e0, e1, x):
-    """Hermite ramp: 0 below e0, 1 above e1, smooth in between (elementwise)."""
-    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
-    return t * t * (3 - 2 * t)
 
 
 def _region_pixels(image: np.ndarray, poly: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ the nearest), so a face mesh of ~900 triangles costs about as much as a few
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 # px of tolerance: a pixel centre on an edge shared by two triangles belongs to both
@@ -96,3 +97,23 @@ def rasterize_nearest(dst: np.ndarray, depth: np.ndarray, box: tuple[int, int, i
     hit = best != np.iinfo(np.int64).max
     label[hit] = (best[hit] & ((1 << _TRI_BITS) - 1)).astype(np.int32)
     return label.reshape(bh, bw)
+
+
+def polygon_crop(poly: np.ndarray, shape, pad: int, min_size: tuple[int, int] = (2, 2), *,
+                 value=1.0, dtype=np.float32, line_type=cv2.LINE_AA):
+    """Rasterise ``poly`` ((K, 2) float pixel x, y; quarter-pixel precision) into its
+    bounding box grown by ``pad`` pixels and clipped to an image of ``shape``.
+
+    Returns (mask, (x0, y0, x1, y1)) with mask (y1 - y0, x1 - x0) of ``dtype`` holding
+    ``value`` inside, or None when the clipped box is smaller than min_size (w, h)."""
+    h, w = shape[:2]
+    x0, y0 = np.floor(poly.min(0)).astype(int) - pad
+    x1, y1 = np.ceil(poly.max(0)).astype(int) + pad + 1
+    # Python ints: a numpy int64 offset added to a float32 map would make it float64 under
+    # numpy 2's promotion rules, which cv2.remap rejects.
+    x0, y0, x1, y1 = int(max(x0, 0)), int(max(y0, 0)), int(min(x1, w)), int(min(y1, h))
+    if x1 - x0 < min_size[0] or y1 - y0 < min_size[1]:
+        return None
+    mask = np.zeros((y1 - y0, x1 - x0), dtype)
+    cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], value, lineType=line_type, shift=2)
+    return mask, (x0, y0, x1, y1)

@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import OutputError
-from .atomic import atomic_path
+from ..core.atomic import atomic_path
 
 AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)  # Hz
 
