@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("voices", help="list the voices/languages of the built-in speech (for --voice)",
                    description="List the espeak-ng voices --voice accepts: a language code or the voice name.")
     _add_edit_parsers(sub)
+    from .train_cli import add_parsers  # extract-track, train-motion (issue 15)
+
+    add_parsers(sub, _add_common)
     return p
 
 
@@ -168,6 +171,10 @@ def _add_edit_parsers(sub) -> None:
     speech.add_argument("--text", "-t", help="words for the built-in voice to speak")
     d.add_argument("--voice", default="en-us", help="built-in voice for --text (see `phototalk voices`)")
     d.add_argument("--transcript", help="the words of --audio (English), for the most exact lip sync")
+    d.add_argument("--motion-model", metavar="MODEL.npz", help="mouth motion from this learned model "
+                   "(`phototalk train-motion`); /p b m/ closures still come from the phones")
+    d.add_argument("--personalize", action="store_true", help="learn how this speaker's lips follow their "
+                   "voice from the video's own soundtrack, and apply it to the new speech")
     for p in (e, d):
         p.add_argument("--crf", type=int, default=20, metavar="Q", help="H.264 quality, 0 .. 51 (default: 20)")
         p.add_argument("--lossless", action="store_true",
@@ -184,7 +191,8 @@ def _edit(a: argparse.Namespace) -> int:
                          no_blink=a.no_blink, crf=a.crf, lossless=a.lossless, ease_s=a.ease, progress=progress)
     else:
         res = dub_video(a.video, a.output, audio=a.audio, text=a.text, voice=a.voice, transcript=a.transcript,
-                        crf=a.crf, lossless=a.lossless, progress=progress)
+                        crf=a.crf, lossless=a.lossless, progress=progress, motion_model=a.motion_model,
+                        personalize=a.personalize)
     if not a.quiet:
         t = res.timings_s
         print(f"wrote {os.path.relpath(res.path)}: {res.width}x{res.height}, {res.n_frames} frames at "
@@ -325,6 +333,10 @@ def main(argv: list[str] | None = None) -> int:
             code = _voices()
         elif a.command in ("edit", "dub"):
             code = _edit(a)
+        elif a.command in ("extract-track", "train-motion"):
+            from . import train_cli
+
+            code = train_cli.extract(a) if a.command == "extract-track" else train_cli.train(a)
         else:
             code = _phones(a) if a.command == "phones" else _generate(a)
         if sys.stdout is not None:

@@ -55,6 +55,8 @@ class GenerateOptions:
                                       "that overrides the generated motion", metavar="PATH.json")
     export_arkit: str | None = _opt(None, "also write the face motion as 52 ARKit blendshapes per frame "
                                           "(Live Link Face CSV)", metavar="PATH.csv")
+    motion_model: str | None = _opt(None, "mouth motion from this learned model (`phototalk train-motion`); "
+                                          "/p b m/ closures still come from the phones", metavar="MODEL.npz")
 
     def validate(self) -> "GenerateOptions":
         if not 0 <= self.seed <= MAX_SEED:
@@ -119,7 +121,8 @@ def option_fields():
     hints = {"fps": float, "size": int, "seed": int, "face_index": int, "crf": int, "save_track": str,
              "transcript": str, "transcript_file": str, "lipsync": str, "speed": float, "still": bool,
              "emotion": str, "emotion_strength": float, "gaze": str, "singing": str, "region": str, "region_box": str,
-             "track_in": str, "export_arkit": str}
+             "track_in": str, "export_arkit": str,
+             "motion_model": str}
     return [(f.name, f.default, hints[f.name], f.metadata) for f in fields(GenerateOptions)]
 
 

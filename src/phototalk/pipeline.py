@@ -116,6 +116,15 @@ def render_video(rig: FaceRig, track, speech: Speech | str | os.PathLike | None,
     return done, first
 
 
+def motion_function(model: str | None):
+    """analytic_motion, or a learned model's (``--motion-model``), loaded before any work."""
+    if not model:
+        return analytic_motion
+    from .motion.learned import load_motion
+
+    return load_motion(model)
+
+
 def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | Speech, out: str | os.PathLike, *,
              progress: Progress | None = None, phones=None, **options) -> GenerateResult:
     """Make ``out`` (MP4) of the portrait in ``image`` speaking ``audio``.
@@ -140,6 +149,7 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     if isinstance(image, (str, os.PathLike)):
         input_file(image, "image")  # decoded later; a missing one fails now
     overrides = load_overrides(opts.track_in) if opts.track_in else None
+    motion_fn = motion_function(opts.motion_model)
     transcript = opts.transcript_text()
     # 2. audio (cheap, and a bad file should fail before face analysis)
     ta = time.perf_counter()
@@ -163,7 +173,7 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     ta = time.perf_counter()
     # A face/mouth/eyes region cannot show a head turn: its head stays still.
     still = opts.still or (opts.region not in (None, "head")) or opts.region_box is not None
-    track = analytic_motion(speech, opts.fps, seed=opts.seed, phones=phones if opts.lipsync == "phones" else None,
+    track = motion_fn(speech, opts.fps, seed=opts.seed, phones=phones if opts.lipsync == "phones" else None,
                             speed=opts.speed, still=still, emotion=opts.emotion,
                             emotion_strength=opts.emotion_strength, gaze=opts.gaze, singing=opts.singing)
     if overrides is not None:

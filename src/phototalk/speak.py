@@ -40,7 +40,7 @@ from .motion.arkit import write_arkit_csv
 from .motion.track import MotionTrack, apply_overrides, load_overrides
 from .motion.visemes import extend_stop_closures
 from .options import GenerateOptions
-from .pipeline import GenerateResult, Progress, prepare_rig, render_video
+from .pipeline import GenerateResult, Progress, motion_function, prepare_rig, render_video
 from .validate import check_job, check_text
 from .video.atomic import atomic_path
 
@@ -211,18 +211,19 @@ def stitch(prev: MotionTrack | None, cur: MotionTrack) -> MotionTrack:
 
 
 def text_motion(chunks: list[SpokenChunk], wav_path: str, fps: float, *, seed: int = 0, lipsync: str = "phones",
-                timings: dict | None = None, keep: list | None = None, **motion) -> Iterator[MotionTrack]:
+                timings: dict | None = None, keep: list | None = None, motion_fn=analytic_motion, **motion) -> Iterator[MotionTrack]:
     """MotionTrack of each chunk in turn, joined seamlessly (see ``stitch``). Chunk 0 uses
     ``seed`` itself (a one-chunk text moves exactly as ``generate`` would move it); chunk k
     draws from seed sequence (seed, k). keep: a list that collects every emitted chunk.
-    motion: further ``analytic_motion`` options (speed, still, emotion, ...)."""
+    motion: further ``analytic_motion`` options (speed, still, emotion, ...); motion_fn: the
+    motion model (same signature), analytic by default."""
     timings = {} if timings is None else timings
     prev = None
     for k, c in enumerate(chunks):
         t0 = time.perf_counter()
         speech = _read_chunk(wav_path, c)
         chunk_seed = seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
-        track = analytic_motion(speech, fps, seed=chunk_seed, phones=c.phones if lipsync == "phones" else None,
+        track = motion_fn(speech, fps, seed=chunk_seed, phones=c.phones if lipsync == "phones" else None,
                                 **motion)
         if track.n_frames != c.n_frames:  # the padding makes this exact; guard the invariant
             raise RuntimeError(f"chunk {k}: {track.n_frames} motion frames for {c.n_frames} video frames")
@@ -270,6 +271,7 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
     out, save_audio = paths["--output"], paths["--save-audio"]
     check_text(text, "text", "max_text_chars")
     overrides = load_overrides(opts.track_in) if opts.track_in else None
+    motion_fn = motion_function(opts.motion_model)
     check_script(text, resolve_voice(voice))
     chunks = split_text(text, chunk_chars)
     # 2. face analysis in a worker thread while the text is synthesised (both native code)
@@ -293,7 +295,8 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
         still = opts.still or (opts.region not in (None, "head")) or opts.region_box is not None
         kept: list[MotionTrack] | None = [] if opts.save_track or opts.export_arkit else None
         motion = text_motion(spoken, wav_path, opts.fps, seed=opts.seed, lipsync=opts.lipsync,
-                             timings=timings, keep=kept, speed=opts.speed, still=still, emotion=opts.emotion,
+                             timings=timings, keep=kept, motion_fn=motion_fn, speed=opts.speed, still=still,
+                             emotion=opts.emotion,
                              emotion_strength=opts.emotion_strength, gaze=opts.gaze,
                              singing="on" if opts.singing == "on" else "off")  # espeak speaks, it never sings
         if overrides is not None:  # --track-in addresses the whole timeline: motion first (it is small)
