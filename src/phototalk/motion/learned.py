@@ -34,7 +34,7 @@ import numpy as np
 
 from ..audio.io import Speech
 from ..errors import InputError
-from .track import MotionTrack
+from .track import MotionTrack, jaw_from_mouth
 
 log = logging.getLogger(__name__)
 
@@ -384,6 +384,7 @@ def train(clips: list[Clip], *, seed: int = 0, steps: int = 1500, lr: float = 2e
         net.feat_mean = allf.mean(0).astype(np.float32)
         net.feat_std = np.maximum(allf.std(0), 1e-3).astype(np.float32)
         net.y_scale = np.maximum(ally.std(0), 1e-3).astype(np.float32)
+        net.biases[-1] = (ally.mean(0) / net.y_scale).astype(np.float32)  # start at the mean opening
     else:
         net = MotionNet([w.copy() for w in init.weights], [b.copy() for b in init.biases], init.layers,
                         init.feat_mean, init.feat_std, init.y_scale, init.channels, dict(init.meta))
@@ -507,34 +508,34 @@ def mouth_channels(net: MotionNet, speech: Speech, fps: float, n: int, phones=No
     """Mouth channels (each (n,) float32, frame i at i / fps) predicted by ``net`` for
     ``speech``: shut in silence, and with ``phones`` [(ARPAbet, start_s, end_s)] the lips
     meet at /p b m/ (easing over CLOSURE_EASE_S) and touch the teeth at /f v/."""
-    from .analytic import mouth_from_loudness
-    from .visemes import (CLOSURE_EASE_S, coarticulate, extend_stop_closures, seconds_to,
-                          touch_labiodentals)
+    from .analytic import mouth_from_loudness, mouth_from_phones
+    from .visemes import CLOSURE_EASE_S, seconds_to
 
     pred = net.predict(audio_features(speech))
     y = resample(pred, FEAT_HZ, fps, n, src_offset=0.5, dst_offset=0.0)
     ctl = {c: np.zeros(n, np.float32) for c in MOUTH_CHANNELS}
     for k, c in enumerate(net.channels):
         ctl[c] = np.clip(y[:, k], *CLIP[c]).astype(np.float32)
-    if "jaw_open" not in net.channels:
-        from .track import jaw_from_mouth
-
-        ctl["jaw_open"] = jaw_from_mouth(ctl["mouth_open"], fps)
     silent = mouth_from_loudness(speech, fps, n) <= 0
     ctl["lip_tuck"] = np.zeros(n, np.float32)
     if phones:
-        phones = extend_stop_closures(phones, speech.samples, speech.sr)
-        co = coarticulate(phones, fps, n)
-        closed = co["closed"]
-        ease = np.clip(seconds_to(closed, fps) / CLOSURE_EASE_S, 0.0, 1.0)
-        ctl["mouth_open"] = (ctl["mouth_open"] * ease).astype(np.float32)
-        ctl["mouth_open"][closed] = 0.0
-        # The phones' lip rounding where the net is unsure of it, and the /f v/ contact.
-        ctl["mouth_round"] = np.maximum(ctl["mouth_round"], co["mouth_round"]).astype(np.float32)
-        touch_labiodentals(ctl, co["labiodental"])
+        # Where the lips must meet (/p b m/ closures, the /f v/ contact) every mouth channel
+        # eases into the analytic model's, over CLOSURE_EASE_S: the shape around a closure
+        # is the one the renderer is known to shut (a pursed or narrow shape from the net
+        # parts the rendered lips even at mouth_open 0).
+        ana = mouth_from_phones(speech, fps, n, phones)
+        meet = ana.pop("lips_meet")
+        ease = np.clip(seconds_to(meet, fps) / CLOSURE_EASE_S, 0.0, 1.0)
+        for c in ("mouth_open", "mouth_wide", "mouth_round", "lip_tuck"):
+            ctl[c] = (ana[c] + (ctl[c] - ana[c]) * ease).astype(np.float32)
     for c in ("mouth_open", "mouth_wide", "mouth_round", "lip_tuck"):
         ctl[c][silent] = 0.0
-    ctl["jaw_open"][silent] = np.minimum(ctl["jaw_open"][silent], ctl["mouth_open"][silent])
+    # The jaw follows the final lips as in the analytic model (lagging through a quick
+    # closure): the net's own jaw, open through a /b/, kept the rendered lips apart there.
+    ctl["jaw_open"] = jaw_from_mouth(ctl["mouth_open"], fps)
+    if phones:  # and no wider at a closure than the analytic jaw (a wide vowel next to it drags it open)
+        ana_jaw = jaw_from_mouth(np.where(silent, 0.0, ana["mouth_open"]), fps)
+        ctl["jaw_open"] = np.minimum(ctl["jaw_open"], ana_jaw + (ctl["jaw_open"] - ana_jaw) * ease).astype(np.float32)
     return ctl
 
 
