@@ -193,3 +193,51 @@ def test_cli_trains_and_refuses_bad_input(clips, tmp_path, capsys, astronaut_pat
                  "--motion-model", str(paths[0])]) == 2
     assert "not a phototalk.MotionModel" in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.fixture(scope="module")
+def talking_video(tmp_path_factory, astronaut_path):
+    """A talking video with known lips: phototalk's own render of espeak speech, and the
+    MotionTrack that drove it."""
+    from phototalk.audio.tts import synthesize
+    from phototalk.pipeline import generate
+
+    syn = synthesize("Bob bought a map of the big moon, and a boat to sail away on the sea.")
+    d = tmp_path_factory.mktemp("video")
+    out, track = d / "talk.mp4", d / "talk.json"
+    generate(astronaut_path, Speech(syn.samples, syn.sr), out, phones=_phones(syn), size=256, seed=2,
+             save_track=str(track), still=True)
+    return out, track
+
+
+def test_extract_track_measures_the_lips(talking_video, tmp_path):
+    """extract-track's mouth_open follows the opening that drove the video."""
+    from phototalk.cli import main
+    from phototalk.edit.lipdata import load_clip
+    from phototalk.motion.track import MotionTrack
+
+    video, track_path = talking_video
+    assert main(["extract-track", str(video), "-o", str(tmp_path / "clips"), "-q"]) == 0
+    clip = load_clip(tmp_path / "clips" / "talk.npz")
+    truth = MotionTrack.load_json(track_path)
+    want = ML.resample(truth.mouth_open, truth.fps, ML.FEAT_HZ, len(clip.feats), src_offset=0.0, dst_offset=0.5)
+    m = clip.mask
+    assert m.mean() > 0.95
+    assert np.corrcoef(clip.targets[m, 0], want[m])[0, 1] > 0.6  # 0.70 measured: the render is not linear in it
+    assert main(["extract-track", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "clips")]) == 2
+
+
+def test_dub_personalize(talking_video, model_path, tmp_path):
+    """dub --personalize learns from the video's own speech and lips, then moves the
+    mouth with the new speech (measured on pixels) and shuts it at its /b/."""
+    import pixels
+
+    from phototalk.edit import dub_video
+
+    video, _ = talking_video
+    out = tmp_path / "dub.mp4"
+    res = dub_video(video, out, text="Maybe a bigger boat.", motion_model=model_path, personalize=True)
+    frames, fps = pixels.decode(out)
+    assert len(frames) == res.n_frames
+    ap = np.array([pixels.aperture(lm) for lm in pixels.landmarks(frames)])
+    assert np.nanmax(ap) > 0.1 and np.nanmin(ap) < 0.03
