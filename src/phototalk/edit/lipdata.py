@@ -91,24 +91,11 @@ def save_clip(clip: dict, path: str | os.PathLike) -> None:
 
 def load_clip(path: str | os.PathLike):
     """A ``learned.Clip`` (features and targets at FEAT_HZ) from a clip NPZ."""
-    import zipfile
+    from ..motion.learned import MOUTH_CHANNELS, clip_from_track, read_npz
 
-    from ..motion.learned import FEAT_HZ, FEATURE_KIND, MOUTH_CHANNELS, clip_from_track
-    from ..validate import input_file
+    def build(meta, z):
+        ch = {c: np.asarray(z[c], np.float32) for c in MOUTH_CHANNELS}
+        return clip_from_track(str(meta["name"]), np.asarray(z["feats"], np.float32), ch,
+                               np.asarray(z["found"], bool), float(meta["fps"]))
 
-    path = input_file(path, "track data")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"][()]))
-            if meta.get("format") != CLIP_FORMAT:
-                raise InputError(f"{path} is not a {CLIP_FORMAT} file (made by `phototalk extract-track`)")
-            if meta.get("feature_kind") != FEATURE_KIND or float(meta.get("feat_hz")) != FEAT_HZ:
-                raise InputError(f"{path} holds {meta.get('feature_kind')} features; re-run extract-track")
-            ch = {c: np.asarray(z[c], np.float32) for c in MOUTH_CHANNELS}
-            found, feats = np.asarray(z["found"], bool), np.asarray(z["feats"], np.float32)
-    except InputError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError) as e:
-        raise InputError(f"cannot read track data {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") \
-            from None
-    return clip_from_track(meta["name"], feats, ch, found, float(meta["fps"]))
+    return read_npz(path, "track data", CLIP_FORMAT, build)

@@ -221,32 +221,43 @@ def save_model(net: MotionNet, path: str | os.PathLike) -> None:
             np.savez(f, **arrays)
 
 
-def load_model(path: str | os.PathLike) -> MotionNet:
-    """Read a model file written by ``save_model``; one-line InputError when it is not one."""
+def read_npz(path: str | os.PathLike, what: str, fmt: str, build: Callable):
+    """``build(meta, npz)`` for an NPZ file with a JSON ``meta`` entry of format ``fmt``
+    and this phototalk's audio features (FEATURE_KIND at FEAT_HZ); pickles are refused.
+    Anything unreadable is a one-line InputError naming ``what``."""
     import zipfile
 
     from ..validate import input_file
 
-    path = input_file(path, "motion model")
+    path = input_file(path, what)
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"][()]))
-            if meta.get("format") != MODEL_FORMAT:
-                raise InputError(f"{path} is not a {MODEL_FORMAT} file (format={meta.get('format')!r})")
+            if not isinstance(meta, dict) or meta.get("format") != fmt:
+                raise InputError(f"{path} is not a {fmt} file (format="
+                                 f"{meta.get('format') if isinstance(meta, dict) else None!r})")
             if meta.get("feature_kind") != FEATURE_KIND or float(meta.get("feat_hz")) != FEAT_HZ:
-                raise InputError(f"{path} was trained on {meta.get('feature_kind')} features at "
-                                 f"{meta.get('feat_hz')} Hz; this phototalk computes {FEATURE_KIND} at {FEAT_HZ:g} Hz")
-            layers = tuple((int(l["kernel"]), int(l["dilation"])) for l in meta["layers"])
-            ws = [np.asarray(z[f"w{k}"], np.float32) for k in range(len(layers))]
-            bs = [np.asarray(z[f"b{k}"], np.float32) for k in range(len(layers))]
-            net = MotionNet(ws, bs, layers, np.asarray(z["feat_mean"], np.float32),
-                            np.asarray(z["feat_std"], np.float32), np.asarray(z["y_scale"], np.float32),
-                            tuple(meta["channels"]), meta)
+                raise InputError(f"{path} holds {meta.get('feature_kind')} features at {meta.get('feat_hz')} Hz; "
+                                 f"this phototalk computes {FEATURE_KIND} at {FEAT_HZ:g} Hz")
+            return build(meta, z)
     except InputError:
         raise
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError) as e:
-        raise InputError(f"cannot read motion model {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") \
+        raise InputError(f"cannot read {what} {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") \
             from None
+
+
+def load_model(path: str | os.PathLike) -> MotionNet:
+    """Read a model file written by ``save_model``; one-line InputError when it is not one."""
+    def build(meta, z):
+        layers = tuple((int(l["kernel"]), int(l["dilation"])) for l in meta["layers"])
+        return MotionNet([np.asarray(z[f"w{k}"], np.float32) for k in range(len(layers))],
+                         [np.asarray(z[f"b{k}"], np.float32) for k in range(len(layers))], layers,
+                         np.asarray(z["feat_mean"], np.float32), np.asarray(z["feat_std"], np.float32),
+                         np.asarray(z["y_scale"], np.float32), tuple(meta["channels"]), meta)
+
+    net = read_npz(path, "motion model", MODEL_FORMAT, build)
+    meta, layers, ws, bs = net.meta, net.layers, net.weights, net.biases
     c_in = int(meta.get("n_features", -1))
     for (kernel, _), w, b in zip(layers, ws, bs):
         if w.ndim != 2 or w.shape[0] != kernel * c_in or b.shape != (w.shape[1],) or not np.all(np.isfinite(w)):
@@ -480,7 +491,7 @@ def fit_linear(clips: list[Clip], *, ridge: float = LINEAR_RIDGE, seed: int = 0)
     return net
 
 
-def refit_head(net: MotionNet, clips: list[Clip], *, strength: float = 30.0) -> MotionNet:
+def refit_head(net: MotionNet, clips: list[Clip], *, strength: float = 1e5) -> MotionNet:
     """``net`` with its last layer refitted by ridge regression to ``clips`` (one
     speaker's own video): min |H W - Y|^2 + strength * n_frames/1000 * |W - W0|^2, so a
     few seconds of video move it only as far as they have evidence for. Closed form,
