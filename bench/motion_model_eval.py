@@ -29,8 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT.parent / "shared" / "eval" / "assets"
 MEASURE = ROOT.parent / "shared" / "eval" / "measure.py"
-ENGLISH = ["hdtf_woman_speech_a", "talk_jackie", "talk_lieu", "talk_may", "talk_obama", "talk_radio10",
-           "talk_retalk1", "talk_retalk2", "talk_retalk4", "talk_retalk5", "talk_selena"]
+ENGLISH = ["talk_radio10", "talk_may", "talk_selena", "talk_retalk5", "talk_retalk2", "talk_retalk1",
+           "talk_retalk4", "talk_jackie", "hdtf_woman_speech_a", "talk_obama", "talk_lieu"]  # short first
 MAX_S = 20.0  # s of each held-out clip rendered (talk_lieu is 60 s)
 PHOTOTALK = [sys.executable, "-m", "phototalk.cli"]
 sys.path.insert(0, str(ROOT / "src"))
@@ -60,13 +60,14 @@ def measure(eval_python: str, out: Path, img: Path, ref: Path, transcript: str |
     return json.loads(js.read_text())
 
 
-def personal_gain(model: Path, clip_path: Path) -> tuple[float, float]:
+def personal_gain(model: Path, clip_path: Path, features: str) -> tuple[float, float]:
     """(corr of the model on the clip's 2nd half, corr after refitting its head on the 1st half), best lag
     within +-5 video frames as measure.py allows."""
     from phototalk.edit.lipdata import load_clip
     from phototalk.motion.learned import Clip, best_lag, load_model, refit_head, shift_clip
 
-    net, c = load_model(model), load_clip(clip_path)
+    net = load_model(model)
+    c = load_clip(clip_path, net.meta["feature_kind"])
     half = len(c.feats) // 2
     a = Clip(c.name, c.feats[:half], c.targets[:half], c.mask[:half])
     b_mask = c.mask.copy()
@@ -89,26 +90,31 @@ def main() -> int:
     ap.add_argument("--clips", help="comma-separated held-out clips (default: all English speakers)")
     ap.add_argument("--arch", default="linear", choices=("linear", "conv"))
     ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--features", default="logmel", choices=("logmel", "whisper"))
     a = ap.parse_args()
     if not ASSETS.is_dir():
         print(f"no evaluation assets at {ASSETS}")
         return 0
     out = Path(a.out)
-    for d in ("clips", "models", "render"):
-        (out / d).mkdir(parents=True, exist_ok=True)
+    clips_dir = out / ("clips" if a.features == "logmel" else "clips_whisper")
+    tag = f"{a.arch}_{a.features}"
+    for d in (clips_dir, out / "models", out / "render"):
+        d.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     videos = {n: ASSETS / "video" / f"{n}.mp4" for n in ENGLISH}
-    missing = [str(v) for n, v in videos.items() if not (out / "clips" / f"{n}.npz").exists()]
+    missing = [str(v) for n, v in videos.items() if not (clips_dir / f"{n}.npz").exists()]
     if missing:
-        subprocess.run(PHOTOTALK + ["extract-track", *missing, "-o", str(out / "clips")], check=True, env=env)
+        subprocess.run(PHOTOTALK + ["extract-track", *missing, "-o", str(clips_dir), "--features", a.features],
+                       check=True, env=env)
     held = a.clips.split(",") if a.clips else ENGLISH
     rows = []
     for h in held:
-        model = out / "models" / f"loso_{h}_{a.arch}.npz"
+        model = out / "models" / f"loso_{h}_{tag}.npz"
         t0 = time.perf_counter()
         if not model.exists():
-            subprocess.run(PHOTOTALK + ["train-motion", *[str(out / "clips" / f"{n}.npz") for n in ENGLISH if n != h],
-                                        "-o", str(model), "--arch", a.arch, "-q"], check=True, env=env)
+            subprocess.run(PHOTOTALK + ["train-motion", *[str(clips_dir / f"{n}.npz") for n in ENGLISH if n != h],
+                                        "-o", str(model), "--arch", a.arch, "--features", a.features, "-q"],
+                           check=True, env=env)
         train_s = time.perf_counter() - t0
         from phototalk.motion.learned import load_model  # imported first: the load alone is timed
 
@@ -121,7 +127,7 @@ def main() -> int:
         transcript = tr_path.read_text().strip() if tr_path and tr_path.exists() else None
         row = {"clip": h, "train_s": round(train_s, 1), "load_s": round(load_s, 3)}
         for kind in (["model", "analytic"] if a.baseline else ["model"]):
-            res = out / "render" / f"{h}__{kind}.mp4"
+            res = out / "render" / (f"{h}__model_{tag}.mp4" if kind == "model" else f"{h}__analytic.mp4")
             cmd = PHOTOTALK + ["generate", "-i", str(img), "-a", str(wav), "-o", str(res), "--size", str(a.size), "-q"]
             if kind == "model":
                 cmd += ["--motion-model", str(model)]
@@ -134,7 +140,7 @@ def main() -> int:
                 m = measure(a.eval_python, res, img, videos[h], transcript)
             row[kind] = {k: m.get(k) for k in ("ref_corr", "ref_lag", "bilabial_closed", "n_bilabial", "vowel_open",
                                                "open_frac")}
-        row["personal_before"], row["personal_after"] = personal_gain(model, out / "clips" / f"{h}.npz")
+        row["personal_before"], row["personal_after"] = personal_gain(model, clips_dir / f"{h}.npz", a.features)
         rows.append(row)
         print(json.dumps(row), flush=True)
     (out / "results.json").write_text(json.dumps(rows, indent=1))

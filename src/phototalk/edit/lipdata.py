@@ -8,7 +8,8 @@ A clip file is an uncompressed NPZ (no pickled objects):
   ``found``: (n_frames,) bool, a face was measured in video frame i (shown at i / fps);
   one (n_frames,) float32 array per measured channel (learned.MOUTH_CHANNELS, in the
             MotionTrack's units; NaN where no face);
-  ``feats``: (n_feat_frames, n_features) float32 audio features (learned.audio_features).
+  ``feats``: (n_feat_frames, 41) float32 log-mel features (learned.logmel_features), and with
+            ``--features whisper`` ``feats_whisper``: (n_feat_frames, 384) Whisper encoder features.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ..face import landmarks as L
 from .tracking import FaceTrack
 
 CLIP_FORMAT = "phototalk.LipClip/1"
+FEATURE_ARRAYS = {"logmel40+energy": "feats", "whisper-tiny.en-encoder": "feats_whisper"}  # kind -> NPZ entry
 MOUTH_CORNER_L, MOUTH_CORNER_R = 61, 291  # outer lip corners of the face mesh
 ROUND_FULL = 0.12  # a mouth this much narrower than the speaker's rest width reads as fully rounded
 REST_PERCENTILE = 5  # the jaw's rest (closed) position: this percentile of its chin distance
@@ -54,12 +56,12 @@ def measure_mouth(track: FaceTrack) -> dict[str, np.ndarray]:
     return out
 
 
-def extract_clip(video: str | os.PathLike, *, name: str | None = None) -> dict:
+def extract_clip(video: str | os.PathLike, *, name: str | None = None, whisper: bool = False) -> dict:
     """Track the face of ``video`` (every frame), measure its mouth channels and compute
-    its soundtrack's audio features. Returns the clip as a dict of the NPZ's entries
+    its soundtrack's audio features (log-mel; with ``whisper`` also Whisper's encoder's). Returns the clip as a dict of the NPZ's entries
     (``meta`` as a dict). Raises InputError/FaceError on a bad video or one without sound."""
     from ..audio.io import load_speech
-    from ..motion.learned import FEAT_HZ, FEATURE_KIND, MOUTH_CHANNELS, audio_features
+    from ..motion.learned import FEAT_HZ, FEATURE_KIND, MOUTH_CHANNELS, WHISPER_KIND, audio_features
     from .pipeline import _track
     from .source import probe
 
@@ -72,11 +74,14 @@ def extract_clip(video: str | os.PathLike, *, name: str | None = None) -> dict:
     speech = load_speech(path)
     track, _ = _track(info)
     ch = measure_mouth(track)
+    feats = {FEATURE_KIND: audio_features(speech)}
+    if whisper:
+        feats[WHISPER_KIND] = audio_features(speech, WHISPER_KIND)
     meta = {"format": CLIP_FORMAT, "name": name or Path(path).stem, "source": os.path.basename(path),
-            "fps": float(info.fps), "n_frames": int(track.n_frames), "feature_kind": FEATURE_KIND,
+            "fps": float(info.fps), "n_frames": int(track.n_frames), "feature_kinds": list(feats),
             "feat_hz": FEAT_HZ, "channels": list(MOUTH_CHANNELS), "duration_s": round(speech.duration_s, 3)}
     return {"meta": meta, "found": track.found & np.isfinite(ch["mouth_open"]), **ch,
-            "feats": audio_features(speech)}
+            **{FEATURE_ARRAYS[k]: v for k, v in feats.items()}}
 
 
 def save_clip(clip: dict, path: str | os.PathLike) -> None:
@@ -89,13 +94,18 @@ def save_clip(clip: dict, path: str | os.PathLike) -> None:
             np.savez(f, meta=np.array(json.dumps(clip["meta"])), **arrays)
 
 
-def load_clip(path: str | os.PathLike):
-    """A ``learned.Clip`` (features and targets at FEAT_HZ) from a clip NPZ."""
-    from ..motion.learned import MOUTH_CHANNELS, clip_from_track, read_npz
+def load_clip(path: str | os.PathLike, kind: str | None = None):
+    """A ``learned.Clip`` (features of ``kind``, default log-mel, and targets at FEAT_HZ)
+    from a clip NPZ."""
+    from ..motion.learned import FEATURE_KIND, MOUTH_CHANNELS, clip_from_track, read_npz
+
+    kind = kind or FEATURE_KIND
 
     def build(meta, z):
+        if FEATURE_ARRAYS.get(kind) not in z.files:
+            raise InputError(f"{path} has no {kind} features (`phototalk extract-track --features` makes them)")
         ch = {c: np.asarray(z[c], np.float32) for c in MOUTH_CHANNELS}
-        return clip_from_track(str(meta["name"]), np.asarray(z["feats"], np.float32), ch,
-                               np.asarray(z["found"], bool), float(meta["fps"]))
+        return clip_from_track(str(meta["name"]), np.asarray(z[FEATURE_ARRAYS[kind]], np.float32), ch,
+                               np.asarray(z["found"], bool), float(meta["fps"]), kind=kind)
 
     return read_npz(path, "track data", CLIP_FORMAT, build)

