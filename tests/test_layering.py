@@ -28,7 +28,7 @@ LAYERS = {
     "options": 6,
     "pipeline": 7, "speak": 7, "edit": 7,
     "api": 8,
-    "cli": 9, "serve": 9, "batch": 9, "": 9,  # "": phototalk/__init__.py (its __version__); serve: HTTP + UI; batch: manifests
+    "cli": 9, "serve": 9, "batch": 9, "train_cli": 9, "": 9,  # "": phototalk/__init__.py (its __version__); serve: HTTP + UI; batch: manifests
 }
 # packages of one layer that may import each other: the pipelines build on each other,
 # and the CLI reads the package's version

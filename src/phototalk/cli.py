@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .serve.cli import add_parser as _add_serve_parser
 
     _add_serve_parser(sub)
+    from .train_cli import add_parsers  # extract-track, train-motion (issue 15)
+
+    add_parsers(sub, _add_common)
     return p
 
 
@@ -407,6 +410,10 @@ def main(argv: list[str] | None = None) -> int:
             from .batch.cli import main as batch_main
 
             code = batch_main(a)
+        elif a.command in ("extract-track", "train-motion"):
+            from . import train_cli
+
+            code = train_cli.extract(a) if a.command == "extract-track" else train_cli.train(a)
         else:
             code = _phones(a) if a.command == "phones" else _generate(a)
         if sys.stdout is not None:

@@ -159,6 +159,8 @@ def _table() -> dict[str, OptionSpec]:
                                      "(Live Link Face CSV)", metavar="PATH.csv", path=True),
         S("motion_model", str, "analytic", "motion model: 'analytic' (rules over phones and prosody) or a learned "
                                            "model file", metavar="NAME|PATH"),
+        S("personalize", bool, False, "learn how this speaker's lips follow their voice from the video's own "
+                                      "soundtrack, and apply it to the new speech"),
         S("voice", str, DEFAULT_VOICE, "voice or language of the speech, e.g. en-us, en-gb, cmn, es, fr, de, ja "
                                        "(`phototalk voices` lists them)", metavar="V"),
         S("rate", int, DEFAULT_RATE_WPM, f"speaking rate in words per minute ({rate[0]}-{rate[1]})", min=rate[0],
@@ -184,7 +186,7 @@ GENERATE = ("fps", "size", "seed", "face_index", "crf", "save_track", "transcrip
             "export_arkit", "motion_model")
 SPEECH = ("voice", "rate", "save_audio")  # text input of generate
 EDIT = ("close_mouth", "close_eyes", "no_blink", "ease", "crf", "lossless")
-DUB = ("voice", "rate", "transcript", "crf", "lossless")
+DUB = ("voice", "rate", "transcript", "motion_model", "personalize", "crf", "lossless")
 KINDS = {"generate": GENERATE + SPEECH, "edit": EDIT, "dub": DUB}
 
 

@@ -294,16 +294,46 @@ def _tts_phones(syn, speech, text: str, voice: str) -> list[tuple[str, float, fl
         return [(espeak_to_arpabet(p), a, b) for p, a, b in syn.phones]
 
 
+def personal_model(info: VideoInfo, track: FaceTrack, base=None):
+    """A motion model (``motion.learned.MotionNet``) of how this speaker's lips follow
+    their voice, from the video's own soundtrack and its tracked face (``track``, every
+    frame): ``base`` (a model) with its last layer refitted to them, sound and picture
+    first aligned to ``base``'s prediction; without a base, a linear model fitted to this
+    video alone."""
+    from ..audio.io import load_speech
+    from ..motion.learned import (FEAT_HZ, FEATURE_KIND, SYNC_MAX_LAG_S, audio_features, best_lag, clip_from_track,
+                                  fit_linear, refit_head, shift_clip)
+    from .lipdata import measure_mouth
+
+    own = load_speech(info.path)
+    ch = measure_mouth(track)
+    kind = base.meta.get("feature_kind", FEATURE_KIND) if base is not None else FEATURE_KIND
+    clip = clip_from_track("own video", audio_features(own, kind), ch, track.found & np.isfinite(ch["mouth_open"]),
+                           info.fps, kind=kind)
+    if clip.mask.sum() < 25:
+        raise FaceError(f"--personalize: the face was measured in too few frames of {info.path}")
+    if base is None:
+        return fit_linear([clip])
+    p = base.predict(clip.feats)[:, 0]
+    _, lag = best_lag(p[clip.mask], clip.targets[clip.mask, 0], int(round(SYNC_MAX_LAG_S * FEAT_HZ)))
+    log.info("personalising on %d frames of %s (sound/picture offset %+d ms)", int(clip.mask.sum()), info.path,
+             round(lag * 1000 / FEAT_HZ))
+    return refit_head(base, [shift_clip(clip, lag)])
+
+
 def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOptions | None = None, *,
               audio: str | os.PathLike | None = None, text: str | None = None, voice: str = "en-us",
               transcript: str | None = None, crf: int = 20, lossless: bool = False,
-              progress: Progress | None = None) -> Result:
+              progress: Progress | None = None, motion_model: str | os.PathLike | None = None,
+              personalize: bool = False) -> Result:
     """Write ``out`` (MP4): ``video`` lip-synced to new speech (``audio``: a file, or
     ``text`` spoken by the built-in voice ``voice``). The new speech replaces the
     soundtrack; the video is cut to its length, or extended by playing the frames back
     and forth (ping-pong) with the mouth re-rendered. transcript: the words of
-    ``audio`` (English) for exact lip sync. options: a ``DubOptions``; without it the
-    keyword arguments make one."""
+    ``audio`` (English) for exact lip sync. motion_model: "analytic" or a learned model
+    file (``motion.learned``) for the mouth; personalize: fit how this speaker's lips
+    follow their own voice in ``video`` (the whole video is tracked) and use that.
+    options: a ``DubOptions``; without it the keyword arguments make one."""
     from ..audio.features import n_frames
     from ..motion.analytic import mouth_from_phones
 
@@ -313,14 +343,24 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
     if (audio is None) == (text is None):
         raise InputError("give either --audio or --text")
     if options is None:
-        options = DubOptions(voice=voice, transcript=transcript, crf=crf, lossless=lossless)
+        options = DubOptions(voice=voice, transcript=transcript, crf=crf, lossless=lossless,
+                             motion_model=os.fspath(motion_model) if motion_model else "analytic",
+                             personalize=personalize)
     opts = options.validate()
     voice, transcript, crf, lossless = opts.voice, opts.transcript, opts.crf, opts.lossless
+    motion_model, personalize = opts.motion_model, opts.personalize
     if text is not None:
         check_text(text, "--text", "max_text_chars")
     out = check_job({"video": video, "--audio": audio}, {"--output": out})["--output"]
     info = probe(input_file(video, "video"))
     _check_size(info, lossless)
+    net = None
+    if motion_model not in (None, "analytic"):
+        from ..motion.learned import load_model
+
+        net = load_model(input_file(motion_model, "motion model"))
+    if personalize and not info.has_audio:
+        raise InputError(f"--personalize learns from the video's own speech, and {info.path} has no soundtrack")
     timings["probe"] = time.perf_counter() - t0
     # 2. new speech (and its phones, recognised in a worker thread during tracking)
     ta = time.perf_counter()
@@ -329,7 +369,7 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
     timings["audio"] = time.perf_counter() - ta
     # 3. pass 1: track the face in the frames the output uses
     ta = time.perf_counter()
-    track, _ = _track(info, limit=n_out)
+    track, _ = _track(info, limit=None if personalize else n_out)
     n_src = track.n_frames
     src_of = pingpong(np.arange(n_out), n_src) if n_out > n_src else np.arange(n_out)
     timings["track"] = time.perf_counter() - ta
@@ -337,9 +377,20 @@ def dub_video(video: str | os.PathLike, out: str | os.PathLike, options: DubOpti
     ta = time.perf_counter()
     phones = job.wait(phones)
     job.report("motion", 0, 0)
-    ctl = mouth_from_phones(speech, info.fps, n_out, phones)
-    ctl["mouth_open"] = hold_bilabials(ctl["mouth_open"] * speaker_scale(track, ctl["mouth_open"]), phones, info.fps)
-    jaw_open = jaw_from_mouth(ctl["mouth_open"], info.fps)  # the chin lags the lips, as in generate
+    if personalize:
+        net = personal_model(info, track, net)
+    if net is not None:
+        from ..motion.learned import mouth_channels
+
+        ctl = mouth_channels(net, speech, info.fps, n_out, phones)
+        scale = 1.0 if personalize else speaker_scale(track, ctl["mouth_open"])  # personal: already theirs
+        ctl["mouth_open"] = hold_bilabials(ctl["mouth_open"] * scale, phones, info.fps)
+        jaw_open = np.minimum(ctl["jaw_open"] * scale, ctl["mouth_open"] + 0.1).astype(np.float32)
+    else:
+        ctl = mouth_from_phones(speech, info.fps, n_out, phones)
+        ctl["mouth_open"] = hold_bilabials(ctl["mouth_open"] * speaker_scale(track, ctl["mouth_open"]), phones,
+                                           info.fps)
+        jaw_open = jaw_from_mouth(ctl["mouth_open"], info.fps)  # the chin lags the lips, as in generate
     job.report("motion", 1, 1)
     timings["motion"] = time.perf_counter() - ta
     lm = track.landmarks
