@@ -157,19 +157,20 @@ def test_cancel_during_rendering(tmp_path, astronaut_path):
 def test_cancel_during_tts_from_another_thread(tmp_path, astronaut_path):
     """A long text (several synthesis chunks); cancelled from a timer thread while espeak
     speaks: espeak's callback aborts the synthesis, and the run stops within a second."""
-    text = " ".join(f"Sentence number {k} is spoken by the built-in voice, slowly and clearly." for k in range(40))
+    # 160 sentences: ~40 chunks; a quiet machine speaks 10 chunks in ~0.25 s, so the cancel
+    # comes right after the first chunk, not after a fixed delay the synthesis can outrun.
+    text = " ".join(f"Sentence number {k} is spoken by the built-in voice, slowly and clearly." for k in range(160))
     token = CancelToken()
     events, t_cancel = [], []
     started = threading.Event()
 
     def on_progress(ev):
         events.append(ev)
-        if ev.stage == "tts":
+        if ev.stage == "tts" and ev.done >= 1:
             started.set()
 
     def cancel_soon():
         started.wait(30)
-        time.sleep(0.3)
         t_cancel.append(time.perf_counter())
         token.cancel()
 

@@ -14,6 +14,7 @@ from types import CodeType
 
 _no_raise: set[CodeType] = set()
 _pending: int | None = None
+_received: int | None = None  # the stop signal that arrived, even once its Stopped was raised
 
 
 class Stopped(KeyboardInterrupt):
@@ -32,7 +33,8 @@ def no_raise(func):
 
 def on_signal(signum: int, frame) -> None:
     """Signal handler: raise Stopped, or defer it when running inside a ``no_raise`` callback."""
-    global _pending
+    global _pending, _received
+    _received = signum
     f = frame
     while f is not None:
         if f.f_code in _no_raise:
@@ -48,3 +50,14 @@ def check() -> None:
     if _pending is not None:
         signum, _pending = _pending, None
         raise Stopped(signum)
+
+
+
+def raise_if_received() -> None:
+    """Raise Stopped again if a stop signal arrived: its first Stopped can be lost when it
+    lands where Python drops exceptions (a generator finalised mid-loop, a ``__del__``),
+    and the job would then run to the end; job checkpoints (core.job) call this, so the
+    job still stops at its next frame. Only a process that installed ``on_signal`` (the
+    CLI) ever has one."""
+    if _received is not None:
+        raise Stopped(_received)

@@ -137,7 +137,9 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
                      "--track-in": opts.track_in, "--transcript-file": opts.transcript_file},
                     {"--output": out, "--save-track": opts.save_track, "--export-arkit": opts.export_arkit})["--output"]
     if isinstance(image, (str, os.PathLike)):
-        input_file(image, "image")  # decoded later; a missing one fails now
+        # Decoded now (a few MB): a missing, broken or oversized image fails before the
+        # speech recognition loads its models (~200 MB).
+        image = load_image(input_file(image, "image"))
     overrides = load_overrides(opts.track_in) if opts.track_in else None
     motion_model = get_motion_model(opts.motion_model)
     transcript = opts.transcript_text()

@@ -20,6 +20,7 @@ from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from .. import interrupt
 from ..errors import Cancelled
 
 STAGES = ("audio", "tts", "phones", "face", "motion", "render")
@@ -78,6 +79,7 @@ class Job:
         self.t0 = time.perf_counter()
 
     def report(self, stage: str, done: int, total: int) -> None:
+        interrupt.raise_if_received()
         if self.token is not None:
             self.token.raise_if_cancelled()
         if self.on_progress is None:
@@ -120,7 +122,9 @@ def current() -> Job | None:
 
 
 def checkpoint() -> None:
-    """Raise ``Cancelled`` when the current job was cancelled (cheap: call it per frame)."""
+    """Raise ``Cancelled`` when the current job was cancelled (cheap: call it per frame), or
+    ``Stopped`` when the CLI's process got a stop signal (see interrupt.raise_if_received)."""
+    interrupt.raise_if_received()
     j = _current.get()
     if j is not None and j.token is not None:
         j.token.raise_if_cancelled()
