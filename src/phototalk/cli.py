@@ -119,6 +119,11 @@ def _add_options(p: argparse.ArgumentParser, names) -> None:
                        choices=spec.choices, help=spec.help + shown)
 
 
+RUN_DESCRIPTION = ('Run the job in REQUEST (JSON: {"kind": "generate"|"edit"|"dub", "image"|"video": PATH, '
+                   '"audio": PATH | "text": "...", "output": PATH, "options": {...}}; option names as the flags, '
+                   "with underscores). Relative paths are taken from REQUEST's directory.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -164,10 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
                    description="List the espeak-ng voices --voice accepts: a language code or the voice name.")
     _add_edit_parsers(sub)
     r = sub.add_parser("run", help="run a job described by a JSON request file (generate, edit or dub)",
-                       description="Run the job in REQUEST (JSON: {\"kind\": \"generate\"|\"edit\"|\"dub\", "
-                                   "\"image\"|\"video\": PATH, \"audio\": PATH | \"text\": \"...\", \"output\": "
-                                   "PATH, \"options\": {...}}; option names as the flags, with underscores). "
-                                   "Relative paths are taken from REQUEST's directory.")
+                       description=RUN_DESCRIPTION)
     r.add_argument("request", help="request file (JSON)")
     _add_report(r)
     _add_common(r)
