@@ -45,14 +45,25 @@ def measure(eval_python: str, video: Path, image: Path) -> dict:
     return json.loads(js.read_text())
 
 
-def silent_aperture(video: Path, t0: float, t1: float) -> float:
-    """Fraction of frames inside [t0, t1) whose re-detected aperture is < 0.04."""
-    sys.path.insert(0, str(MEASURE.parent))
-    import measure as M  # the independent measuring tool
+SILENT_SCRIPT = """
+import sys, json, numpy as np
+sys.path.insert(0, sys.argv[1])
+import measure as M
+frames, fps, _, _ = M.decode(sys.argv[2])
+ap, _, _ = M.series(M.landmarks(frames))
+print(json.dumps({"ap": [None if a != a else float(a) for a in ap], "fps": fps}))
+"""
 
-    frames, fps, _, _ = M.decode(str(video))
-    ap, _, _ = M.series(M.landmarks(frames))
-    idx = np.arange(len(ap)) / fps
+
+def silent_aperture(eval_python: str, video: Path, t0: float, t1: float) -> float:
+    """Fraction of frames inside [t0, t1) whose re-detected aperture is < 0.04, measured
+    by measure.py in its own environment (eval_python: phototalk's venv has no MediaPipe)."""
+    env = dict(os.environ, GLOG_minloglevel="2", TF_CPP_MIN_LOG_LEVEL="2")
+    r = subprocess.run([eval_python, "-c", SILENT_SCRIPT, str(MEASURE.parent), str(video)], check=True,
+                       capture_output=True, text=True, env=env)
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    ap = np.array([np.nan if a is None else a for a in d["ap"]], float)
+    idx = np.arange(len(ap)) / d["fps"]
     sel = (idx >= t0 + 0.1) & (idx < t1 - 0.1)  # a lip release may legitimately start at the edge
     a = ap[sel]
     return float(np.mean(np.nan_to_num(a, nan=1.0) < 0.04))
@@ -90,7 +101,7 @@ def main() -> int:
             row = {"image": img.name, "audio": aud.name, "gen_s": round(gen_s, 2), "frames": res.n_frames,
                    "expected_frames": round(res.duration_s * res.fps), **m}
             if aud.stem == "speech_gap":
-                row["silent_closed"] = silent_aperture(video, *gap)
+                row["silent_closed"] = silent_aperture(a.eval_python, video, *gap)
             rows.append(row)
             print(f"{img.name:32s} {aud.name:24s} face {m['face_rate']:.3f} id {m.get('id_dist_mean') or -1:.3f} "
                   f"blink {m['blink_per_min']:5.1f} open {m.get('open_frac') or 0:.2f} "
