@@ -65,6 +65,28 @@ def test_recognises_the_words_of_a_known_sentence(sentence):
     assert labels.count("M") >= 5 and "P" in labels and "UW" in labels
 
 
+def test_a_short_clip_is_encoded_only_as_long_as_its_audio(monkeypatch):
+    said = "Please map a movie for my mother."
+    s = synthesize(said)
+    sp = Speech(s.samples, s.sr)
+    assert sp.duration_s < 3
+    full = words(" ".join(s.text for s in asr.transcribe(sp, short_window=False)))
+    m = asr.load_model()
+    widths = []
+    encode = m.encode
+    monkeypatch.setattr(m, "encode", lambda x: widths.append(x.shape[-1]) or encode(x))
+    segs = asr.transcribe(sp)
+    # One window, 1 s of padding after the audio instead of 28 s (mel frames at 100 Hz).
+    assert widths == [int(sp.duration_s * 100) + int(asr.TAIL_PAD_S * 100)]
+    heard = words(" ".join(s.text for s in segs))
+    assert segs and all(s.english for s in segs), segs
+    # The words, once each (a decoder that sees the audio end early writes them again and
+    # again: 'Last year a federal court.' three times for a 2 s radio clip), inside the clip.
+    assert sum(w in heard for w in words(said)) >= 6 and len(heard) <= len(words(said)) + 1, heard
+    assert segs[-1].end_s <= sp.duration_s
+    assert heard == full  # the same words as the full 30 s window gives
+
+
 @pytest.mark.parametrize("kind", ["noise", "tone"])
 def test_non_speech_gets_no_english_phones(kind):
     rng = np.random.default_rng(0)
