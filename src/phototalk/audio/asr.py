@@ -15,8 +15,10 @@ What it gives:
   * ``encoder_features``: Whisper's encoder output, (T, 384) float32 at 50 Hz, the audio
     representation a learned motion model can be trained on.
 
-Speed (2-core machine): loading ~0.3 s; recognition ~0.05-0.1x real time (greedy
-decoding, one temperature, no fallback); encoder features ~0.15 s per 30 s window.
+Speed (2-core machine, bench/asr_bench.py): loading ~0.3 s, plus ~0.4 s once per process
+preparing decoding (a silent window's encoding); recognition ~0.03-0.05x real time for
+clips of 1-60 s (greedy decoding, one temperature, no fallback, windows shorter than 30 s
+encoded only as long as their audio); encoder features ~0.15 s per 30 s window.
 """
 from __future__ import annotations
 
@@ -194,6 +196,25 @@ def _encode(m, d: _Decoding, chunk: np.ndarray, short_window: bool):
     return ctranslate2.StorageView.from_array(out)
 
 
+def _split(tokens: list[int], begin: int, size: int, stride: int) -> tuple[list[tuple[list[int], float, float]], int]:
+    """Whisper's segmentation of one window's ``tokens`` (timestamp tokens are those >=
+    ``begin``): [(tokens, start_s, end_s)] from the window's start, and how many mel frames
+    the next window starts later. '<|a|> words <|b|><|b|> words <|c|>' is two segments; a
+    window whose last segment is unfinished (no closing timestamp) is decoded again from
+    that segment's start. ``size``: the window's audio in mel frames; ``stride``: mel
+    frames per timestamp step."""
+    ends = [i for i in range(1, len(tokens)) if tokens[i] >= begin and tokens[i - 1] >= begin]
+    single_end = len(tokens) >= 2 and tokens[-2] < begin <= tokens[-1]
+    if not ends:
+        stamps = [t for t in tokens if t >= begin]
+        end = (stamps[-1] - begin) * TIMESTAMP_S if stamps and stamps[-1] != begin else size * TIMESTAMP_S / stride
+        return [(tokens, 0.0, end)], size
+    bounds = [0] + ends + ([len(tokens)] if single_end else [])
+    pieces = [tokens[i:j] for i, j in zip(bounds[:-1], bounds[1:])]
+    advance = size if single_end else (tokens[bounds[-1] - 1] - begin) * stride
+    return [(p, (p[0] - begin) * TIMESTAMP_S, (p[-1] - begin) * TIMESTAMP_S) for p in pieces], advance
+
+
 def transcribe(speech: Speech, model: str | os.PathLike | None = None, *, short_window: bool = True) -> list[Segment]:
     """Whisper's segments for ``speech`` (any rate), in order, all of them: callers keep
     those with ``Segment.english``. Greedy decoding at temperature 0 with no fallback
@@ -231,24 +252,11 @@ def transcribe(speech: Speech, model: str | os.PathLike | None = None, *, short_
         avg_logprob = float(r.scores[0]) * len(tokens) / (len(tokens) + 1)
         text = tok.decode(tokens).strip().encode()
         ratio = len(text) / len(zlib.compress(text)) if text else 0.0
-        # Whisper's segmentation: '<|a|> words <|b|><|b|> words <|c|>' is two segments; a
-        # window whose last segment is unfinished (no closing timestamp) is decoded again
-        # from that segment's start.
         t0 = seek / fps
-        ends = [i for i in range(1, len(tokens)) if tokens[i] >= begin and tokens[i - 1] >= begin]
-        single_end = len(tokens) >= 2 and tokens[-2] < begin <= tokens[-1]
-        if ends:
-            bounds = [0] + ends + ([len(tokens)] if single_end else [])
-            pieces = [tokens[i:j] for i, j in zip(bounds[:-1], bounds[1:])]
-            spans = [(t0 + (p[0] - begin) * TIMESTAMP_S, t0 + (p[-1] - begin) * TIMESTAMP_S) for p in pieces]
-            advance = size if single_end else (tokens[bounds[-1] - 1] - begin) * stride
-        else:
-            stamps = [t for t in tokens if t >= begin]
-            end = (stamps[-1] - begin) * TIMESTAMP_S if stamps and stamps[-1] != begin else size / fps
-            pieces, spans, advance = [tokens], [(t0, t0 + end)], size
-        for p, (a, b) in zip(pieces, spans):
+        pieces, advance = _split(tokens, begin, size, stride)
+        for p, a, b in pieces:
             words = tok.decode(p).strip()
-            a, b = round(min(a, duration), 3), round(min(b, duration), 3)
+            a, b = round(min(t0 + a, duration), 3), round(min(t0 + b, duration), 3)
             if b > a and words:
                 out.append(Segment(a, b, words, avg_logprob, float(r.no_speech_prob), ratio))
         seek += advance if advance > 0 else size  # a window always moves on
