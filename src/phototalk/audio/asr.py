@@ -16,9 +16,11 @@ What it gives:
     representation a learned motion model can be trained on.
 
 Speed (2-core machine, bench/asr_bench.py): loading ~0.3 s, plus ~0.4 s once per process
-preparing decoding (a silent window's encoding); recognition ~0.03-0.05x real time for
-clips of 1-60 s (greedy decoding, one temperature, no fallback, windows shorter than 30 s
-encoded only as long as their audio); encoder features ~0.15 s per 30 s window.
+preparing decoding (a silent window's encoding); recognition ~0.03-0.06x real time for
+English clips of 1-60 s (greedy decoding, one temperature, no fallback, windows shorter
+than 30 s encoded only as long as their audio). A short window the English gate rejects
+is decoded again at 30 s, so short non-English clips cost as before (~0.2-0.45x).
+Encoder features ~0.15 s per 30 s window.
 """
 from __future__ import annotations
 

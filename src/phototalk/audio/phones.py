@@ -419,7 +419,8 @@ def recognize_words(speech: Speech, model: str | None = None) -> Recognition:
     between runs; single segments whose words do not align) gets allphone recognition,
     so English phones are never forced on audio that is not English speech. ``model``:
     a Whisper model directory (default: asr.model_path()).
-    Speed: Whisper ~0.03-0.05x real time plus alignment ~0.04x (bench/asr_bench.py)."""
+    Speed: Whisper ~0.03-0.06x real time plus alignment ~0.02-0.03x on English speech
+    (bench/asr_bench.py)."""
     from . import asr
 
     duration = speech.duration_s
