@@ -126,14 +126,15 @@ def main() -> int:
         t0 = time.perf_counter()
         load_model(model)
         load_s = time.perf_counter() - t0
-        img = first_frame(videos[h], out / "render" / f"{h}.png")
+        img, fps = first_frame(videos[h], out / "render" / f"{h}.png")
         wav = cut_audio(videos[h], out / "render" / f"{h}.wav", MAX_S)
         tr_path = Path(a.transcripts) / f"{h}.txt" if a.transcripts else None
         transcript = tr_path.read_text().strip() if tr_path and tr_path.exists() else None
         row = {"clip": h, "train_s": round(train_s, 1), "load_s": round(load_s, 3)}
         for kind in (["model", "analytic"] if a.baseline else ["model"]):
             res = out / "render" / (f"{h}__model_{tag}.mp4" if kind == "model" else f"{h}__analytic.mp4")
-            cmd = PHOTOTALK + ["generate", "-i", str(img), "-a", str(wav), "-o", str(res), "--size", str(a.size), "-q"]
+            cmd = PHOTOTALK + ["generate", "-i", str(img), "-a", str(wav), "-o", str(res), "--size", str(a.size), "-q",
+                                 "--fps", f"{fps:g}"]  # the source's rate: measure.py compares frame by frame
             if kind == "model":
                 cmd += ["--motion-model", str(model)]
             if transcript:

@@ -256,3 +256,20 @@ def test_whisper_features_frame_rate():
     f = ML.audio_features(speech, ML.WHISPER_KIND)
     assert f.shape == (int(np.ceil(speech.duration_s * ML.FEAT_HZ)), 384) and np.isfinite(f).all()
     assert f.std(0).mean() > 0.05  # it describes the sound, not a constant
+
+
+def test_pause_gate_shuts_only_long_quiet_stretches():
+    """A quiet run of >= PAUSE_MIN_S shuts (0 inside, easing back at its edges); a short one is left open."""
+    from phototalk.motion.learned import PAUSE_EASE_S, PAUSE_MIN_S, pause_gate
+
+    fps = 25.0
+    quiet = np.zeros(100, bool)
+    quiet[10:13] = True  # 0.12 s: a stop or a soft consonant
+    long_n = int(np.ceil(PAUSE_MIN_S * fps)) + 2
+    quiet[40:40 + long_n] = True
+    g = pause_gate(quiet, fps)
+    assert np.all(g[5:20] == 1.0)
+    assert np.all(g[40:40 + long_n] == 0.0)
+    ease_n = int(PAUSE_EASE_S * fps)
+    assert 0.0 < g[40 + long_n] < 1.0 or ease_n < 1
+    assert np.all(g[40 + long_n + ease_n + 1:] == 1.0)
