@@ -36,9 +36,11 @@ def test_blinks_vary_and_reopen_more_slowly_than_they_close(seed):
     # Over half shut 3-6 frames in the channel: MediaPipe, slower than the lids, reads
     # 2-5 frames below half-open on rendered videos (measure.py's blink_shape).
     assert 3 <= below_half.mean() <= 6 and below_half.std() > 0.3, below_half
-    # Frames from a tenth shut to the deepest point, and from there back to a tenth.
-    closing = np.array([int(np.argmax(b)) - int(np.argmax(b >= 0.1)) for b in full])
-    reopening = np.array([int(np.argmax(b[np.argmax(b):] < 0.1)) for b in full])
+    # Frames from a fifth shut to the deepest point, and from there back to a fifth: a
+    # lid less than a fifth shut reads 0.85-0.9 of open to MediaPipe (measure.py counts
+    # from 0.9), the exponential rise's last tenth is a slow settle it does not see.
+    closing = np.array([int(np.argmax(b)) - int(np.argmax(b >= 0.2)) for b in full])
+    reopening = np.array([int(np.argmax(b[np.argmax(b):] < 0.2)) for b in full])
     assert reopening.mean() > closing.mean() + 1, (closing, reopening)
     assert closing.max() <= 4 and 3 <= reopening.mean() <= 7
     partial = [b for b in blinks if b.max() <= 0.9]
