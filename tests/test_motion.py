@@ -323,7 +323,9 @@ def test_short_clips_blink_15_to_20_times_a_minute_each_blink_its_own_length():
     assert 14 <= np.mean(rates) <= 17.5 and min(rates) >= 8 and max(rates) <= 24, rates
     for n in (200, 250):
         for seed in range(40):
-            lengths = [np.count_nonzero(r > 0.1) for r in blinks(n, seed)]
+            # Frames past half shut: what measure.py's below-half counts (the rise's slow
+            # settle under a tenth is not seen by landmark models).
+            lengths = [np.count_nonzero(r > 0.5) for r in blinks(n, seed)]
             assert len(lengths) < 2 or len(set(lengths)) > 1, (n, seed, lengths)
 
 

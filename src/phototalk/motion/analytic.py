@@ -27,14 +27,25 @@ SILENCE_DBFS = -55.0  # dBFS; quieter than this is silence whatever the recordin
 # clip gets 2-4 blinks, not 4 every time.
 BLINK_INTERVAL_S = (2.9, 4.5)
 BLINK_FIRST_S = (0.4, 3.0)
-# Per-blink durations, s (drawn as BLINK_TEMPO_STEP says): the lids fall in ~1.3-2.5
-# frames at 25 fps, rest shut 0-1.5 frames and rise more slowly (BLINK_OPEN_S, ~70 % of it
-# above a tenth shut), as on real talking videos (below half-open 1.5-6 frames, varying
-# from blink to blink, reopening slower than closing).
-BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S = (0.05, 0.10), (0.0, 0.06), (0.16, 0.44)
+# Per-blink timing, s (drawn as BLINK_TEMPO_STEP says): the lids fall in ~1.1-2 frames at
+# 25 fps (an eased fall), rest shut up to one frame, then spring back and slow as they
+# settle: the closure decays as exp(-t / tau) after the rest, cut off (continuously) at
+# BLINK_RISE_TAUS tau. Landmark models read a lid past ~0.55 shut (Mona Lisa ~0.8) as
+# shut, all alike, and one past ~0.15 as open: the measured closing is the fall across
+# that band plus whichever shut frame they read deepest, the reopening the rise across it.
+# An exponential rise spends 2.1x as long crossing the band (0.15-0.55) as in the shut
+# range (> 0.55), and tau >= 0.09 s keeps the rise >= 3 frames in the band even for the
+# quickest blink, so the reopening reads longer than the closing whichever shut frame the
+# model picks. (The old (1 - r)^2 rise over 0.16-0.44 s crossed the band in 1.4 frames
+# on its quickest blinks: measure.py read closing 3.7 / reopening 2.7 frames on the
+# smiling portrait at --speed 1.9.) Real talking videos read below half-open 1.5-6 frames,
+# varying from blink to blink, reopening slower than closing.
+BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_RISE_TAU_S = (0.045, 0.08), (0.01, 0.04), (0.09, 0.14)
+BLINK_RISE_TAUS = 4.0  # the rise ends this many tau after the rest (closure 1.8 % left, then 0)
 # Change of tempo (share of those ranges) from one blink to the next: at least 0.33, and
 # below 0.5 so that the third blink does not come back to the first one's tempo.
 BLINK_TEMPO_STEP = (0.33, 0.45)
+BLINK_REDRAWS = 8  # tries at a blink whose length differs from the previous one's
 BLINK_PARTIAL_P = 0.2  # share of blinks that stop short of shut (real people: ~10-30 %)
 BLINK_PARTIAL_DEPTH = (0.5, 0.8)  # closure a partial blink reaches
 FALLBACK_MIN_S = 0.3  # s; a "silence" this long that is loud is unrecognised speech
@@ -75,6 +86,17 @@ def mouth_from_loudness(speech: Speech, fps: float, n: int) -> np.ndarray:
     return openness.astype(np.float32)
 
 
+def blink_shape(x: np.ndarray, close_s: float, hold_s: float, tau: float) -> np.ndarray:
+    """Closure 0..1 of one full blink at times ``x`` (s from its start, any shape): an eased
+    fall over ``close_s``, shut for ``hold_s``, then the exponential rise of time constant
+    ``tau`` (see BLINK_RISE_TAU_S), rescaled to reach 0 exactly BLINK_RISE_TAUS tau later."""
+    fall = 0.5 * (1 - np.cos(np.pi * np.clip(x / close_s, 0, 1)))
+    y = np.clip(x - close_s - hold_s, 0, None)
+    tail = np.exp(-BLINK_RISE_TAUS)
+    rise = np.clip((np.exp(-y / tau) - tail) / (1 - tail), 0, 1)
+    return np.where(x <= 0, 0.0, np.where(y > 0, rise, fall))
+
+
 def blink_curve(n: int, fps: float, rng: np.random.Generator, pro: Prosody | None = None) -> np.ndarray:
     """(n,) float32 eyelid closure 0..1 with blinks every BLINK_INTERVAL_S; with the
     prosody ``pro``, blinks near a phrase boundary move onto it (people blink at pauses).
@@ -93,25 +115,24 @@ def blink_curve(n: int, fps: float, rng: np.random.Generator, pro: Prosody | Non
     # gaze drawn after the blinks) stays what it was for a given seed.
     shape_rng = rng.spawn(1)[0]
     tempo = shape_rng.random()
+    last_len = -1
     for start in starts:
         # A blink's tempo (0 quick .. 1 slow) sets its fall, rest and rise; the next
         # one's is BLINK_TEMPO_STEP further (modulo 1, so each stays uniform), so that
-        # even the two or three blinks of a short clip last visibly different times.
-        tempo = (tempo + shape_rng.uniform(*BLINK_TEMPO_STEP)) % 1.0
-        close_s, hold_s, open_s = (lo + tempo * (hi - lo) for lo, hi in (BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_OPEN_S))
+        # even the two or three blinks of a short clip last visibly different times. The
+        # sub-frame phase (where the frames fall on the blink) can undo a tempo step, so
+        # a draw that leaves as many frames past half shut as the previous blink is
+        # drawn again (up to BLINK_REDRAWS times).
         depth = shape_rng.uniform(*BLINK_PARTIAL_DEPTH) if shape_rng.random() < BLINK_PARTIAL_P else 1.0
-        # A sub-frame phase: where the frames fall on the blink varies as well.
-        x = t - start - shape_rng.uniform(0.0, 1.0 / fps)
-        close = np.clip(x / close_s, 0, 1)
-        r = np.clip((x - close_s - hold_s) / open_s, 0, 1)
-        # An eased fall, then the lid springs back off the lower lid and slows as it
-        # settles, (1 - r)^2: half open again after 29 % of the rise, the last tenth
-        # takes 32 % of it. Landmark models read a lid past half shut as shut, so the
-        # rise must leave that range quickly for the deepest frame they find to be
-        # where the fall ends (with an eased start, the reopening read as short as the
-        # closing).
-        shape = 0.5 * (1 - np.cos(np.pi * close)) * (1 - r) ** 2
-        shape[(x <= 0) | (r >= 1)] = 0.0
+        for _ in range(BLINK_REDRAWS):
+            step_tempo = (tempo + shape_rng.uniform(*BLINK_TEMPO_STEP)) % 1.0
+            close_s, hold_s, tau = (lo + step_tempo * (hi - lo)
+                                    for lo, hi in (BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_RISE_TAU_S))
+            shape = blink_shape(t - start - shape_rng.uniform(0.0, 1.0 / fps), close_s, hold_s, tau)
+            if np.count_nonzero(depth * shape > 0.5) != last_len:
+                break
+        tempo = step_tempo
+        last_len = np.count_nonzero(depth * shape > 0.5)
         out = np.maximum(out, (depth * shape).astype(np.float32))
     return out
 
