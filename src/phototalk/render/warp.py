@@ -111,7 +111,11 @@ CHEEK_L, CHEEK_R = 50, 280
 SKULL_POINTS = np.array([33, 263, 6, 168, 4, 1, 2, 164, 98, 327])
 POUT_IOD = 0.05  # iod the outer edges of fully rounded lips bulge out (everted by being pushed forward)
 UPPER_LIFT = 0.12  # share of a lip opening made by the upper lip rising (the lower lip and jaw do the rest)
-ROUND_NARROW = 0.45  # share of a unit widening that full rounding takes back at the corners
+# Share of a unit widening that full rounding takes back at the corners, on top of the
+# viseme's own mouth_wide. Real lips keep ~0.8 of their rest width on /ow/ and ~0.7 on
+# /uw/; at 0.45 photo_woman_frontal's /ow/ kept 0.48 and /uw/ 0.42 (now 0.76 and 0.70),
+# a knot of lip that dlib read as another person (identity distance 0.45 vs 0.33 at 0.2).
+ROUND_NARROW = 0.2
 # Rounded lips are pushed forward (~5 mm at the lip line): a turned head shows them
 # standing out in front of the teeth and the face (parallax), not only a smaller mouth.
 PROTRUDE_IOD = 0.055
