@@ -95,6 +95,15 @@ def test_a_lively_head_turns_more_than_it_tilts_the_chin(speech8):
         assert np.std(lively.head_yaw) > 1.5 * np.std(calm.head_yaw)
 
 
+def test_speech_brows_rise_on_accents_but_stay_below_a_surprise(speech8):
+    """Accents piled up to brow_up 1.05 at --speed 1.9, past the surprised preset's whole
+    raise; raised brows were what dlib read most as another person."""
+    for seed in range(3):
+        for speed in (1.0, 1.9):
+            brow = analytic_motion(speech8, 25, seed=seed, speed=speed).brow_up
+            assert 0.3 < brow.max() < 0.65 * PRESETS["surprised"].brow_up
+
+
 def test_camera_gaze_cancels_the_head_turn(speech8):
     tr = analytic_motion(speech8, 25, seed=5, gaze="camera")
     assert np.allclose(tr.gaze_yaw, -tr.head_yaw) and np.allclose(tr.gaze_pitch, -tr.head_pitch)

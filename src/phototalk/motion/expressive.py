@@ -50,6 +50,15 @@ NOD_DEG = (1.4, 3.0)  # nod amplitude range on a full-strength stress
 NOD_PROB = 0.75  # not every stressed syllable gets a nod
 PITCH_COUPLING_DEG = 0.35  # chin rises this much per semitone of pitch accent (seed-scaled 0.5..1)
 BROW_ACCENT = 0.45  # brow raise on a full-strength pitch accent (brow_up units)
+# The accents' brow raise grows with --speed by S ** BROW_GAIN_EXP (above 1) and bends
+# past SPEECH_BROW_KNEE towards SPEECH_BROW_LIMIT (brow_up units; 1 is the surprised
+# preset's full raise): accents piling up at --speed 1.9 raised the brows to 1.05, past
+# a full surprise, and over half of one on 22 % of the frames. Raised brows are what dlib
+# weighs most after a blink: brow_up 1.0 alone reads 0.33-0.42 from the photo (0.5:
+# 0.20-0.27; neutral 0.03-0.12) on photo_woman_slight_turn / _frontal / photo_man_webcam,
+# and brow_up was the channel most correlated (+0.61) with the per-frame distance.
+BROW_GAIN_EXP = 0.4
+SPEECH_BROW_KNEE, SPEECH_BROW_LIMIT = 0.35, 0.6
 GAZE_AVERT_DEG = (3.5, 8.0)  # yaw of a look away; real speakers avert gaze when starting to speak
 GAZE_VOR = 0.8  # share of head rotation the eyes cancel to keep a fixation (vestibulo-ocular reflex)
 BREATH_HZ = 0.22  # resting breathing rate (13 per minute)
@@ -229,6 +238,7 @@ def brows_and_squint(pro: Prosody, fps: float, rng: np.random.Generator, *, spee
         return brow.astype(np.float32), np.zeros(n, np.float32)
     n = len(pro.level)
     gain = speed ** 0.8
+    brow_gain = min(speed, 1.0) ** 0.8 * max(speed, 1.0) ** BROW_GAIN_EXP
     kern = _nod_kernel(fps, speed * 0.6)  # slower rise and fall than a nod
     acc = np.zeros(n, np.float32)
     sq = np.zeros(n, np.float32)
@@ -237,8 +247,9 @@ def brows_and_squint(pro: Prosody, fps: float, rng: np.random.Generator, *, spee
             acc[p] += pro.emphasis[p] * rng.uniform(0.6, 1.0)
         elif rng.random() < 0.3:
             sq[p] += pro.emphasis[p] * rng.uniform(0.5, 1.0)
-    brow = BROW_ACCENT * gain * np.convolve(acc, kern)[:n]
-    brow += 0.03 * gain * smooth(np.clip(pro.pitch_st, 0, 6), 0.3 * fps)
+    brow = BROW_ACCENT * brow_gain * np.convolve(acc, kern)[:n]
+    brow += 0.03 * brow_gain * smooth(np.clip(pro.pitch_st, 0, 6), 0.3 * fps)
+    brow = soft_limit(brow, SPEECH_BROW_KNEE, SPEECH_BROW_LIMIT)
     squint = 0.15 * gain * np.convolve(sq, kern)[:n]
     return brow.astype(np.float32), squint.astype(np.float32)
 
