@@ -116,6 +116,9 @@ UPPER_LIFT = 0.12  # share of a lip opening made by the upper lip rising (the lo
 # /uw/; at 0.45 photo_woman_frontal's /ow/ kept 0.48 and /uw/ 0.42 (now 0.76 and 0.70),
 # a knot of lip that dlib read as another person (identity distance 0.45 vs 0.33 at 0.2).
 ROUND_NARROW = 0.2
+# Share of its distance from the lip middle an inner lip point moves inwards at full
+# rounding (the outer lip line: none): the orifice narrows more than the mouth.
+ROUND_SEAL = 0.15
 # Rounded lips are pushed forward (~5 mm at the lip line): a turned head shows them
 # standing out in front of the teeth and the face (parallax), not only a smaller mouth.
 PROTRUDE_IOD = 0.055
@@ -690,6 +693,14 @@ class MeshWarpRenderer:
             off[row] += (up_lift - pout * r / 3)[:, None] * ey[None, :]
         for r, row in enumerate(L.LOWER_LIP):
             off[row[1:-1]] += (low + (pout - tuck) * r / 3)[1:-1, None] * ey[None, :]
+        if mouth_round > 0:
+            # The orifice: pushed-forward lips close in from the corners further than the
+            # outer lip line narrows (ROUND_SEAL of each column's distance from the middle
+            # on the inner rows, none on the outer), a small opening in a wider mouth.
+            seal = -ROUND_SEAL * mouth_round * self.lip_x  # (11,) px towards the middle
+            for r, (up_row, low_row) in enumerate(zip(L.UPPER_LIP, L.LOWER_LIP)):
+                off[up_row] += (seal * (1 - r / 3))[:, None] * self.ex[None, :]
+                off[low_row[1:-1]] += (seal * (1 - r / 3))[1:-1, None] * self.ex[None, :]
         sq, wide = max(eye_squint, 0.0), max(-eye_squint, 0.0)
         for e, (u0, l0, u1, u2, gap) in enumerate(self.eyes):
             # Squint: the lower lid (and the skin under it) rises, the upper lid sinks a
