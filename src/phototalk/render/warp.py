@@ -119,6 +119,7 @@ ROUND_NARROW = 0.2
 # Share of its distance from the lip middle an inner lip point moves inwards at full
 # rounding (the outer lip line: none): the orifice narrows more than the mouth.
 ROUND_SEAL = 0.15
+ROUND_SEAL_FULL_IOD = 0.08  # opening (iod) from which the orifice narrows fully; shut lips: not at all
 # Rounded lips are pushed forward (~5 mm at the lip line): a turned head shows them
 # standing out in front of the teeth and the face (parallax), not only a smaller mouth.
 PROTRUDE_IOD = 0.055
@@ -696,8 +697,11 @@ class MeshWarpRenderer:
         if mouth_round > 0:
             # The orifice: pushed-forward lips close in from the corners further than the
             # outer lip line narrows (ROUND_SEAL of each column's distance from the middle
-            # on the inner rows, none on the outer), a small opening in a wider mouth.
-            seal = -ROUND_SEAL * mouth_round * self.lip_x  # (11,) px towards the middle
+            # on the inner rows, none on the outer), a small opening in a wider mouth. Shut
+            # lips have no orifice: drawn in while closed, MediaPipe read a /b/ before /u/
+            # (Mandarin 'bu') as 0.05-0.07 iod open.
+            apart = float(smoothstep(0.0, ROUND_SEAL_FULL_IOD, mouth_open))
+            seal = -ROUND_SEAL * mouth_round * apart * self.lip_x  # (11,) px towards the middle
             for r, (up_row, low_row) in enumerate(zip(L.UPPER_LIP, L.LOWER_LIP)):
                 off[up_row] += (seal * (1 - r / 3))[:, None] * self.ex[None, :]
                 off[low_row[1:-1]] += (seal * (1 - r / 3))[1:-1, None] * self.ex[None, :]
