@@ -83,6 +83,27 @@ def test_speed_scales_motion_and_still_stops_the_head(speech8):
     assert tr.blink.max() > 0.9 and tr.mouth_open.max() > 0.1
 
 
+def test_a_lively_head_turns_more_than_it_tilts_the_chin(speech8):
+    """--speed 1.9 swung the chin to +16..+19 deg (a nod on a chin-down swing) with pitch as
+    wide as yaw; lively real speakers turn more than they nod, and dlib lost a chin-down
+    face past ~12 deg."""
+    for seed in range(3):
+        calm, lively = (analytic_motion(speech8, 25, seed=seed, speed=s) for s in (1.0, 1.9))
+        assert np.degrees(np.abs(lively.head_pitch).max()) < 13.0
+        assert np.std(lively.head_pitch) < np.std(lively.head_yaw)
+        assert np.std(lively.head_pitch) > np.std(calm.head_pitch)  # still livelier than speed 1
+        assert np.std(lively.head_yaw) > 1.5 * np.std(calm.head_yaw)
+
+
+def test_speech_brows_rise_on_accents_but_stay_below_a_surprise(speech8):
+    """Accents piled up to brow_up 1.05 at --speed 1.9, past the surprised preset's whole
+    raise; raised brows were what dlib read most as another person."""
+    for seed in range(3):
+        for speed in (1.0, 1.9):
+            brow = analytic_motion(speech8, 25, seed=seed, speed=speed).brow_up
+            assert 0.3 < brow.max() < 0.65 * PRESETS["surprised"].brow_up
+
+
 def test_camera_gaze_cancels_the_head_turn(speech8):
     tr = analytic_motion(speech8, 25, seed=5, gaze="camera")
     assert np.allclose(tr.gaze_yaw, -tr.head_yaw) and np.allclose(tr.gaze_pitch, -tr.head_pitch)

@@ -33,11 +33,32 @@ PAUSE_CLOCK = 0.4  # the warped clock's rate in pauses (1 while speaking)
 # jitter passed 0.0085 on the smiling portrait; a livelier speaker swings wider more
 # than faster.
 SWAY_TEMPO_EXP, NOD_TEMPO_EXP = 0.25, 0.0
+# Above speed 1 the slow sway's pitch grows only by S ** SWAY_PITCH_GAIN_EXP: lively real
+# speakers turn much more than they tilt the chin (measure.py's pose std, yaw vs pitch:
+# hdtf_woman 10.2 vs 6.5 deg, man_glasses 9.0 vs 2.5, selena 12.2 vs 4.3; calm ones
+# 1.4 vs 1.6, 2.2 vs 3.8). At S ** 0.8 --speed 1.9 swung the chin over -13..+15 deg (std
+# 7.2), beyond the pitch any of them showed, and a face pitched 10 deg reads to dlib as
+# less the same person than one turned 10 deg (0.23 vs 0.17 on photo_woman_frontal);
+# a chin-down webcam portrait lost its face detection past ~12 deg. Nods keep S ** 0.8.
+SWAY_PITCH_GAIN_EXP = 0.4
+# deg; past the knee, the head's pitch (sway + nods + pitch coupling) bends smoothly
+# towards the limit: a nod landing on a chin-down swing reached +16 deg at --speed 1.9,
+# while the real clips' 95th percentile of |pitch| stays within 3.6-11.9 deg.
+PITCH_KNEE_DEG, PITCH_LIMIT_DEG = 8.0, 13.0
 NOD_PEAK_S = 0.22  # s from a stressed syllable to the deepest point of its nod
 NOD_DEG = (1.4, 3.0)  # nod amplitude range on a full-strength stress
 NOD_PROB = 0.75  # not every stressed syllable gets a nod
 PITCH_COUPLING_DEG = 0.35  # chin rises this much per semitone of pitch accent (seed-scaled 0.5..1)
 BROW_ACCENT = 0.45  # brow raise on a full-strength pitch accent (brow_up units)
+# The accents' brow raise grows with --speed by S ** BROW_GAIN_EXP (above 1) and bends
+# past SPEECH_BROW_KNEE towards SPEECH_BROW_LIMIT (brow_up units; 1 is the surprised
+# preset's full raise): accents piling up at --speed 1.9 raised the brows to 1.05, past
+# a full surprise, and over half of one on 22 % of the frames. Raised brows are what dlib
+# weighs most after a blink: brow_up 1.0 alone reads 0.33-0.42 from the photo (0.5:
+# 0.20-0.27; neutral 0.03-0.12) on photo_woman_slight_turn / _frontal / photo_man_webcam,
+# and brow_up was the channel most correlated (+0.61) with the per-frame distance.
+BROW_GAIN_EXP = 0.4
+SPEECH_BROW_KNEE, SPEECH_BROW_LIMIT = 0.35, 0.6
 GAZE_AVERT_DEG = (3.5, 8.0)  # yaw of a look away; real speakers avert gaze when starting to speak
 GAZE_VOR = 0.8  # share of head rotation the eyes cancel to keep a fixation (vestibulo-ocular reflex)
 BREATH_HZ = 0.22  # resting breathing rate (13 per minute)
@@ -153,9 +174,11 @@ def head_pose(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: floa
     amp = gain * (0.65 + 0.35 * smooth(speaking, 0.5 * fps))
     slow = _slow_sway(clock, seed, amp, SING_SWAY_SLOW if sung else 1.0)
     jiggle = 0.0 if sung else JIGGLE
+    # (3,) per-axis share of ``gain`` the sway gets (see SWAY_PITCH_GAIN_EXP)
+    axis_gain = np.array([1.0, max(speed, 1.0) ** (SWAY_PITCH_GAIN_EXP - 0.8), 1.0])
     for k in range(3):
         fast = _gp_on_clock(clock, 0.35, rng)
-        out[k] = HEAD_STD_RAD[k] * amp * (slow[k] + jiggle * fast * speaking)
+        out[k] = HEAD_STD_RAD[k] * axis_gain[k] * amp * (slow[k] + jiggle * fast * speaking)
     # Nods on stressed syllables, with a small turn or tilt of random side (speech only:
     # a singer's head does not beat the syllables).
     kern = _nod_kernel(fps, speed)
@@ -173,7 +196,16 @@ def head_pose(pro: Prosody, fps: float, rng: np.random.Generator, *, speed: floa
     deg, sigma_s = (SING_PITCH_COUPLING_DEG, SING_PITCH_SMOOTH_S) if sung else (PITCH_COUPLING_DEG, 0.15)
     coupling = np.radians(deg) * rng.uniform(0.5, 1.0) * gain
     out[1] -= coupling * smooth(np.clip(pro.pitch_st, -4, 6), sigma_s * fps)
+    out[1] = soft_limit(out[1], np.radians(PITCH_KNEE_DEG), np.radians(PITCH_LIMIT_DEG))
     return out
+
+
+def soft_limit(x: np.ndarray, knee: float, limit: float) -> np.ndarray:
+    """``x`` unchanged within +-``knee``, beyond it bent (continuous slope) towards
+    +-``limit`` without reaching it; same shape and dtype as ``x``."""
+    a = np.abs(x)
+    bent = knee + (limit - knee) * np.tanh((a - knee) / (limit - knee))
+    return np.where(a > knee, np.sign(x) * bent, x).astype(x.dtype)
 
 
 def blink_onsets_near_pauses(blink_starts: np.ndarray, pro: Prosody, fps: float) -> np.ndarray:
@@ -206,6 +238,7 @@ def brows_and_squint(pro: Prosody, fps: float, rng: np.random.Generator, *, spee
         return brow.astype(np.float32), np.zeros(n, np.float32)
     n = len(pro.level)
     gain = speed ** 0.8
+    brow_gain = min(speed, 1.0) ** 0.8 * max(speed, 1.0) ** BROW_GAIN_EXP
     kern = _nod_kernel(fps, speed * 0.6)  # slower rise and fall than a nod
     acc = np.zeros(n, np.float32)
     sq = np.zeros(n, np.float32)
@@ -214,8 +247,9 @@ def brows_and_squint(pro: Prosody, fps: float, rng: np.random.Generator, *, spee
             acc[p] += pro.emphasis[p] * rng.uniform(0.6, 1.0)
         elif rng.random() < 0.3:
             sq[p] += pro.emphasis[p] * rng.uniform(0.5, 1.0)
-    brow = BROW_ACCENT * gain * np.convolve(acc, kern)[:n]
-    brow += 0.03 * gain * smooth(np.clip(pro.pitch_st, 0, 6), 0.3 * fps)
+    brow = BROW_ACCENT * brow_gain * np.convolve(acc, kern)[:n]
+    brow += 0.03 * brow_gain * smooth(np.clip(pro.pitch_st, 0, 6), 0.3 * fps)
+    brow = soft_limit(brow, SPEECH_BROW_KNEE, SPEECH_BROW_LIMIT)
     squint = 0.15 * gain * np.convolve(sq, kern)[:n]
     return brow.astype(np.float32), squint.astype(np.float32)
 

@@ -111,7 +111,15 @@ CHEEK_L, CHEEK_R = 50, 280
 SKULL_POINTS = np.array([33, 263, 6, 168, 4, 1, 2, 164, 98, 327])
 POUT_IOD = 0.05  # iod the outer edges of fully rounded lips bulge out (everted by being pushed forward)
 UPPER_LIFT = 0.12  # share of a lip opening made by the upper lip rising (the lower lip and jaw do the rest)
-ROUND_NARROW = 0.45  # share of a unit widening that full rounding takes back at the corners
+# Share of a unit widening that full rounding takes back at the corners, on top of the
+# viseme's own mouth_wide. Real lips keep ~0.8 of their rest width on /ow/ and ~0.7 on
+# /uw/; at 0.45 photo_woman_frontal's /ow/ kept 0.48 and /uw/ 0.42 (now 0.76 and 0.70),
+# a knot of lip that dlib read as another person (identity distance 0.45 vs 0.33 at 0.2).
+ROUND_NARROW = 0.2
+# Share of its distance from the lip middle an inner lip point moves inwards at full
+# rounding (the outer lip line: none): the orifice narrows more than the mouth.
+ROUND_SEAL = 0.15
+ROUND_SEAL_FULL_IOD = 0.08  # opening (iod) from which the orifice narrows fully; shut lips: not at all
 # Rounded lips are pushed forward (~5 mm at the lip line): a turned head shows them
 # standing out in front of the teeth and the face (parallax), not only a smaller mouth.
 PROTRUDE_IOD = 0.055
@@ -686,6 +694,17 @@ class MeshWarpRenderer:
             off[row] += (up_lift - pout * r / 3)[:, None] * ey[None, :]
         for r, row in enumerate(L.LOWER_LIP):
             off[row[1:-1]] += (low + (pout - tuck) * r / 3)[1:-1, None] * ey[None, :]
+        if mouth_round > 0:
+            # The orifice: pushed-forward lips close in from the corners further than the
+            # outer lip line narrows (ROUND_SEAL of each column's distance from the middle
+            # on the inner rows, none on the outer), a small opening in a wider mouth. Shut
+            # lips have no orifice: drawn in while closed, MediaPipe read a /b/ before /u/
+            # (Mandarin 'bu') as 0.05-0.07 iod open.
+            apart = float(smoothstep(0.0, ROUND_SEAL_FULL_IOD, mouth_open))
+            seal = -ROUND_SEAL * mouth_round * apart * self.lip_x  # (11,) px towards the middle
+            for r, (up_row, low_row) in enumerate(zip(L.UPPER_LIP, L.LOWER_LIP)):
+                off[up_row] += (seal * (1 - r / 3))[:, None] * self.ex[None, :]
+                off[low_row[1:-1]] += (seal * (1 - r / 3))[1:-1, None] * self.ex[None, :]
         sq, wide = max(eye_squint, 0.0), max(-eye_squint, 0.0)
         for e, (u0, l0, u1, u2, gap) in enumerate(self.eyes):
             # Squint: the lower lid (and the skin under it) rises, the upper lid sinks a
