@@ -351,7 +351,7 @@ class TeethPose:
 
 
 def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: MouthPalette, iod_px: float,
-               rounding: float = 0.0, *, teeth: TeethPose | None = None) -> None:
+               rounding: float = 0.0, *, teeth: TeethPose | None = None, visible=None) -> None:
     """Paint the interior into ``frame`` ((H, W, 3) uint8, modified in place) inside the
     polygon of the warped inner lips. upper, lower: (11, 2) float pixel positions of the
     inner lip contours, corner to corner; iod_px sizes the teeth, which belong to the
@@ -359,7 +359,10 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     rounding 0..1 (/uw/, /ow/): pushed-out lips stand in front of the teeth, so less of
     them shows, and what shows is in the lips' shadow. teeth: where the teeth are (see
     ``TeethPose``); without it they hang TEETH_SHOW_IOD below the upper lip and the lower
-    ones drop with the opening (a dub, where the skull is not tracked)."""
+    ones drop with the opening (a dub, where the skull is not tracked). visible: optional
+    callable (x0, y0, x1, y1) -> (y1 - y0, x1 - x0) float32, 1 where the lips are in view
+    in that frame box and 0 where a nearer surface hides them (a turned face's cheek):
+    the interior is drawn only there."""
     # Only a clear pucker hides them: the rounding an open vowel borrows from a rounded
     # neighbour leaves its teeth alone.
     rounding = float(smoothstep(ROUND_HIDE_FROM, 1.0, float(rounding)))
@@ -385,6 +388,11 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     mask, (x0, y0, x1, y1) = crop
     sub = frame[y0:y1, x0:x1]
     alpha = mask.astype(np.float32) / 255.0
+    seen = None if visible is None else visible(x0, y0, x1, y1)
+    if seen is not None:
+        alpha *= seen
+        if not alpha.any():
+            return
 
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     px, py = xx - mid[0], yy - mid[1]
@@ -486,5 +494,7 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     depth = 0.35 * smoothstep(0.5, 0.06 * s, open_px)
     for corner in (left, right):
         shade = depth * (1 - smoothstep(0.0, reach, np.hypot(xx - corner[0], yy - corner[1]))) * (1 - a)
+        if seen is not None:  # a corner hidden behind the cheek casts no shadow on it
+            shade *= seen
         out *= (1 - shade)[..., None]
     frame[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)

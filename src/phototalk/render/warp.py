@@ -21,7 +21,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 from scipy import sparse
-from scipy.spatial import Delaunay
+from scipy.spatial import Delaunay, cKDTree
 
 from ..face import landmarks as L
 from ..face.analyze import FaceRig
@@ -855,6 +855,9 @@ class MeshWarpRenderer:
         dst = dst[front]
         label = rasterize_nearest(dst, z[self.face_tris[front]] + self.face_depth_bias[front, None], self.roi)
         covered = label >= 0
+        # Which nearest surface is the mouth's (a triangle with a lip corner), for clipping
+        # the drawn interior to where the lips are not hidden (see _mouth_visible).
+        self._mouth_view = (label, np.r_[self.lip_set[self.face_tris[front]].any(1), False])
         # The fold of a turn: rim triangles turned away while the head is turned (on a
         # portrait already turned, on either side). An opening jaw alone folds the chin's
         # rim too, but there the face layer's hard edge over the neck is right, and a
@@ -887,6 +890,21 @@ class MeshWarpRenderer:
         qx[yy, xx] = X * c[:, 0] + Y * c[:, 2] + c[:, 4]
         qy[yy, xx] = X * c[:, 1] + Y * c[:, 3] + c[:, 5]
         return covered, len(self.face_tris) - len(front)
+
+    def _mouth_visible(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        """(y1 - y0, x1 - x0) float32 over the frame box: 1 where the nearest surface of
+        the face layer is the mouth's (lips or the triangles spanning their gap), 0 where
+        the cheek or the nose covers it (the far corner of a turned mouth) or nothing
+        does. The drawn interior is clipped to it: painted over the lips' polygon alone,
+        the far half of the cavity spilled over the cheek that hides it."""
+        label, is_mouth = self._mouth_view
+        rx0, ry0 = self.roi[:2]
+        vis = np.zeros((y1 - y0, x1 - x0), np.float32)
+        sx0, sy0 = max(x0 - rx0, 0), max(y0 - ry0, 0)
+        sx1, sy1 = min(x1 - rx0, label.shape[1]), min(y1 - ry0, label.shape[0])
+        if sx1 > sx0 and sy1 > sy0:
+            vis[sy0 + ry0 - y0:sy1 + ry0 - y0, sx0 + rx0 - x0:sx1 + rx0 - x0] = is_mouth[label[sy0:sy1, sx0:sx1]]
+        return vis
 
     def _silhouette_band(self, label: np.ndarray, opacity: np.ndarray, edge: np.ndarray, qx: np.ndarray,
                          qy: np.ndarray) -> tuple | None:
@@ -948,19 +966,25 @@ class MeshWarpRenderer:
         if bad.any():
             fx[bad], fy[bad], e[bad] = newton_inverse(d, fx[bad], fy[bad], tx[bad], ty[bad])
         # Where the field is itself folded inside the face (Newton cannot reach its
-        # inverse), nothing consistent lies behind: the face stays opaque there.
+        # inverse), nothing consistent lies behind: there the face fades out over what
+        # lies behind its nearest pixel of the band that has a consistent inverse. (Kept
+        # opaque, those pixels drew the face layer's own edge as a light ragged line
+        # beside the feathered outline of a turned far cheek.)
         keep = e <= BEHIND_MAX_ERR_PX
-        if not keep.all():
-            ys, xs, a, fx, fy, e = ys[keep], xs[keep], a[keep], fx[keep], fy[keep], e[keep]
-            if not len(ys):
-                return
-        err[ys, xs] = np.maximum(err[ys, xs], e)
-        self.last_stats["inverse_error_px"] = max(self.last_stats["inverse_error_px"], float(e.max()))
+        if not keep.any():
+            return
+        err[ys[keep], xs[keep]] = np.maximum(err[ys[keep], xs[keep]], e[keep])
+        self.last_stats["inverse_error_px"] = max(self.last_stats["inverse_error_px"], float(e[keep].max()))
         ox, oy = self.layer_offset
-        mx, my = fx + ox, fy + oy
+        mx, my = fx[keep] + ox, fy[keep] + oy
         g = remap_points(self.layer_g, mx, my)
         k = remap_points(self.clear[..., None], mx, my)
-        behind = g + k * self.plate_f[ys, xs]
+        behind = np.empty((len(ys), 3), np.float32)
+        behind[keep] = g + k * self.plate_f[ys[keep], xs[keep]]
+        if not keep.all():
+            good = np.stack([xs[keep], ys[keep]], 1)
+            _, nearest = cKDTree(good).query(np.stack([xs[~keep], ys[~keep]], 1))
+            behind[~keep] = behind[keep][nearest]
         out = frame[ys + y0, xs + x0].astype(np.float32)
         frame[ys + y0, xs + x0] = np.clip(behind + (out - behind) * a[:, None] + 0.5, 0, 255).astype(np.uint8)
 
@@ -1232,12 +1256,14 @@ class MeshWarpRenderer:
                                                     sgy - wb * np.float32(tb[1]), cv2.INTER_LINEAR,
                                                     borderMode=cv2.BORDER_REPLICATE)
         frame[y0:y1, x0:x1] = self._composite_plate(qx, qy)
-        self._blend_silhouette(frame, d, lx, ly, err)
         self._antialias_squeezed(frame, qx, qy, pos)
         self._heal_slit(frame, qx, qy, pos, mouth_open)
+        # After the two above, which resample the face layer (the far cheek of a turn is
+        # squeezed): run before, they drew its feathered outline back as a light seam.
+        self._blend_silhouette(frame, d, lx, ly, err)
         jaw = expr.get("jaw_open")
         draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette, self.iod, mouth_round,
-                   teeth=self.teeth_pose(pos, mouth_open if jaw is None else jaw))
+                   teeth=self.teeth_pose(pos, mouth_open if jaw is None else jaw), visible=self._mouth_visible)
         if blink < 0.5 and (gaze_yaw or gaze_pitch):
             self._apply_gaze(frame, pos, gaze_yaw, gaze_pitch)
         if blink > 0.15:
