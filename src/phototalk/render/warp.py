@@ -95,6 +95,9 @@ RIM_RINGS, RIM_SQUEEZE = 2, (0.1, 0.3)
 # [1]): dragged out by the cheek's vertices passing the outline's, they are the sawtooth
 # of light wedges along the far cheek.
 RIM_STRETCH = (1.8, 2.6)
+# iod of the face layer's opaque outline the drawn mouth interior keeps clear of (about a
+# lip's thickness): a cavity never meets the face's silhouette.
+MOUTH_RIM_IOD = 0.05
 MIN_FRONT_AREA = 1e-3  # px²; a face triangle with less (signed, source orientation) area faces away
 # Least det(I + J) of the forward field allowed in the band where it tapers to the still
 # frame border (see _border_squeeze), checked every SQUEEZE_GRID px.
@@ -892,18 +895,35 @@ class MeshWarpRenderer:
         return covered, len(self.face_tris) - len(front)
 
     def _mouth_visible(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-        """(y1 - y0, x1 - x0) float32 over the frame box: 1 where the nearest surface of
-        the face layer is the mouth's (lips or the triangles spanning their gap), 0 where
-        the cheek or the nose covers it (the far corner of a turned mouth) or nothing
-        does. The drawn interior is clipped to it: painted over the lips' polygon alone,
-        the far half of the cavity spilled over the cheek that hides it."""
+        """(y1 - y0, x1 - x0) float32 over the frame box: 1 where the drawn mouth interior
+        may show, 0 where it may not. Where the nearest surface of the face layer is the
+        cheek or the nose (the far corner of a turned mouth) or nothing, it is hidden; and
+        it stays MOUTH_RIM_IOD inside the face's opaque outline: a mouth turned so far
+        that its far corner reaches the face's silhouette (the far cheek and lip
+        foreshortened away) showed the cavity running into the background and past the
+        lip line there, with no lip or cheek around it."""
         label, is_mouth = self._mouth_view
         rx0, ry0 = self.roi[:2]
         vis = np.zeros((y1 - y0, x1 - x0), np.float32)
         sx0, sy0 = max(x0 - rx0, 0), max(y0 - ry0, 0)
         sx1, sy1 = min(x1 - rx0, label.shape[1]), min(y1 - ry0, label.shape[0])
-        if sx1 > sx0 and sy1 > sy0:
-            vis[sy0 + ry0 - y0:sy1 + ry0 - y0, sx0 + rx0 - x0:sx1 + rx0 - x0] = is_mouth[label[sy0:sy1, sx0:sx1]]
+        if sx1 <= sx0 or sy1 <= sy0:
+            return vis
+        sub = vis[sy0 + ry0 - y0:sy1 + ry0 - y0, sx0 + rx0 - x0:sx1 + rx0 - x0]
+        sub[:] = is_mouth[label[sy0:sy1, sx0:sx1]]
+        if self._silhouette is not None:
+            rim = max(1.0, MOUTH_RIM_IOD * self.iod)
+            g = int(np.ceil(rim)) + 1  # the outline just outside the box counts too
+            ex0, ey0 = max(sx0 - g, 0), max(sy0 - g, 0)
+            ex1, ey1 = min(sx1 + g, label.shape[1]), min(sy1 + g, label.shape[0])
+            opaque = (label[ey0:ey1, ex0:ex1] >= 0).astype(np.uint8)
+            ys, xs, a, _, _ = self._silhouette
+            inb = (ys >= ey0) & (ys < ey1) & (xs >= ex0) & (xs < ex1) & (a < 0.99)
+            opaque[ys[inb] - ey0, xs[inb] - ex0] = 0
+            if not opaque.all():
+                dist = cv2.distanceTransform(np.pad(opaque, 1, constant_values=1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+                dist = dist[sy0 - ey0:sy1 - ey0, sx0 - ex0:sx1 - ex0]
+                sub *= smoothstep(0.5 * rim, rim, dist).astype(np.float32)
         return vis
 
     def _silhouette_band(self, label: np.ndarray, opacity: np.ndarray, edge: np.ndarray, qx: np.ndarray,
