@@ -58,6 +58,7 @@ EDGE_SPILL_PX = 0.6
 GRAIN_SEED = 20261130  # the grain pattern (its strength comes from the photo)
 SEAT_MAX_GAP_IOD = 0.02  # the lower lip is re-seated only where the mesh closed the inner lips on the teeth
 TEETH_OVER_SKIN = 1.15  # drawn teeth are at least this much brighter than the cheeks
+TEETH_MAX_FACE_PCT = 95  # drawn teeth are at most as bright as this percentile of the face's luma
 TEETH_SATURATION = 0.7  # share of the eye whites' colour saturation the teeth keep
 CAVITY_DARK_SHARE = 0.15  # the cavity's darkest tone at most this share of the lips' colour
 OWN_TEETH_MIN_AREA = 0.002  # iod²; fewer bright pixels between the lips are not teeth
@@ -236,7 +237,15 @@ class MouthPalette:
             # The eye whites' colour (the same grade), a little less saturated, and
             # brighter than the skin: teeth as dark as the skin and lips read as lips
             # (a painting's yellow teeth made MediaPipe see a mouth half as open).
-            luma = float(np.clip(max(float(white @ LUMA), TEETH_OVER_SKIN * float(skin @ LUMA)), 1.0, 235.0))
+            luma = max(float(white @ LUMA), TEETH_OVER_SKIN * float(skin @ LUMA))
+            # ... but no brighter than the face's own highlights: in a soft, evenly lit
+            # painting the eye whites and skin sit close together, and teeth above its
+            # brightest tones read as a bright row pasted on (Mona Lisa: 201 -> 185).
+            face = _region_pixels(image, lm[L.FACE_OVAL, :2])
+            if len(face) >= 16:
+                hi = float(np.percentile(face @ LUMA, TEETH_MAX_FACE_PCT))
+                luma = min(luma, max(hi, float(skin @ LUMA)))
+            luma = float(np.clip(luma, 1.0, 235.0))
             grey = float(white @ LUMA)
             teeth = (grey + TEETH_SATURATION * (white - grey)) * luma / max(grey, 1.0)
         # A low-contrast painting's darkest tones (its pupils) are still light: the hole of
