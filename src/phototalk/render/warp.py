@@ -85,6 +85,7 @@ SQUEEZE_START, SQUEEZE_FULL, SQUEEZE_BLUR = 1.4, 2.5, 1.0
 # below SILHOUETTE_RAMP[0] (on a straight edge of a 3 px blur: ~1 px inside the
 # raster's edge, feathered over ~3 px).
 SILHOUETTE_SIGMA, SILHOUETTE_RAMP = 0.035, (0.55, 0.9)
+SILHOUETTE_SMOOTH_IOD = 0.08  # iod; scale of the bites and wedges smoothed out of that outline first
 BEHIND_MAX_ERR_PX = 0.45  # px; a feathered pixel blends in the field behind only where its inverse is this good
 SILHOUETTE_MIN_YAW = 0.06  # rad of head yaw below which no silhouette folds are smoothed
 # Rim triangles (within RIM_RINGS edges of the face's outline) squeezed to less than
@@ -955,7 +956,16 @@ class MeshWarpRenderer:
         # no crack; only what opens to the outside fades.
         k = 2 * int(round(sig)) + 1
         closed = cv2.morphologyEx(opacity[lab], cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-        soft = cv2.GaussianBlur(closed * (lab >= 0), (0, 0), sig, borderType=cv2.BORDER_REPLICATE)
+        # Then the outline's shape is smoothed on a larger scale (SILHOUETTE_SMOOTH_IOD),
+        # never beyond the raster: bites a faded rim triangle leaves at the outline (hair
+        # cutting into Mona Lisa's far cheekbone) fill, and protruding wedges (the
+        # vintage smile's cheekbone) shrink; the closing alone kept both.
+        cov = closed * (lab >= 0)
+        big = SILHOUETTE_SMOOTH_IOD * self.iod
+        if big > sig:
+            cov = (smoothstep(0.4, 0.6, cv2.GaussianBlur(cov, (0, 0), big, borderType=cv2.BORDER_REPLICATE))
+                   * (lab >= 0)).astype(np.float32)
+        soft = cv2.GaussianBlur(cov, (0, 0), sig, borderType=cv2.BORDER_REPLICATE)
         alpha = smoothstep(*SILHOUETTE_RAMP, soft).astype(np.float32)
         # Only next to the fold: elsewhere the raster's edge is the face's outline, which
         # the smooth field behind continues.
