@@ -861,7 +861,10 @@ class MeshWarpRenderer:
         covered = label >= 0
         # Which nearest surface is the mouth's (a triangle with a lip corner), for clipping
         # the drawn interior to where the lips are not hidden (see _mouth_visible).
-        self._mouth_view = (label, np.r_[self.lip_set[self.face_tris[front]].any(1), False])
+        # (A video frame's face layer also holds points past the surface mesh's: not lips.)
+        ft = self.face_tris[front]
+        lip = self.lip_set[np.minimum(ft, len(self.lip_set) - 1)] & (ft < len(self.lip_set))
+        self._mouth_view = (label, np.r_[lip.any(1), False])
         # The fold of a turn: rim triangles turned away while the head is turned (on a
         # portrait already turned, on either side). An opening jaw alone folds the chin's
         # rim too, but there the face layer's hard edge over the neck is right, and a
