@@ -504,6 +504,8 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     for corner in (left, right):
         shade = depth * (1 - smoothstep(0.0, reach, np.hypot(xx - corner[0], yy - corner[1]))) * (1 - a)
         if seen is not None:  # a corner hidden behind the cheek casts no shadow on it
-            shade *= seen
+            cx, cy = int(round(corner[0])) - x0, int(round(corner[1])) - y0
+            if not (0 <= cy < seen.shape[0] and 0 <= cx < seen.shape[1]) or seen[cy, cx] < 0.5:
+                continue
         out *= (1 - shade)[..., None]
     frame[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
