@@ -136,3 +136,34 @@ def test_a_smiling_portraits_own_teeth_hide_behind_closed_lips():
     for name in ("photo_bw_man_halfbody.jpg", "photo_woman_slight_turn.jpg", "photo_woman_frontal.png"):
         other = prepare_rig(np.array(Image.open(asset("images", name)).convert("RGB")), size=512)
         assert find_own_teeth(other.image, other.landmarks) is None, name
+
+
+def test_the_interior_is_drawn_only_where_the_lips_are_in_view():
+    """draw_mouth's ``visible`` (where the lips are the nearest surface of a turned face)
+    clips the interior: the half of the opening marked hidden (a cheek in front of the
+    far corner) keeps the frame's own pixels, and the other half still gets a dark
+    cavity. Drawn over the whole inner-lip polygon, the far half of a turned mouth's
+    cavity spilled over the cheek that hides it."""
+    from phototalk.render.mouth import MouthPalette, draw_mouth
+
+    frame = np.full((120, 160, 3), 200, np.uint8)
+    t = np.linspace(-1, 1, 11)
+    upper = np.stack([80 + 50 * t, 55 - 3 * (1 - t ** 2)], 1)
+    lower = np.stack([80 + 50 * t, 55 + 25 * (1 - t ** 2)], 1)
+    pal = MouthPalette(np.array([40, 20, 20], np.float32), np.array([120, 60, 60], np.float32),
+                       np.array([230, 225, 215], np.float32))
+
+    def left_hidden(x0, y0, x1, y1):
+        vis = np.ones((y1 - y0, x1 - x0), np.float32)
+        vis[:, :max(0, 80 - x0)] = 0.0
+        return vis
+
+    out = frame.copy()
+    draw_mouth(out, upper, lower, pal, 100.0, visible=left_hidden)
+    inside = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [np.round(np.concatenate([upper, lower[::-1][1:-1]])).astype(np.int32)], 1)
+    inside = cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0
+    left, right = inside.copy(), inside.copy()
+    left[:, 80:], right[:, :84] = False, False
+    assert (out[left] == 200).all()  # hidden: untouched
+    assert (out[right].astype(np.float32) @ LUMA < 120).mean() > 0.3  # in view: a dark cavity

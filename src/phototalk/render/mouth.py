@@ -58,6 +58,7 @@ EDGE_SPILL_PX = 0.6
 GRAIN_SEED = 20261130  # the grain pattern (its strength comes from the photo)
 SEAT_MAX_GAP_IOD = 0.02  # the lower lip is re-seated only where the mesh closed the inner lips on the teeth
 TEETH_OVER_SKIN = 1.15  # drawn teeth are at least this much brighter than the cheeks
+TEETH_MAX_FACE_PCT = 95  # drawn teeth are at most as bright as this percentile of the face's luma
 TEETH_SATURATION = 0.7  # share of the eye whites' colour saturation the teeth keep
 CAVITY_DARK_SHARE = 0.15  # the cavity's darkest tone at most this share of the lips' colour
 OWN_TEETH_MIN_AREA = 0.002  # iod²; fewer bright pixels between the lips are not teeth
@@ -236,7 +237,15 @@ class MouthPalette:
             # The eye whites' colour (the same grade), a little less saturated, and
             # brighter than the skin: teeth as dark as the skin and lips read as lips
             # (a painting's yellow teeth made MediaPipe see a mouth half as open).
-            luma = float(np.clip(max(float(white @ LUMA), TEETH_OVER_SKIN * float(skin @ LUMA)), 1.0, 235.0))
+            luma = max(float(white @ LUMA), TEETH_OVER_SKIN * float(skin @ LUMA))
+            # ... but no brighter than the face's own highlights: in a soft, evenly lit
+            # painting the eye whites and skin sit close together, and teeth above its
+            # brightest tones read as a bright row pasted on (Mona Lisa: 201 -> 185).
+            face = _region_pixels(image, lm[L.FACE_OVAL, :2])
+            if len(face) >= 16:
+                hi = float(np.percentile(face @ LUMA, TEETH_MAX_FACE_PCT))
+                luma = min(luma, max(hi, float(skin @ LUMA)))
+            luma = float(np.clip(luma, 1.0, 235.0))
             grey = float(white @ LUMA)
             teeth = (grey + TEETH_SATURATION * (white - grey)) * luma / max(grey, 1.0)
         # A low-contrast painting's darkest tones (its pupils) are still light: the hole of
@@ -351,7 +360,7 @@ class TeethPose:
 
 
 def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: MouthPalette, iod_px: float,
-               rounding: float = 0.0, *, teeth: TeethPose | None = None) -> None:
+               rounding: float = 0.0, *, teeth: TeethPose | None = None, visible=None) -> None:
     """Paint the interior into ``frame`` ((H, W, 3) uint8, modified in place) inside the
     polygon of the warped inner lips. upper, lower: (11, 2) float pixel positions of the
     inner lip contours, corner to corner; iod_px sizes the teeth, which belong to the
@@ -359,7 +368,10 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     rounding 0..1 (/uw/, /ow/): pushed-out lips stand in front of the teeth, so less of
     them shows, and what shows is in the lips' shadow. teeth: where the teeth are (see
     ``TeethPose``); without it they hang TEETH_SHOW_IOD below the upper lip and the lower
-    ones drop with the opening (a dub, where the skull is not tracked)."""
+    ones drop with the opening (a dub, where the skull is not tracked). visible: optional
+    callable (x0, y0, x1, y1) -> (y1 - y0, x1 - x0) float32, 1 where the lips are in view
+    in that frame box and 0 where a nearer surface hides them (a turned face's cheek):
+    the interior is drawn only there."""
     # Only a clear pucker hides them: the rounding an open vowel borrows from a rounded
     # neighbour leaves its teeth alone.
     rounding = float(smoothstep(ROUND_HIDE_FROM, 1.0, float(rounding)))
@@ -385,6 +397,11 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     mask, (x0, y0, x1, y1) = crop
     sub = frame[y0:y1, x0:x1]
     alpha = mask.astype(np.float32) / 255.0
+    seen = None if visible is None else visible(x0, y0, x1, y1)
+    if seen is not None:
+        alpha *= seen
+        if not alpha.any():
+            return
 
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     px, py = xx - mid[0], yy - mid[1]
@@ -486,5 +503,9 @@ def draw_mouth(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, pal: Mou
     depth = 0.35 * smoothstep(0.5, 0.06 * s, open_px)
     for corner in (left, right):
         shade = depth * (1 - smoothstep(0.0, reach, np.hypot(xx - corner[0], yy - corner[1]))) * (1 - a)
+        if seen is not None:  # a corner hidden behind the cheek casts no shadow on it
+            cx, cy = int(round(corner[0])) - x0, int(round(corner[1])) - y0
+            if not (0 <= cy < seen.shape[0] and 0 <= cx < seen.shape[1]) or seen[cy, cx] < 0.5:
+                continue
         out *= (1 - shade)[..., None]
     frame[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)

@@ -21,7 +21,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 from scipy import sparse
-from scipy.spatial import Delaunay
+from scipy.spatial import Delaunay, cKDTree
 
 from ..face import landmarks as L
 from ..face.analyze import FaceRig
@@ -85,6 +85,7 @@ SQUEEZE_START, SQUEEZE_FULL, SQUEEZE_BLUR = 1.4, 2.5, 1.0
 # below SILHOUETTE_RAMP[0] (on a straight edge of a 3 px blur: ~1 px inside the
 # raster's edge, feathered over ~3 px).
 SILHOUETTE_SIGMA, SILHOUETTE_RAMP = 0.035, (0.55, 0.9)
+SILHOUETTE_SMOOTH_IOD = 0.08  # iod; scale of the bites and wedges smoothed out of that outline first
 BEHIND_MAX_ERR_PX = 0.45  # px; a feathered pixel blends in the field behind only where its inverse is this good
 SILHOUETTE_MIN_YAW = 0.06  # rad of head yaw below which no silhouette folds are smoothed
 # Rim triangles (within RIM_RINGS edges of the face's outline) squeezed to less than
@@ -95,6 +96,9 @@ RIM_RINGS, RIM_SQUEEZE = 2, (0.1, 0.3)
 # [1]): dragged out by the cheek's vertices passing the outline's, they are the sawtooth
 # of light wedges along the far cheek.
 RIM_STRETCH = (1.8, 2.6)
+# iod of the face layer's opaque outline the drawn mouth interior keeps clear of (about a
+# lip's thickness): a cavity never meets the face's silhouette.
+MOUTH_RIM_IOD = 0.05
 MIN_FRONT_AREA = 1e-3  # px²; a face triangle with less (signed, source orientation) area faces away
 # Least det(I + J) of the forward field allowed in the band where it tapers to the still
 # frame border (see _border_squeeze), checked every SQUEEZE_GRID px.
@@ -874,6 +878,12 @@ class MeshWarpRenderer:
         dst = dst[front]
         label = rasterize_nearest(dst, z[self.face_tris[front]] + self.face_depth_bias[front, None], self.roi)
         covered = label >= 0
+        # Which nearest surface is the mouth's (a triangle with a lip corner), for clipping
+        # the drawn interior to where the lips are not hidden (see _mouth_visible).
+        # (A video frame's face layer also holds points past the surface mesh's: not lips.)
+        ft = self.face_tris[front]
+        lip = self.lip_set[np.minimum(ft, len(self.lip_set) - 1)] & (ft < len(self.lip_set))
+        self._mouth_view = (label, np.r_[lip.any(1), False])
         # The fold of a turn: rim triangles turned away while the head is turned (on a
         # portrait already turned, on either side). An opening jaw alone folds the chin's
         # rim too, but there the face layer's hard edge over the neck is right, and a
@@ -907,6 +917,38 @@ class MeshWarpRenderer:
         qy[yy, xx] = X * c[:, 1] + Y * c[:, 3] + c[:, 5]
         return covered, len(self.face_tris) - len(front)
 
+    def _mouth_visible(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        """(y1 - y0, x1 - x0) float32 over the frame box: 1 where the drawn mouth interior
+        may show, 0 where it may not. Where the nearest surface of the face layer is the
+        cheek or the nose (the far corner of a turned mouth) or nothing, it is hidden; and
+        it stays MOUTH_RIM_IOD inside the face's opaque outline: a mouth turned so far
+        that its far corner reaches the face's silhouette (the far cheek and lip
+        foreshortened away) showed the cavity running into the background and past the
+        lip line there, with no lip or cheek around it."""
+        label, is_mouth = self._mouth_view
+        rx0, ry0 = self.roi[:2]
+        vis = np.zeros((y1 - y0, x1 - x0), np.float32)
+        sx0, sy0 = max(x0 - rx0, 0), max(y0 - ry0, 0)
+        sx1, sy1 = min(x1 - rx0, label.shape[1]), min(y1 - ry0, label.shape[0])
+        if sx1 <= sx0 or sy1 <= sy0:
+            return vis
+        sub = vis[sy0 + ry0 - y0:sy1 + ry0 - y0, sx0 + rx0 - x0:sx1 + rx0 - x0]
+        sub[:] = is_mouth[label[sy0:sy1, sx0:sx1]]
+        if self._silhouette is not None:
+            rim = max(1.0, MOUTH_RIM_IOD * self.iod)
+            g = int(np.ceil(rim)) + 1  # the outline just outside the box counts too
+            ex0, ey0 = max(sx0 - g, 0), max(sy0 - g, 0)
+            ex1, ey1 = min(sx1 + g, label.shape[1]), min(sy1 + g, label.shape[0])
+            opaque = (label[ey0:ey1, ex0:ex1] >= 0).astype(np.uint8)
+            ys, xs, a, _, _ = self._silhouette
+            inb = (ys >= ey0) & (ys < ey1) & (xs >= ex0) & (xs < ex1) & (a < 0.99)
+            opaque[ys[inb] - ey0, xs[inb] - ex0] = 0
+            if not opaque.all():
+                dist = cv2.distanceTransform(np.pad(opaque, 1, constant_values=1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+                dist = dist[sy0 - ey0:sy1 - ey0, sx0 - ex0:sx1 - ex0]
+                sub *= smoothstep(0.5 * rim, rim, dist).astype(np.float32)
+        return vis
+
     def _silhouette_band(self, label: np.ndarray, opacity: np.ndarray, edge: np.ndarray, qx: np.ndarray,
                          qy: np.ndarray) -> tuple | None:
         """Where the face turns away, the edge of the covered pixels is the ragged outline
@@ -936,7 +978,16 @@ class MeshWarpRenderer:
         # no crack; only what opens to the outside fades.
         k = 2 * int(round(sig)) + 1
         closed = cv2.morphologyEx(opacity[lab], cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-        soft = cv2.GaussianBlur(closed * (lab >= 0), (0, 0), sig, borderType=cv2.BORDER_REPLICATE)
+        # Then the outline's shape is smoothed on a larger scale (SILHOUETTE_SMOOTH_IOD),
+        # never beyond the raster: bites a faded rim triangle leaves at the outline (hair
+        # cutting into Mona Lisa's far cheekbone) fill, and protruding wedges (the
+        # vintage smile's cheekbone) shrink; the closing alone kept both.
+        cov = closed * (lab >= 0)
+        big = SILHOUETTE_SMOOTH_IOD * self.iod
+        if big > sig:
+            cov = (smoothstep(0.4, 0.6, cv2.GaussianBlur(cov, (0, 0), big, borderType=cv2.BORDER_REPLICATE))
+                   * (lab >= 0)).astype(np.float32)
+        soft = cv2.GaussianBlur(cov, (0, 0), sig, borderType=cv2.BORDER_REPLICATE)
         alpha = smoothstep(*SILHOUETTE_RAMP, soft).astype(np.float32)
         # Only next to the fold: elsewhere the raster's edge is the face's outline, which
         # the smooth field behind continues.
@@ -967,19 +1018,25 @@ class MeshWarpRenderer:
         if bad.any():
             fx[bad], fy[bad], e[bad] = newton_inverse(d, fx[bad], fy[bad], tx[bad], ty[bad])
         # Where the field is itself folded inside the face (Newton cannot reach its
-        # inverse), nothing consistent lies behind: the face stays opaque there.
+        # inverse), nothing consistent lies behind: there the face fades out over what
+        # lies behind its nearest pixel of the band that has a consistent inverse. (Kept
+        # opaque, those pixels drew the face layer's own edge as a light ragged line
+        # beside the feathered outline of a turned far cheek.)
         keep = e <= BEHIND_MAX_ERR_PX
-        if not keep.all():
-            ys, xs, a, fx, fy, e = ys[keep], xs[keep], a[keep], fx[keep], fy[keep], e[keep]
-            if not len(ys):
-                return
-        err[ys, xs] = np.maximum(err[ys, xs], e)
-        self.last_stats["inverse_error_px"] = max(self.last_stats["inverse_error_px"], float(e.max()))
+        if not keep.any():
+            return
+        err[ys[keep], xs[keep]] = np.maximum(err[ys[keep], xs[keep]], e[keep])
+        self.last_stats["inverse_error_px"] = max(self.last_stats["inverse_error_px"], float(e[keep].max()))
         ox, oy = self.layer_offset
-        mx, my = fx + ox, fy + oy
+        mx, my = fx[keep] + ox, fy[keep] + oy
         g = remap_points(self.layer_g, mx, my)
         k = remap_points(self.clear[..., None], mx, my)
-        behind = g + k * self.plate_f[ys, xs]
+        behind = np.empty((len(ys), 3), np.float32)
+        behind[keep] = g + k * self.plate_f[ys[keep], xs[keep]]
+        if not keep.all():
+            good = np.stack([xs[keep], ys[keep]], 1)
+            _, nearest = cKDTree(good).query(np.stack([xs[~keep], ys[~keep]], 1))
+            behind[~keep] = behind[keep][nearest]
         out = frame[ys + y0, xs + x0].astype(np.float32)
         frame[ys + y0, xs + x0] = np.clip(behind + (out - behind) * a[:, None] + 0.5, 0, 255).astype(np.uint8)
 
@@ -1251,12 +1308,14 @@ class MeshWarpRenderer:
                                                     sgy - wb * np.float32(tb[1]), cv2.INTER_LINEAR,
                                                     borderMode=cv2.BORDER_REPLICATE)
         frame[y0:y1, x0:x1] = self._composite_plate(qx, qy)
-        self._blend_silhouette(frame, d, lx, ly, err)
         self._antialias_squeezed(frame, qx, qy, pos)
         self._heal_slit(frame, qx, qy, pos, mouth_open)
+        # After the two above, which resample the face layer (the far cheek of a turn is
+        # squeezed): run before, they drew its feathered outline back as a light seam.
+        self._blend_silhouette(frame, d, lx, ly, err)
         jaw = expr.get("jaw_open")
         draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette, self.iod, mouth_round,
-                   teeth=self.teeth_pose(pos, mouth_open if jaw is None else jaw))
+                   teeth=self.teeth_pose(pos, mouth_open if jaw is None else jaw), visible=self._mouth_visible)
         if blink < 0.5 and (gaze_yaw or gaze_pitch):
             self._apply_gaze(frame, pos, gaze_yaw, gaze_pitch)
         if blink > 0.15:
