@@ -87,7 +87,12 @@ SQUEEZE_START, SQUEEZE_FULL, SQUEEZE_BLUR = 1.4, 2.5, 1.0
 SILHOUETTE_SIGMA, SILHOUETTE_RAMP = 0.035, (0.55, 0.9)
 SILHOUETTE_SMOOTH_IOD = 0.08  # iod; scale of the bites and wedges smoothed out of that outline first
 BEHIND_MAX_ERR_PX = 0.45  # px; a feathered pixel blends in the field behind only where its inverse is this good
-SILHOUETTE_MIN_YAW = 0.06  # rad of head yaw below which no silhouette folds are smoothed
+# rad of head yaw below which no silhouette folds are smoothed, and from which the fade is
+# full: between, it grows with the turn. Switched on whole at the first, the jaw's edge
+# jumped from hard to feathered as a swaying head crossed it, and the fade of a barely
+# turned face (0.07-0.13 rad) took enough off its jaw beside the mouth for MediaPipe to
+# read short open Mandarin vowels under 0.08 iod (tests/test_tts.py).
+SILHOUETTE_MIN_YAW, SILHOUETTE_FULL_YAW = 0.06, 0.15
 # Rim triangles (within RIM_RINGS edges of the face's outline) squeezed to less than
 # RIM_SQUEEZE[1] of their area in the photo fade out, fully at RIM_SQUEEZE[0]: they are
 # about to fold and their squeezed skin shows as light wedges beyond the cheek's outline.
@@ -997,7 +1002,9 @@ class MeshWarpRenderer:
         ys, xs = np.nonzero((lab >= 0) & (alpha < 1.0 - 1.0 / 512) & (near > 0))
         if not len(ys):
             return None
-        a = alpha[ys, xs]
+        # A barely turned face fades in part (see SILHOUETTE_FULL_YAW).
+        fade = float(smoothstep(SILHOUETTE_MIN_YAW, SILHOUETTE_FULL_YAW, abs(getattr(self, "_turn_yaw", 0.0))))
+        a = (1.0 - fade * (1.0 - alpha[ys, xs])).astype(np.float32)
         ys, xs = ys + by0, xs + bx0
         return ys, xs, a, qx[ys, xs], qy[ys, xs]
 
@@ -1308,13 +1315,13 @@ class MeshWarpRenderer:
                                                     sgy - wb * np.float32(tb[1]), cv2.INTER_LINEAR,
                                                     borderMode=cv2.BORDER_REPLICATE)
         frame[y0:y1, x0:x1] = self._composite_plate(qx, qy)
-        # Before the two below. Run after them, the feathered outline is no longer drawn back
-        # as a light seam down a squeezed far cheek, but the fade then stays at the jaw of a
-        # barely turned face (yaw 0.07-0.13) and MediaPipe reads short open Mandarin vowels
-        # under 0.08 iod (tests/test_tts.py); the seam is a known defect (tests/test_render.py).
-        self._blend_silhouette(frame, d, lx, ly, err)
+        # The face layer is finished (squeezed skin anti-aliased, the slit healed) before its
+        # turned outline fades over what lies behind: run the other way round, both resampled
+        # the face over the faded band and drew its outline back as a light ragged seam down
+        # a squeezed far cheek (photo_bw_woman_smile from eye to jaw).
         self._antialias_squeezed(frame, qx, qy, pos)
         self._heal_slit(frame, qx, qy, pos, mouth_open)
+        self._blend_silhouette(frame, d, lx, ly, err)
         jaw = expr.get("jaw_open")
         draw_mouth(frame, pos[L.UPPER_INNER], pos[L.LOWER_INNER], self.palette, self.iod, mouth_round,
                    teeth=self.teeth_pose(pos, mouth_open if jaw is None else jaw), visible=self._mouth_visible)
