@@ -91,7 +91,9 @@ BEHIND_MAX_ERR_PX = 0.45  # px; a feathered pixel blends in the field behind onl
 # full: between, it grows with the turn. Switched on whole at the first, the jaw's edge
 # jumped from hard to feathered as a swaying head crossed it, and the fade of a barely
 # turned face (0.07-0.13 rad) took enough off its jaw beside the mouth for MediaPipe to
-# read short open Mandarin vowels under 0.08 iod (tests/test_tts.py).
+# read short open Mandarin vowels under 0.08 iod (tests/test_tts.py: 15 jaw pixels moved one
+# syllable from 0.088 to 0.070; that test sits close to its thresholds, and a ramp ending
+# at 0.12 rad read two of its eight closures open instead).
 SILHOUETTE_MIN_YAW, SILHOUETTE_FULL_YAW = 0.06, 0.15
 # Rim triangles (within RIM_RINGS edges of the face's outline) squeezed to less than
 # RIM_SQUEEZE[1] of their area in the photo fade out, fully at RIM_SQUEEZE[0]: they are
