@@ -19,7 +19,8 @@ Speed (2-core machine, bench/asr_bench.py): loading ~0.3 s, plus ~0.4 s once per
 preparing decoding (a silent window's encoding); recognition ~0.03-0.06x real time for
 English clips of 1-60 s (greedy decoding, one temperature, no fallback, windows shorter
 than 30 s encoded only as long as their audio). A short window the English gate rejects
-is decoded again at 30 s, so short non-English clips cost as before (~0.2-0.45x).
+is decoded again at 30 s (~0.2x real time more for a 2 s clip) unless it is clearly not
+English (a low log-probability or a decoding loop): short non-English clips ~0.03-0.13x.
 Encoder features ~0.15 s per 30 s window.
 """
 from __future__ import annotations
@@ -54,8 +55,15 @@ MAX_COMPRESSION_RATIO = 2.4  # Whisper's own threshold for a degenerate repeatin
 MAX_NO_SPEECH_PROB = 0.6  # Whisper's own threshold for "this window holds no speech"
 # A short window (see _encode) scoring below this is not English on the full window either, so it
 # is not decoded again: Chinese windows of 2-20 s read -1.26..-2.10 short and -0.99..-2.20 full;
-# English windows rejected short but accepted full shifted by < 0.2 (-0.63 -> -0.81).
+# English windows rejected short but accepted full shifted by < 0.2 (-0.63 -> -0.81). Measured
+# since on 312 English windows of 1-20 s cut from 18 clips (../shared/eval's en_*.wav and talking
+# videos): the 57 the short window rejects and the full one accepts read -1.04 or more short.
 CLEAR_REJECT_LOGPROB = -1.1
+# A short window whose text is a decoding loop (compression ratio > MAX_COMPRESSION_RATIO) is
+# not decoded again either: with the silent rows after the audio (see _encode) the decoder does
+# not loop on English speech (the same 312 windows: compression ratio 1.70 at most), while on
+# speech it cannot follow it does ('Pura, pura, pura, ...' for 2 s of Chinese), and every such
+# window there was rejected on the full window too (6 of 6, Chinese and a song).
 # Tokens decoded per 30 s window at most: OpenAI Whisper's own default (sample_len), ~3x
 # what fast speech needs; caps the time a decoding loop costs (a pure tone is written as
 # "beep beep ..." until the limit: 448 tokens took longer than the encoder).
@@ -263,14 +271,15 @@ def transcribe(speech: Speech, model: str | os.PathLike | None = None, *, short_
             return r, tokens, lp, len(text) / len(zlib.compress(text)) if text else 0.0
 
         r, tokens, avg_logprob, ratio = decode(short_window)
-        if short_window and size < fe.nb_max_frames and avg_logprob >= CLEAR_REJECT_LOGPROB and not (
-                avg_logprob >= MIN_AVG_LOGPROB and r.no_speech_prob <= MAX_NO_SPEECH_PROB
-                and ratio <= MAX_COMPRESSION_RATIO):
-            # The confidences were measured on full windows and shift a little on short ones
-            # (a 2 s radio clip: -0.63 -> -0.81; a child's 9 s: no-speech 0.44 -> 0.61), so a
-            # window they would reject is decided by the full window, as before, unless it is
-            # clearly not English (CLEAR_REJECT_LOGPROB): that second pass cost short
-            # non-English clips 0.2-0.45x real time.
+        accepted = (avg_logprob >= MIN_AVG_LOGPROB and r.no_speech_prob <= MAX_NO_SPEECH_PROB
+                    and ratio <= MAX_COMPRESSION_RATIO)
+        clear_reject = avg_logprob < CLEAR_REJECT_LOGPROB or ratio > MAX_COMPRESSION_RATIO
+        if short_window and size < fe.nb_max_frames and not accepted and not clear_reject:
+            # The confidences were measured on full windows and shift on short ones (a 2 s
+            # radio clip: -0.63 -> -0.81; a child's 9 s: no-speech 0.44 -> 0.61), so a window
+            # they would reject is decided by the full window, as before, unless it is clearly
+            # not English (CLEAR_REJECT_LOGPROB, a decoding loop): that second pass, a 30 s
+            # encoding, costs a 2 s clip ~0.2x real time.
             r, tokens, avg_logprob, ratio = decode(False)
         t0 = seek / fps
         pieces, advance = _split(tokens, begin, size, stride)
