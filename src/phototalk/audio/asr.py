@@ -60,10 +60,12 @@ MAX_NO_SPEECH_PROB = 0.6  # Whisper's own threshold for "this window holds no sp
 # videos): the 57 the short window rejects and the full one accepts read -1.04 or more short.
 CLEAR_REJECT_LOGPROB = -1.1
 # A short window whose text is a decoding loop (compression ratio > MAX_COMPRESSION_RATIO) is
-# not decoded again either: with the silent rows after the audio (see _encode) the decoder does
-# not loop on English speech (the same 312 windows: compression ratio 1.70 at most), while on
-# speech it cannot follow it does ('Pura, pura, pura, ...' for 2 s of Chinese), and every such
-# window there was rejected on the full window too (6 of 6, Chinese and a song).
+# not decoded again either: with the silent rows after the audio (see _encode) the decoder
+# rarely loops on English speech (the same 312 windows: compression ratio 1.70 at most; of the
+# 18 whole clips one, man_glasses_speech's 7.3 s 'My head, my head, ...', which the full window
+# rejects too: 'My', -1.24), while on speech it cannot follow it does ('Pura, pura, pura, ...'
+# for 2 s of Chinese), and the full window rejected every such window seen (9 of 9: Chinese, a song
+# and that English clip).
 # Tokens decoded per 30 s window at most: OpenAI Whisper's own default (sample_len), ~3x
 # what fast speech needs; caps the time a decoding loop costs (a pure tone is written as
 # "beep beep ..." until the limit: 448 tokens took longer than the encoder).
