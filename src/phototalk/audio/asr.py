@@ -20,7 +20,8 @@ preparing decoding (a silent window's encoding); recognition ~0.03-0.06x real ti
 English clips of 1-60 s (greedy decoding, one temperature, no fallback, windows shorter
 than 30 s encoded only as long as their audio). A short window the English gate rejects
 is decoded again at 30 s (~0.2x real time more for a 2 s clip) unless it is clearly not
-English (a low log-probability or a decoding loop): short non-English clips ~0.03-0.13x.
+English (a low log-probability or a decoding loop): Chinese clips of 2-8 s ~0.03-0.12x;
+2 s of sung English, at the edge of the thresholds, still takes the second pass (~0.21x).
 Encoder features ~0.15 s per 30 s window.
 """
 from __future__ import annotations
