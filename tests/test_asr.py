@@ -12,9 +12,9 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, write_wav
+from conftest import ROOT, asset, write_wav
 from phototalk.audio import asr
-from phototalk.audio.io import SAMPLE_RATE, Speech
+from phototalk.audio.io import SAMPLE_RATE, Speech, load_speech
 from phototalk.audio.phones import align, recognize, recognize_words
 from phototalk.motion.visemes import phones_for_lips
 from phototalk.audio.tts import synthesize
@@ -85,6 +85,26 @@ def test_a_short_clip_is_encoded_only_as_long_as_its_audio(monkeypatch):
     assert sum(w in heard for w in words(said)) >= 6 and len(heard) <= len(words(said)) + 1, heard
     assert segs[-1].end_s <= sp.duration_s
     assert heard == full  # the same words as the full 30 s window gives
+
+
+def test_a_short_window_that_loops_is_rejected_with_one_encoding(monkeypatch):
+    # 2 s of Chinese speech: the short window's text is a decoding loop ('Pura, pura, ...'),
+    # so the window is rejected without the second, 30 s encoding (~0.2x real time on 2 s).
+    sp = Speech(load_speech(asset("audio", "zh_lyl.wav")).samples[:2 * SAMPLE_RATE].copy())
+    m = asr.load_model()
+    asr._decoding(m)  # its one-time silent-window encoding is not this clip's
+    widths = []
+    encode = m.encode
+    monkeypatch.setattr(m, "encode", lambda x: widths.append(x.shape[-1]) or encode(x))
+    rec = recognize_words(sp)
+    assert widths == [int(sp.duration_s * 100) + int(asr.TAIL_PAD_S * 100)]  # one short encoding
+    assert [s.compression_ratio > asr.MAX_COMPRESSION_RATIO for s in rec.segments] == [True]
+    assert not any(s.english for s in rec.segments)
+    # The phones are what the full window's decision gave: it rejects the window too.
+    full = asr.transcribe(sp, short_window=False)
+    assert full and not any(s.english for s in full)
+    assert rec.guessed == [(0.0, sp.duration_s)]
+    assert rec.phones == recognize(sp)
 
 
 @pytest.mark.parametrize("kind", ["noise", "tone"])

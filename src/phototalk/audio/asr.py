@@ -19,7 +19,9 @@ Speed (2-core machine, bench/asr_bench.py): loading ~0.3 s, plus ~0.4 s once per
 preparing decoding (a silent window's encoding); recognition ~0.03-0.06x real time for
 English clips of 1-60 s (greedy decoding, one temperature, no fallback, windows shorter
 than 30 s encoded only as long as their audio). A short window the English gate rejects
-is decoded again at 30 s, so short non-English clips cost as before (~0.2-0.45x).
+is decoded again at 30 s (~0.2x real time more for a 2 s clip) unless it is clearly not
+English (a low log-probability or a decoding loop): Chinese clips of 2-8 s ~0.03-0.12x;
+2 s of sung English, at the edge of the thresholds, still takes the second pass (~0.21x).
 Encoder features ~0.15 s per 30 s window.
 """
 from __future__ import annotations
@@ -52,10 +54,19 @@ MIN_AVG_LOGPROB = -0.78
 MIN_REPEAT_WORDS = 3  # the same text of this many words in consecutive segments is a decoding loop
 MAX_COMPRESSION_RATIO = 2.4  # Whisper's own threshold for a degenerate repeating transcript
 MAX_NO_SPEECH_PROB = 0.6  # Whisper's own threshold for "this window holds no speech"
-# A short window (see _encode) scoring below this is not English on the full window either, so it
-# is not decoded again: Chinese windows of 2-20 s read -1.26..-2.10 short and -0.99..-2.20 full;
-# English windows rejected short but accepted full shifted by < 0.2 (-0.63 -> -0.81).
+# A short window (see _encode) scoring below this is taken as not English without decoding it
+# again with the full window. bench/asr_windows.py (../shared's clips cut into 1-8 s clips: 364 English,
+# 135 Chinese, singing or silence, 98 of those below it): the English cuts of 2 s or more that the
+# short window rejects and the full one accepts read -0.94 or more short; on 1 s cuts the shift is
+# wider (-1.40 -> -0.63), and 4 of 179 English 1 s cuts lose their words to this threshold (not
+# applying it below 2 s would give the other 1 s clips a second pass, ~0.3x real time).
 CLEAR_REJECT_LOGPROB = -1.1
+# A short window whose text is a decoding loop (compression ratio > MAX_COMPRESSION_RATIO) is
+# not decoded again either: with the silent rows after the audio (see _encode) the decoder
+# rarely loops on English speech, while on speech it cannot follow it does ('Pura, pura, pura,
+# ...' for 2 s of Chinese), and the full window rejected every such window measured
+# (bench/asr_windows.py: 6 of 135 other cuts and 1 of 364 English cuts loop, all 7 rejected on
+# the full window; also man_glasses_speech's whole 7.3 s, 'My head, my head, ...', full 'My', -1.24).
 # Tokens decoded per 30 s window at most: OpenAI Whisper's own default (sample_len), ~3x
 # what fast speech needs; caps the time a decoding loop costs (a pure tone is written as
 # "beep beep ..." until the limit: 448 tokens took longer than the encoder).
@@ -202,6 +213,45 @@ def _encode(m, d: _Decoding, chunk: np.ndarray, short_window: bool):
     return ctranslate2.StorageView.from_array(out)
 
 
+@dataclass(frozen=True)
+class _Window:
+    """One window's greedy decoding: its token ids (text and timestamps) and Whisper's
+    confidences in them (see Segment)."""
+
+    tokens: list
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+
+    @property
+    def accepted(self) -> bool:
+        """Within the English thresholds (measured on full windows)."""
+        return (self.avg_logprob >= MIN_AVG_LOGPROB and self.no_speech_prob <= MAX_NO_SPEECH_PROB
+                and self.compression_ratio <= MAX_COMPRESSION_RATIO)
+
+    @property
+    def clearly_rejected(self) -> bool:
+        """Rejected on a short window so clearly that the full window rejects it too."""
+        return self.avg_logprob < CLEAR_REJECT_LOGPROB or self.compression_ratio > MAX_COMPRESSION_RATIO
+
+
+def _decode_window(m, d: _Decoding, chunk: np.ndarray, short_window: bool) -> _Window:
+    """Greedy decoding of one window's log-mel ``chunk`` (n_mels, frames <= 3000), encoded
+    as _encode does, stopped after MAX_TOKENS_PER_S tokens per second of its audio."""
+    fps = 2 * FEATURE_HZ  # mel frames per second
+    max_tokens = min(MAX_TOKENS_PER_WINDOW,
+                     MIN_TOKENS_PER_WINDOW + int(np.ceil(MAX_TOKENS_PER_S * chunk.shape[1] / fps)))
+    r = m.model.generate(_encode(m, d, chunk, short_window), [d.prompt], beam_size=1,
+                         max_length=len(d.prompt) + max_tokens, return_scores=True, return_no_speech_prob=True,
+                         suppress_blank=True, suppress_tokens=d.suppress,
+                         max_initial_timestamp_index=round(MAX_INITIAL_TIMESTAMP_S / TIMESTAMP_S))[0]
+    tokens = r.sequences_ids[0]
+    # faster-whisper's window confidence: the score is the length-normalised log-probability.
+    lp = float(r.scores[0]) * len(tokens) / (len(tokens) + 1)
+    text = d.tokenizer.decode(tokens).strip().encode()
+    return _Window(tokens, lp, float(r.no_speech_prob), len(text) / len(zlib.compress(text)) if text else 0.0)
+
+
 def _split(tokens: list[int], begin: int, size: int, stride: int) -> tuple[list[tuple[list[int], float, float]], int]:
     """Whisper's segmentation of one window's ``tokens`` (timestamp tokens are those >=
     ``begin``): [(tokens, start_s, end_s)] from the window's start, and how many mel frames
@@ -248,37 +298,21 @@ def transcribe(speech: Speech, model: str | os.PathLike | None = None, *, short_
     seek = 0
     while seek < mel.shape[1]:
         size = min(fe.nb_max_frames, mel.shape[1] - seek)
-        max_tokens = min(MAX_TOKENS_PER_WINDOW, MIN_TOKENS_PER_WINDOW + int(np.ceil(MAX_TOKENS_PER_S * size / fps)))
-
-        def decode(short: bool):
-            enc = _encode(m, d, mel[:, seek:seek + size], short)
-            r = m.model.generate(enc, [d.prompt], beam_size=1, max_length=len(d.prompt) + max_tokens,
-                                 return_scores=True, return_no_speech_prob=True, suppress_blank=True,
-                                 suppress_tokens=d.suppress,
-                                 max_initial_timestamp_index=round(MAX_INITIAL_TIMESTAMP_S / TIMESTAMP_S))[0]
-            tokens = r.sequences_ids[0]
-            # faster-whisper's window confidence: the score is the length-normalised log-probability.
-            lp = float(r.scores[0]) * len(tokens) / (len(tokens) + 1)
-            text = tok.decode(tokens).strip().encode()
-            return r, tokens, lp, len(text) / len(zlib.compress(text)) if text else 0.0
-
-        r, tokens, avg_logprob, ratio = decode(short_window)
-        if short_window and size < fe.nb_max_frames and avg_logprob >= CLEAR_REJECT_LOGPROB and not (
-                avg_logprob >= MIN_AVG_LOGPROB and r.no_speech_prob <= MAX_NO_SPEECH_PROB
-                and ratio <= MAX_COMPRESSION_RATIO):
-            # The confidences were measured on full windows and shift a little on short ones
-            # (a 2 s radio clip: -0.63 -> -0.81; a child's 9 s: no-speech 0.44 -> 0.61), so a
-            # window they would reject is decided by the full window, as before, unless it is
-            # clearly not English (CLEAR_REJECT_LOGPROB): that second pass cost short
-            # non-English clips 0.2-0.45x real time.
-            r, tokens, avg_logprob, ratio = decode(False)
+        w = _decode_window(m, d, mel[:, seek:seek + size], short_window)
+        if short_window and size < fe.nb_max_frames and not w.accepted and not w.clearly_rejected:
+            # The confidences were measured on full windows and shift on short ones (a 2 s
+            # radio clip: -0.63 -> -0.81; a child's 9 s: no-speech 0.44 -> 0.61), so a window
+            # they would reject is decided by the full window, as before, unless it is clearly
+            # not English (CLEAR_REJECT_LOGPROB, a decoding loop): that second pass, a 30 s
+            # encoding, costs a 2 s clip ~0.2x real time.
+            w = _decode_window(m, d, mel[:, seek:seek + size], False)
         t0 = seek / fps
-        pieces, advance = _split(tokens, begin, size, stride)
+        pieces, advance = _split(w.tokens, begin, size, stride)
         for p, a, b in pieces:
             words = tok.decode(p).strip()
             a, b = round(min(t0 + a, duration), 3), round(min(t0 + b, duration), 3)
             if b > a and words:
-                out.append(Segment(a, b, words, avg_logprob, float(r.no_speech_prob), ratio))
+                out.append(Segment(a, b, words, w.avg_logprob, w.no_speech_prob, w.compression_ratio))
         seek += advance if advance > 0 else size  # a window always moves on
     key = [" ".join(re.findall(r"[a-z0-9']+", s.text.lower())) for s in out]
     loop = [len(k.split()) >= MIN_REPEAT_WORDS and ((i and key[i - 1] == k) or (i + 1 < len(key) and key[i + 1] == k))
