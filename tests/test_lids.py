@@ -48,6 +48,34 @@ def test_blinks_vary_and_reopen_more_slowly_than_they_close(seed):
     assert all(b.max() >= 0.45 for b in partial)  # still a visible blink
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_full_blinks_rest_shut_long_enough_for_deep_set_eyes(seed):
+    """MediaPipe reads a deep-set or low-contrast eye (Mona Lisa's shadowed sockets) below
+    half-open only while the lid is past ~0.8 shut. A full blink stays there 2 frames or
+    more at 25 fps (mean >= 2.2), while past half shut, what most faces read, it stays
+    at most 5. With the old 0.01-0.04 s rest the blinks stayed past 0.8 for 1.6-1.9
+    frames on average (a third of them 1 frame): measure.py read Mona Lisa's blinks 1.7
+    frames below half at --speed 1.9, one of three too short to count."""
+    full = [b for b in _blinks(blink_curve(FPS * 120, FPS, np.random.default_rng(seed))) if b.max() > 0.9]
+    shut = np.array([np.count_nonzero(b > 0.8) for b in full])
+    assert shut.mean() >= 2.2 and np.mean(shut >= 2) >= 0.9, shut
+    assert max(np.count_nonzero(b > 0.5) for b in full) <= 5
+
+
+def test_short_clips_blinks_differ_where_deep_set_eyes_read_them():
+    """The full blinks of an 8- or 10-s clip differ in frames past 0.8 shut too (what a
+    deep-set eye reads), not only past half shut: before, 22 of 55 such clips had all
+    their full blinks alike there (measure.py's blink_shape spread 0 on such a face)."""
+    alike = clips = 0
+    for n in (200, 250):
+        for seed in range(40):
+            full = [b for b in _blinks(blink_curve(n, FPS, np.random.default_rng(seed))) if b.max() > 0.9]
+            if len(full) >= 2:
+                clips += 1
+                alike += len({np.count_nonzero(b > 0.8) for b in full}) == 1
+    assert clips >= 40 and alike <= 0.15 * clips, (alike, clips)
+
+
 def test_same_seed_same_blinks():
     a = blink_curve(FPS * 30, FPS, np.random.default_rng(7))
     b = blink_curve(FPS * 30, FPS, np.random.default_rng(7))
