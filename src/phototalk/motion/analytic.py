@@ -28,28 +28,31 @@ SILENCE_DBFS = -55.0  # dBFS; quieter than this is silence whatever the recordin
 BLINK_INTERVAL_S = (2.9, 4.5)
 BLINK_FIRST_S = (0.4, 3.0)
 # Per-blink timing, s (drawn as BLINK_TEMPO_STEP says): the lids fall in ~1.1-2 frames at
-# 25 fps (an eased fall), rest shut 1-1.75 frames, then spring back and slow as they
-# settle: the closure decays as exp(-t / tau) after the rest, cut off (continuously) at
-# BLINK_RISE_TAUS tau. Landmark models read a lid past ~0.5 shut as below half-open on
-# most faces, but only past ~0.75 on deep-set or low-contrast eyes (BLINK_READ_SHUT), and
-# one past ~0.15 as open: the measured closing is the fall across that band plus
-# whichever shut frame they read deepest, the reopening the rise across it. An
-# exponential rise spends 2.1x as long crossing the band (0.15-0.55) as in the shut range
-# (> 0.55), and tau >= 0.085 s keeps the rise ~3 frames in the band even for the quickest
-# blink, so the reopening reads longer than the closing whichever shut frame the model
-# picks. (The old (1 - r)^2 rise over 0.16-0.44 s crossed the band in 1.4 frames on its
-# quickest blinks: measure.py read closing 3.7 / reopening 2.7 frames on the smiling
-# portrait at --speed 1.9.) The rest is what the deep-set eyes see of a blink: MediaPipe
-# reads Mona Lisa's fully shut lid as 0.35-0.55 of open (its drawn lid, lash line and
-# the shadowed socket above read as a narrow eye, whatever their tone), so she is below
-# half only while the lid is within ~0.25 of shut. Resting 0.01-0.04 s, her blinks read
-# 1.7 frames below half at --speed 1.9 and one in three was too short to count as a
-# blink (12/min); resting 0.04-0.07 s (and tau 0.085-0.13, not 0.09-0.14, so that the
-# other faces' blinks do not grow past 5 frames) she reads 2.0-2.7 and the others 3-4
-# (measure.py, en_vlog_reopening). Real talking videos read below half-open 1.5-6
-# frames, varying from blink to blink, reopening slower than closing.
-BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_RISE_TAU_S = (0.045, 0.08), (0.04, 0.07), (0.085, 0.13)
-BLINK_RISE_TAUS = 4.0  # the rise ends this many tau after the rest (closure 1.8 % left, then 0)
+# 25 fps (an eased fall), rest shut 1.25-2.5 frames, then lift quickly to BLINK_KNEE shut
+# (time constant BLINK_LIFT_SHARE tau) and settle slowly from there (exp(-t / tau), cut
+# off continuously at BLINK_RISE_TAUS tau): the lid's reopening is fastest as it leaves
+# the lower lid and slows as it nears the open position. Landmark models read a lid past
+# ~0.5 shut as below half-open on most faces, but only past ~0.75 on deep-set or
+# low-contrast eyes (BLINK_READ_SHUT), and one past ~0.2 as open (0.9 of the median):
+# measure.py's closing runs from there to the deepest frame, its reopening from the
+# deepest frame back there. MediaPipe reads a shut eye alike from the rest to ~0.55 of the
+# rise and lags a frame, so the deepest frame it finds is mostly the last before the
+# knee: the quick lift keeps that close to the rest (closing: fall + rest + ~1 frame),
+# and the slow settle with tau >= 0.11 s spends >= 3 frames between the knee and 0.2, so
+# the reopening reads longer than the closing. The rest is what the deep-set eyes see of
+# a blink: MediaPipe reads Mona Lisa's fully shut lid as 0.35-0.55 of open (whatever its
+# tone, grain, lash line or drop, see render.lids.LID_SHADE), so she is below half only
+# while the lid is within ~0.25 of shut. With a 0.01-0.04 s rest and one exponential rise
+# (tau 0.09-0.14 s) her blinks read 1.7 frames below half at --speed 1.9, one in three
+# too short to count as a blink (12/min); a 0.04-0.07 s rest alone gave her 2.0 but
+# brought the other faces' closing up to their reopening (4.0 / 4.3 frames at --speed
+# 1.9). Now full blinks stay past 0.8 shut 2.6-2.9 frames on average (1.6-1.9 before)
+# and past half shut 3.6-4.0 (3.4-3.6), and the other faces read closing 2.0-2.3 /
+# reopening 5.7-7.7 frames (measure.py, en_vlog_reopening). Real talking videos read
+# below half-open 1.5-6 frames, varying from blink to blink, reopening slower than closing.
+BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_RISE_TAU_S = (0.045, 0.08), (0.05, 0.10), (0.11, 0.16)
+BLINK_RISE_TAUS = 4.0  # the settle ends this many tau after the knee (closure 1 % of the knee left, then 0)
+BLINK_KNEE, BLINK_LIFT_SHARE = 0.55, 0.35  # closure where the quick lift ends; its tau, share of the settle's
 # Change of tempo (share of those ranges) from one blink to the next: at least 0.33, and
 # below 0.5 so that the third blink does not come back to the first one's tempo.
 BLINK_TEMPO_STEP = (0.33, 0.45)
@@ -101,12 +104,16 @@ def mouth_from_loudness(speech: Speech, fps: float, n: int) -> np.ndarray:
 
 def blink_shape(x: np.ndarray, close_s: float, hold_s: float, tau: float) -> np.ndarray:
     """Closure 0..1 of one full blink at times ``x`` (s from its start, any shape): an eased
-    fall over ``close_s``, shut for ``hold_s``, then the exponential rise of time constant
-    ``tau`` (see BLINK_RISE_TAU_S), rescaled to reach 0 exactly BLINK_RISE_TAUS tau later."""
+    fall over ``close_s``, shut for ``hold_s``, then a quick lift to BLINK_KNEE (time
+    constant BLINK_LIFT_SHARE * ``tau``) and the slow settle from there (time constant
+    ``tau``, see BLINK_RISE_TAU_S), rescaled to reach 0 exactly BLINK_RISE_TAUS tau later."""
     fall = 0.5 * (1 - np.cos(np.pi * np.clip(x / close_s, 0, 1)))
     y = np.clip(x - close_s - hold_s, 0, None)
+    lift_tau = BLINK_LIFT_SHARE * tau
+    y_knee = lift_tau * np.log(1.0 / BLINK_KNEE)  # s from the rest to the knee
     tail = np.exp(-BLINK_RISE_TAUS)
-    rise = np.clip((np.exp(-y / tau) - tail) / (1 - tail), 0, 1)
+    settle = BLINK_KNEE * np.clip((np.exp(-(y - y_knee) / tau) - tail) / (1 - tail), 0, 1)
+    rise = np.where(y < y_knee, np.exp(-y / lift_tau), settle)
     return np.where(x <= 0, 0.0, np.where(y > 0, rise, fall))
 
 
