@@ -28,24 +28,40 @@ SILENCE_DBFS = -55.0  # dBFS; quieter than this is silence whatever the recordin
 BLINK_INTERVAL_S = (2.9, 4.5)
 BLINK_FIRST_S = (0.4, 3.0)
 # Per-blink timing, s (drawn as BLINK_TEMPO_STEP says): the lids fall in ~1.1-2 frames at
-# 25 fps (an eased fall), rest shut up to one frame, then spring back and slow as they
-# settle: the closure decays as exp(-t / tau) after the rest, cut off (continuously) at
-# BLINK_RISE_TAUS tau. Landmark models read a lid past ~0.55 shut (Mona Lisa ~0.8) as
-# shut, all alike, and one past ~0.15 as open: the measured closing is the fall across
-# that band plus whichever shut frame they read deepest, the reopening the rise across it.
-# An exponential rise spends 2.1x as long crossing the band (0.15-0.55) as in the shut
-# range (> 0.55), and tau >= 0.09 s keeps the rise >= 3 frames in the band even for the
-# quickest blink, so the reopening reads longer than the closing whichever shut frame the
-# model picks. (The old (1 - r)^2 rise over 0.16-0.44 s crossed the band in 1.4 frames
-# on its quickest blinks: measure.py read closing 3.7 / reopening 2.7 frames on the
-# smiling portrait at --speed 1.9.) Real talking videos read below half-open 1.5-6 frames,
-# varying from blink to blink, reopening slower than closing.
-BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_RISE_TAU_S = (0.045, 0.08), (0.01, 0.04), (0.09, 0.14)
-BLINK_RISE_TAUS = 4.0  # the rise ends this many tau after the rest (closure 1.8 % left, then 0)
+# 25 fps (an eased fall), rest shut 1.25-2.5 frames, then lift quickly to BLINK_KNEE shut
+# (time constant BLINK_LIFT_SHARE tau) and settle slowly from there (exp(-t / tau), cut
+# off continuously at BLINK_RISE_TAUS tau): the lid's reopening is fastest as it leaves
+# the lower lid and slows as it nears the open position. Landmark models read a lid past
+# ~0.5 shut as below half-open on most faces, but only past ~0.75 on deep-set or
+# low-contrast eyes (BLINK_READ_SHUT), and one past ~0.2 as open (0.9 of the median):
+# measure.py's closing runs from there to the deepest frame, its reopening from the
+# deepest frame back there. MediaPipe reads a shut eye alike from the rest to ~0.55 of the
+# rise and lags a frame, so the deepest frame it finds is mostly the last before the
+# knee: the quick lift keeps that close to the rest (closing: fall + rest + ~1 frame),
+# and the slow settle with tau >= 0.11 s spends >= 3 frames between the knee and 0.2, so
+# the reopening reads longer than the closing. The rest is what the deep-set eyes see of
+# a blink: MediaPipe reads Mona Lisa's fully shut lid as 0.35-0.55 of open (whatever its
+# tone, grain, lash line or drop, see render.lids.LID_SHADE), so she is below half only
+# while the lid is within ~0.25 of shut. With a 0.01-0.04 s rest and one exponential rise
+# (tau 0.09-0.14 s) her blinks read 1.7 frames below half at --speed 1.9, one in three
+# too short to count as a blink (12/min); a 0.04-0.07 s rest alone gave her 2.0 but
+# brought the other faces' closing up to their reopening (4.0 / 4.3 frames at --speed
+# 1.9). Now full blinks stay past 0.8 shut 2.6-2.9 frames on average (1.6-1.9 before)
+# and past half shut 3.6-4.0 (3.4-3.6), and the other faces read closing 2.0-2.3 /
+# reopening 5.7-7.7 frames (measure.py, en_vlog_reopening). Real talking videos read
+# below half-open 1.5-6 frames, varying from blink to blink, reopening slower than closing.
+BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_RISE_TAU_S = (0.045, 0.08), (0.05, 0.10), (0.11, 0.16)
+BLINK_RISE_TAUS = 4.0  # the settle ends this many tau after the knee (closure 1 % of the knee left, then 0)
+BLINK_KNEE, BLINK_LIFT_SHARE = 0.55, 0.35  # closure where the quick lift ends; its tau, share of the settle's
 # Change of tempo (share of those ranges) from one blink to the next: at least 0.33, and
 # below 0.5 so that the third blink does not come back to the first one's tempo.
 BLINK_TEMPO_STEP = (0.33, 0.45)
 BLINK_REDRAWS = 8  # tries at a blink whose length differs from the previous one's
+# Closures past which landmark models read a lid below half-open: ~0.5 on most faces, only
+# ~0.75 on deep-set or low-contrast eyes, whose shut lid they read as 0.35-0.5 of open
+# (a painting's shadowed sockets, a blurry webcam). A blink's frames past each differ from
+# the previous blink's, so that the blinks of a clip last visibly different times on both.
+BLINK_READ_SHUT = (0.5, 0.8)
 BLINK_PARTIAL_P = 0.2  # share of blinks that stop short of shut (real people: ~10-30 %)
 BLINK_PARTIAL_DEPTH = (0.5, 0.8)  # closure a partial blink reaches
 FALLBACK_MIN_S = 0.3  # s; a "silence" this long that is loud is unrecognised speech
@@ -88,12 +104,16 @@ def mouth_from_loudness(speech: Speech, fps: float, n: int) -> np.ndarray:
 
 def blink_shape(x: np.ndarray, close_s: float, hold_s: float, tau: float) -> np.ndarray:
     """Closure 0..1 of one full blink at times ``x`` (s from its start, any shape): an eased
-    fall over ``close_s``, shut for ``hold_s``, then the exponential rise of time constant
-    ``tau`` (see BLINK_RISE_TAU_S), rescaled to reach 0 exactly BLINK_RISE_TAUS tau later."""
+    fall over ``close_s``, shut for ``hold_s``, then a quick lift to BLINK_KNEE (time
+    constant BLINK_LIFT_SHARE * ``tau``) and the slow settle from there (time constant
+    ``tau``, see BLINK_RISE_TAU_S), rescaled to reach 0 exactly BLINK_RISE_TAUS tau later."""
     fall = 0.5 * (1 - np.cos(np.pi * np.clip(x / close_s, 0, 1)))
     y = np.clip(x - close_s - hold_s, 0, None)
+    lift_tau = BLINK_LIFT_SHARE * tau
+    y_knee = lift_tau * np.log(1.0 / BLINK_KNEE)  # s from the rest to the knee
     tail = np.exp(-BLINK_RISE_TAUS)
-    rise = np.clip((np.exp(-y / tau) - tail) / (1 - tail), 0, 1)
+    settle = BLINK_KNEE * np.clip((np.exp(-(y - y_knee) / tau) - tail) / (1 - tail), 0, 1)
+    rise = np.where(y < y_knee, np.exp(-y / lift_tau), settle)
     return np.where(x <= 0, 0.0, np.where(y > 0, rise, fall))
 
 
@@ -115,24 +135,30 @@ def blink_curve(n: int, fps: float, rng: np.random.Generator, pro: Prosody | Non
     # gaze drawn after the blinks) stays what it was for a given seed.
     shape_rng = rng.spawn(1)[0]
     tempo = shape_rng.random()
-    last_len = -1
+    seen = [0] * len(BLINK_READ_SHUT)  # frames past each closure in the last blink that reached it
     for start in starts:
         # A blink's tempo (0 quick .. 1 slow) sets its fall, rest and rise; the next
         # one's is BLINK_TEMPO_STEP further (modulo 1, so each stays uniform), so that
         # even the two or three blinks of a short clip last visibly different times. The
         # sub-frame phase (where the frames fall on the blink) can undo a tempo step, so
-        # a draw that leaves as many frames past half shut as the previous blink is
-        # drawn again (up to BLINK_REDRAWS times).
+        # a draw that leaves as many frames past either BLINK_READ_SHUT closure as the
+        # last blink that reached it is drawn again (up to BLINK_REDRAWS times; failing
+        # that, the draw that differs past half shut, which most faces read).
         depth = shape_rng.uniform(*BLINK_PARTIAL_DEPTH) if shape_rng.random() < BLINK_PARTIAL_P else 1.0
+        best = None
         for _ in range(BLINK_REDRAWS):
             step_tempo = (tempo + shape_rng.uniform(*BLINK_TEMPO_STEP)) % 1.0
             close_s, hold_s, tau = (lo + step_tempo * (hi - lo)
                                     for lo, hi in (BLINK_CLOSE_S, BLINK_HOLD_S, BLINK_RISE_TAU_S))
             shape = blink_shape(t - start - shape_rng.uniform(0.0, 1.0 / fps), close_s, hold_s, tau)
-            if np.count_nonzero(depth * shape > 0.5) != last_len:
+            lengths = [np.count_nonzero(depth * shape > c) for c in BLINK_READ_SHUT]
+            differs = [k == 0 or k != m for k, m in zip(lengths, seen)]
+            if best is None or differs > best[0]:  # lexicographic: half shut first (most faces)
+                best = (differs, step_tempo, shape, lengths)
+            if all(differs):
                 break
-        tempo = step_tempo
-        last_len = np.count_nonzero(depth * shape > 0.5)
+        _, tempo, shape, lengths = best
+        seen = [k or m for k, m in zip(lengths, seen)]
         out = np.maximum(out, (depth * shape).astype(np.float32))
     return out
 
