@@ -1,0 +1,104 @@
+"""Head motion that leans towards the camera on a portrait that is already turned or tilted.
+
+A motion model draws the head's sway relative to the photo, not knowing how the face in it
+sits. On a portrait already turned (yaw) or tilted (roll), a swing further the same way takes
+the face further from frontal and upright than anything in the photo: the far cheek
+foreshortens more, and a face recogniser trained on near-frontal, upright faces loses it
+(dlib's detector on photo_man_webcam.jpg, tilted -6 deg: score 0.6 upright-ward at +4..6 deg
+of roll, below 0 - missed - at -4 deg; on photo_woman_slight_turn.jpg, turned +9 deg, the
+identity distance reads 0.23-0.26 at +12 deg of yaw against 0.14-0.17 at -12 deg).
+
+So once the portrait is known, ``toward_frontal`` bends the track's yaw and roll: motion
+towards frontal/upright keeps its full size, motion away from it shrinks by a gain that
+falls with how far the photo already is from frontal (``far_side_gain``), with a smooth
+change of slope so the head's acceleration stays continuous; the roll also leans a little
+upright for good (ROLL_UPRIGHT_SHARE). Pitch is left alone: the landmarks give no reliable
+"level" reference for it (MediaPipe's forehead-to-chin depth reads 2-25 deg on ten
+near-level portraits). The head still moves both ways on every axis.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..face import landmarks as L
+from .expressive import GAZE_VOR
+from .track import MotionTrack
+
+# Mirror pairs of MediaPipe mesh points (image-left point, image-right point on a frontal
+# face): eye corners, lid middles, brows, mouth corners, nose wings, cheek and jaw contour.
+# Spread over the face so one badly placed point moves the estimate little.
+MIRROR_PAIRS = np.array([(33, 263), (133, 362), (159, 386), (145, 374), (70, 300), (105, 334), (61, 291),
+                         (98, 327), (50, 280), (234, 454), (127, 356), (93, 323), (132, 361), (58, 288),
+                         (172, 397)])
+# rad; the photo's turn (or tilt) at which motion away from frontal keeps half its size
+FAR_HALF_RAD = np.radians(8.0)
+# Motion away from frontal keeps at least this share, so even a profile-like painting still
+# turns both ways visibly.
+FAR_GAIN_MIN = 0.35
+# rad; the width of the smooth change of slope around the photo's own pose: a kink there
+# would jolt the head's speed (measure.py's landmark jitter) every time the sway crosses it.
+BEND_WIDTH_RAD = np.radians(1.5)
+# Share of the photo's tilt the head takes back for the whole clip: dlib's frontal detector
+# is trained on upright faces; -6 deg of tilt in photo_man_webcam.jpg plus a -2..-4 deg sway
+# lost the face in 8-11 % of the frames.
+ROLL_UPRIGHT_SHARE = 0.4
+# rad; a photo turned or tilted less than this is taken as frontal (estimation noise)
+FRONTAL_RAD = np.radians(2.0)
+
+
+def portrait_pose(landmarks: np.ndarray) -> tuple[float, float]:
+    """(yaw, roll) in radians of the head in a portrait, from its (478, 3) or (468, 3)
+    MediaPipe landmarks in pixels (z away from the viewer, the renderer's axes): 0, 0 for a
+    frontal, upright face; signs as MotionTrack's head_yaw (+ = nose towards the image's
+    right) and head_roll (+ = clockwise).
+
+    yaw: the mirror pairs' left-to-right vectors lie in the image plane on a frontal face
+    and tip in depth on a turned one; roll: the slope of the line through the eye corners."""
+    lm = np.asarray(landmarks, np.float64)
+    across = lm[MIRROR_PAIRS[:, 1]] - lm[MIRROR_PAIRS[:, 0]]  # (k, 3)
+    yaw = float(np.arctan2(across[:, 2].sum(), across[:, 0].sum()))
+    eyes = lm[L.EYE_OUTER_R, :2] - lm[L.EYE_OUTER_L, :2]  # image-left to image-right eye corner
+    roll = float(np.arctan2(eyes[1], eyes[0]))
+    return yaw, roll
+
+
+def far_side_gain(photo_rad: float) -> float:
+    """Share of its size a motion away from frontal keeps on a photo turned ``photo_rad``."""
+    if abs(photo_rad) < FRONTAL_RAD:
+        return 1.0
+    return max(FAR_GAIN_MIN, 1.0 / (1.0 + abs(photo_rad) / FAR_HALF_RAD))
+
+
+def _log_cosh(x: np.ndarray) -> np.ndarray:
+    a = np.abs(x)
+    return a + np.log1p(np.exp(-2.0 * a)) - np.log(2.0)
+
+
+def bend_away(x: np.ndarray, photo_rad: float) -> np.ndarray:
+    """``x`` (any shape, rad of motion relative to the photo) with its part away from
+    frontal (the sign of ``photo_rad``) scaled by ``far_side_gain(photo_rad)``: slope 1
+    towards frontal, the gain away from it, blended over BEND_WIDTH_RAD; 0 stays 0."""
+    g = far_side_gain(photo_rad)
+    if g == 1.0:
+        return x
+    w = BEND_WIDTH_RAD
+    # d/dx: (1 + g) / 2 - sign * (1 - g) / 2 * tanh(x / w), from 1 (frontal side) to g
+    out = (1 + g) / 2 * x - np.sign(photo_rad) * (1 - g) / 2 * w * _log_cosh(x / w)
+    return out.astype(np.asarray(x).dtype)
+
+
+def toward_frontal(track: MotionTrack, pose: tuple[float, float]) -> MotionTrack:
+    """``track`` with its head yaw and roll bent towards frontal and upright for a portrait
+    whose head sits at ``pose`` ((yaw, roll) rad, see ``portrait_pose``); the eyes keep
+    cancelling GAZE_VOR of the yaw's change, so where they look stays as it was."""
+    yaw0, roll0 = pose
+    yaw = bend_away(track.head_yaw, yaw0)
+    roll = bend_away(track.head_roll, roll0)
+    if abs(roll0) >= FRONTAL_RAD:
+        roll = (roll - ROLL_UPRIGHT_SHARE * roll0).astype(np.float32)
+    gaze = track.gaze_yaw
+    if gaze is not None:
+        gaze = (gaze - GAZE_VOR * (yaw - track.head_yaw)).astype(np.float32)
+    return replace(track, head_yaw=yaw, head_roll=roll, gaze_yaw=gaze)
