@@ -9,10 +9,11 @@ of roll, below 0 - missed - at -4 deg; on photo_woman_slight_turn.jpg, turned +9
 identity distance reads 0.23-0.26 at +12 deg of yaw against 0.14-0.17 at -12 deg).
 
 So once the portrait is known, ``toward_frontal`` bends the track's yaw and roll: motion
-towards frontal/upright keeps its full size, motion away from it shrinks by a gain that
-falls with how far the photo already is from frontal (``far_side_gain``), with a smooth
-change of slope so the head's acceleration stays continuous; the roll also leans a little
-upright for good (ROLL_UPRIGHT_SHARE). Pitch is left alone: the landmarks give no reliable
+back towards frontal/upright keeps its full size, motion away from it (further to the
+photo's side, or on past frontal to the other side, where the photo's foreshortened far
+cheek would be stretched) shrinks by a gain that falls with how far the photo already is
+from frontal (``far_side_gain``), with smooth changes of slope so the head's acceleration
+stays continuous; the roll also leans upright for good (ROLL_UPRIGHT_SHARE). Pitch is left alone: the landmarks give no reliable
 "level" reference for it (MediaPipe's forehead-to-chin depth reads 2-25 deg on ten
 near-level portraits). The head still moves both ways on every axis.
 """
@@ -23,7 +24,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..face import landmarks as L
-from .expressive import GAZE_VOR
+from .expressive import GAZE_VOR, soft_limit
 from .track import MotionTrack
 
 # Mirror pairs of MediaPipe mesh points (image-left point, image-right point on a frontal
@@ -32,20 +33,27 @@ from .track import MotionTrack
 MIRROR_PAIRS = np.array([(33, 263), (133, 362), (159, 386), (145, 374), (70, 300), (105, 334), (61, 291),
                          (98, 327), (50, 280), (234, 454), (127, 356), (93, 323), (132, 361), (58, 288),
                          (172, 397)])
-# rad; the photo's turn (or tilt) at which motion away from frontal keeps half its size
-FAR_HALF_RAD = np.radians(8.0)
+# rad; a photo turned or tilted less than this is taken as frontal (estimation noise): its
+# motion is left as it is
+FRONTAL_RAD = np.radians(2.0)
+# rad beyond FRONTAL_RAD at which motion away from frontal keeps half its size
+FAR_HALF_RAD = np.radians(4.0)
 # Motion away from frontal keeps at least this share, so even a profile-like painting still
 # turns both ways visibly.
 FAR_GAIN_MIN = 0.35
-# rad; the width of the smooth change of slope around the photo's own pose: a kink there
-# would jolt the head's speed (measure.py's landmark jitter) every time the sway crosses it.
+# rad; beyond the photo's own pose, the turn further away bends (continuous slope) from
+# FAR_KNEE_RAD towards FAR_LIMIT_RAD: at --speed 1.9 the shrunken sway still took
+# photo_man_webcam 6-7 deg further away from frontal, where dlib lost it again.
+FAR_KNEE_RAD, FAR_LIMIT_RAD = np.radians(2.0), np.radians(4.5)
+# rad; the width of the smooth changes of slope: a kink would jolt the head's speed
+# (measure.py's landmark jitter) every time the sway crosses it.
 BEND_WIDTH_RAD = np.radians(1.5)
 # Share of the photo's tilt the head takes back for the whole clip: dlib's frontal detector
 # is trained on upright faces; -6 deg of tilt in photo_man_webcam.jpg plus a -2..-4 deg sway
-# lost the face in 8-11 % of the frames.
-ROLL_UPRIGHT_SHARE = 0.4
-# rad; a photo turned or tilted less than this is taken as frontal (estimation noise)
-FRONTAL_RAD = np.radians(2.0)
+# lost the face in 8-14 % of the frames (with the yaw bent: 0.4 of the way upright left
+# 2.4-4.8 % at --speed 1, 0.6 left 0.8 %). (No such lean for the yaw: turning a turned face
+# towards the camera for good would stretch its foreshortened far cheek for the whole clip.)
+ROLL_UPRIGHT_SHARE = 0.6
 
 
 def portrait_pose(landmarks: np.ndarray) -> tuple[float, float]:
@@ -65,10 +73,9 @@ def portrait_pose(landmarks: np.ndarray) -> tuple[float, float]:
 
 
 def far_side_gain(photo_rad: float) -> float:
-    """Share of its size a motion away from frontal keeps on a photo turned ``photo_rad``."""
-    if abs(photo_rad) < FRONTAL_RAD:
-        return 1.0
-    return max(FAR_GAIN_MIN, 1.0 / (1.0 + abs(photo_rad) / FAR_HALF_RAD))
+    """Share of its size a motion away from frontal keeps on a photo turned ``photo_rad``:
+    1 up to FRONTAL_RAD, then falling (continuously) to FAR_GAIN_MIN."""
+    return max(FAR_GAIN_MIN, 1.0 / (1.0 + max(0.0, abs(photo_rad) - FRONTAL_RAD) / FAR_HALF_RAD))
 
 
 def _log_cosh(x: np.ndarray) -> np.ndarray:
@@ -76,28 +83,35 @@ def _log_cosh(x: np.ndarray) -> np.ndarray:
     return a + np.log1p(np.exp(-2.0 * a)) - np.log(2.0)
 
 
-def bend_away(x: np.ndarray, photo_rad: float) -> np.ndarray:
-    """``x`` (any shape, rad of motion relative to the photo) with its part away from
-    frontal (the sign of ``photo_rad``) scaled by ``far_side_gain(photo_rad)``: slope 1
-    towards frontal, the gain away from it, blended over BEND_WIDTH_RAD; 0 stays 0."""
+def bend_away(x: np.ndarray, photo_rad: float, lean: float = 0.0) -> np.ndarray:
+    """``x`` (any shape, rad of motion relative to a photo turned ``photo_rad``) shifted
+    by ``lean`` x ``photo_rad`` towards frontal and bent: slope 1 while the head turns back
+    towards frontal, ``far_side_gain(photo_rad)`` while it turns further away from it, on
+    the photo's side or past frontal on the other; the slopes change smoothly over
+    BEND_WIDTH_RAD. Further away on the photo's side it bends towards FAR_LIMIT_RAD.
+    With ``lean`` 0, 0 stays 0 (the photo's own pose)."""
     g = far_side_gain(photo_rad)
     if g == 1.0:
         return x
-    w = BEND_WIDTH_RAD
-    # d/dx: (1 + g) / 2 - sign * (1 - g) / 2 * tanh(x / w), from 1 (frontal side) to g
-    out = (1 + g) / 2 * x - np.sign(photo_rad) * (1 - g) / 2 * w * _log_cosh(x / w)
-    return out.astype(np.asarray(x).dtype)
+    w, a = BEND_WIDTH_RAD, abs(photo_rad)
+    u = -np.sign(photo_rad) * (np.asarray(x, np.float64) - lean * photo_rad) / w  # + towards frontal
+    # slope in u: g + (1 - g) (S(u) - S(u - a/w)), S(z) = (1 + tanh z) / 2; integrated from 0
+    f = w * (g * u + (1 - g) / 2 * (_log_cosh(u) - _log_cosh(u - a / w) + _log_cosh(np.full_like(u, a / w))))
+    f = np.where(f < 0, -soft_limit(-f, FAR_KNEE_RAD, FAR_LIMIT_RAD), f)
+    return (-np.sign(photo_rad) * f).astype(np.asarray(x).dtype)
 
 
 def toward_frontal(track: MotionTrack, pose: tuple[float, float]) -> MotionTrack:
     """``track`` with its head yaw and roll bent towards frontal and upright for a portrait
     whose head sits at ``pose`` ((yaw, roll) rad, see ``portrait_pose``); the eyes keep
-    cancelling GAZE_VOR of the yaw's change, so where they look stays as it was."""
+    cancelling GAZE_VOR of the yaw's change, so where they look stays as it was. A track
+    whose head does not move at all (--still) is returned as it is: a still head stays
+    exactly as the photo holds it."""
+    if not (np.any(track.head_yaw) or np.any(track.head_pitch) or np.any(track.head_roll)):
+        return track
     yaw0, roll0 = pose
     yaw = bend_away(track.head_yaw, yaw0)
-    roll = bend_away(track.head_roll, roll0)
-    if abs(roll0) >= FRONTAL_RAD:
-        roll = (roll - ROLL_UPRIGHT_SHARE * roll0).astype(np.float32)
+    roll = bend_away(track.head_roll, roll0, ROLL_UPRIGHT_SHARE)
     gaze = track.gaze_yaw
     if gaze is not None:
         gaze = (gaze - GAZE_VOR * (yaw - track.head_yaw)).astype(np.float32)
