@@ -403,3 +403,13 @@ def test_a_turned_portrait_turns_less_further_away_than_back_towards_the_camera(
     still.head_yaw = np.zeros(n, np.float32)
     assert fit_to_portrait(still, rig) is still
     assert np.allclose(fit_to_portrait(track, astro).head_yaw, sway)
+
+
+def test_bending_for_a_turned_portrait_keeps_camera_eye_contact(speech8):
+    """--gaze camera: the eyes cancel the head's whole turn, also once it is bent."""
+    from phototalk.motion.frontal import toward_frontal
+
+    tr = analytic_motion(speech8, 25, seed=5, gaze="camera")
+    bent = toward_frontal(tr, (np.radians(12), np.radians(-5)))
+    assert np.abs(bent.head_yaw - tr.head_yaw).max() > np.radians(1)  # the turn did change
+    assert np.allclose(bent.gaze_yaw, -bent.head_yaw, atol=1e-6)

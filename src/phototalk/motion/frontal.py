@@ -12,10 +12,11 @@ So once the portrait is known, ``toward_frontal`` bends the track's yaw and roll
 back towards frontal/upright keeps its full size, motion away from it (further to the
 photo's side, or on past frontal to the other side, where the photo's foreshortened far
 cheek would be stretched) shrinks by a gain that falls with how far the photo already is
-from frontal (``far_side_gain``), with smooth changes of slope so the head's acceleration
-stays continuous; the roll also leans upright for good (ROLL_UPRIGHT_SHARE). Pitch is left alone: the landmarks give no reliable
-"level" reference for it (MediaPipe's forehead-to-chin depth reads 2-25 deg on ten
-near-level portraits). The head still moves both ways on every axis.
+from frontal (``far_side_gain``) and bends towards FAR_LIMIT_RAD beyond the photo, with
+smooth changes of slope so the head's acceleration stays continuous; the roll also leans
+upright for good (ROLL_UPRIGHT_SHARE). Pitch is left alone: the landmarks give no reliable
+"level" reference for it (MediaPipe's forehead-to-chin depth reads -5..25 deg on the ten
+evaluation portraits, most of them near level). The head still moves both ways on every axis.
 """
 from __future__ import annotations
 
@@ -103,8 +104,9 @@ def bend_away(x: np.ndarray, photo_rad: float, lean: float = 0.0) -> np.ndarray:
 
 def toward_frontal(track: MotionTrack, pose: tuple[float, float]) -> MotionTrack:
     """``track`` with its head yaw and roll bent towards frontal and upright for a portrait
-    whose head sits at ``pose`` ((yaw, roll) rad, see ``portrait_pose``); the eyes keep
-    cancelling GAZE_VOR of the yaw's change, so where they look stays as it was. A track
+    whose head sits at ``pose`` ((yaw, roll) rad, see ``portrait_pose``); the eyes cancel
+    GAZE_VOR of the yaw's change (all of it with --gaze camera), as they cancelled the
+    drawn turn. A track
     whose head does not move at all (--still) is returned as it is: a still head stays
     exactly as the photo holds it."""
     if not (np.any(track.head_yaw) or np.any(track.head_pitch) or np.any(track.head_roll)):
@@ -114,5 +116,7 @@ def toward_frontal(track: MotionTrack, pose: tuple[float, float]) -> MotionTrack
     roll = bend_away(track.head_roll, roll0, ROLL_UPRIGHT_SHARE)
     gaze = track.gaze_yaw
     if gaze is not None:
-        gaze = (gaze - GAZE_VOR * (yaw - track.head_yaw)).astype(np.float32)
+        # eyes that cancel the whole turn (--gaze camera) keep holding eye contact
+        vor = 1.0 if np.allclose(gaze, -track.head_yaw) else GAZE_VOR
+        gaze = (gaze - vor * (yaw - track.head_yaw)).astype(np.float32)
     return replace(track, head_yaw=yaw, head_roll=roll, gaze_yaw=gaze)
