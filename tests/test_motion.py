@@ -368,3 +368,48 @@ def test_a_bilabial_after_a_pause_shuts_the_lips_in_it():
     assert [p for p in once if p[0] in ("V", "M")] == [("V", 0.85, 0.92), ("M", 0.92, 0.98)]
     ctl = coarticulate(once, 25, 25)
     assert ctl["closed"][16:18].all()  # the frames at 0.64 and 0.68 s
+
+
+# ------------------------------------------------------------------ turned portraits (fast, rendered pixels)
+def test_a_turned_portrait_turns_less_further_away_than_back_towards_the_camera(astronaut_path):
+    """On a portrait already turned, a swing further away lost dlib's face and foreshortened
+    the far cheek (photo_man_webcam: 8-14 % of the frames missed); the head's sway away from
+    frontal shrinks, towards frontal it keeps its size. Judged on the pose re-detected from
+    the rendered frames."""
+    from phototalk.motion.frontal import portrait_pose
+    from phototalk.pipeline import fit_to_portrait
+
+    astro = prepare_rig(str(astronaut_path), size=256)
+    assert abs(np.degrees(portrait_pose(astro.landmarks)[0])) < 3  # the astronaut faces the camera
+    photo = MeshWarpRenderer(astro).render(yaw=np.radians(15))  # the same face turned to the image's right
+    rig = prepare_rig(photo, size=256)
+    yaw0 = portrait_pose(rig.landmarks)[0]
+    assert np.degrees(yaw0) > 9
+    n = 50
+    sway = np.radians(6) * np.sin(2 * np.pi * np.arange(n) / n).astype(np.float32)
+    track = _track(n)
+    track.head_yaw = sway
+    bent = fit_to_portrait(track, rig)
+    renderer = MeshWarpRenderer(rig)
+
+    def seen_yaw(i):  # degrees the rendered head is turned from the photo, re-detected
+        frame = renderer.render(yaw=float(bent.head_yaw[i]))
+        return np.degrees(portrait_pose(prepare_rig(frame, size=256).landmarks)[0] - yaw0)
+    away, back = seen_yaw(int(np.argmax(sway))), -seen_yaw(int(np.argmin(sway)))
+    assert 1.0 < away < 0.7 * back, (away, back)  # still turns both ways, less so further away
+    assert back > 4.0
+    # a still head stays exactly as the photo holds it; a frontal face's turns are kept
+    still = _track(n)
+    still.head_yaw = np.zeros(n, np.float32)
+    assert fit_to_portrait(still, rig) is still
+    assert np.allclose(fit_to_portrait(track, astro).head_yaw, sway)
+
+
+def test_bending_for_a_turned_portrait_keeps_camera_eye_contact(speech8):
+    """--gaze camera: the eyes cancel the head's whole turn, also once it is bent."""
+    from phototalk.motion.frontal import toward_frontal
+
+    tr = analytic_motion(speech8, 25, seed=5, gaze="camera")
+    bent = toward_frontal(tr, (np.radians(12), np.radians(-5)))
+    assert np.abs(bent.head_yaw - tr.head_yaw).max() > np.radians(1)  # the turn did change
+    assert np.allclose(bent.gaze_yaw, -bent.head_yaw, atol=1e-6)

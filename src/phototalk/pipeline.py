@@ -15,6 +15,7 @@ from .errors import InputError
 from .face.analyze import FaceRig, analyze_face
 from .face.image import load_image, output_size, resize_to
 from .motion.base import get_motion_model
+from .motion.frontal import portrait_pose, toward_frontal
 from .motion.arkit import write_arkit_csv
 from .motion.track import MotionTrack, apply_overrides, load_overrides
 from .options import GenerateOptions
@@ -46,6 +47,12 @@ def write_track_files(track: MotionTrack, opts: GenerateOptions) -> None:
         track.save_json(opts.save_track)
     if opts.export_arkit:
         write_arkit_csv(track, opts.export_arkit)
+
+
+def fit_to_portrait(track: MotionTrack, rig: FaceRig) -> MotionTrack:
+    """``track``, generated relative to the photo, with its head turns bent towards frontal
+    for the head's own pose in ``rig`` (see ``motion.frontal``)."""
+    return toward_frontal(track, portrait_pose(rig.landmarks))
 
 
 def prepare_rig(image: str | os.PathLike | np.ndarray, *, size: int | None = None,
@@ -169,8 +176,6 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
         track = motion_model(speech, opts.fps, seed=opts.seed, phones=phones if opts.lipsync == "phones" else None,
                              speed=opts.speed, still=opts.still_head(), emotion=opts.emotion,
                              emotion_strength=opts.emotion_strength, gaze=opts.gaze, singing=opts.singing)
-        if overrides is not None:
-            track = apply_overrides(track, overrides)
     timings["motion"] = time.perf_counter() - ta
     # The samples are done with: a file's own audio is re-read by the muxer, so its decoded
     # samples (4 bytes a sample: 38 MB for 10 min) go before the face analysis and rendering
@@ -181,6 +186,10 @@ def generate(image: str | os.PathLike | np.ndarray, audio: str | os.PathLike | S
     ta = time.perf_counter()
     rig = prepare_rig(image, size=opts.size, face_index=opts.face_index)
     timings["analysis"] = time.perf_counter() - ta
+    # 5b. on a turned or tilted portrait the head leans towards frontal; --track-in's channels then win
+    track = fit_to_portrait(track, rig)
+    if overrides is not None:
+        track = apply_overrides(track, overrides)
     write_track_files(track, opts)  # once the face is known to be usable, so a failed job leaves none
     # 6. render + encode, streamed
     stats: dict = {}

@@ -40,7 +40,7 @@ from .motion.base import MotionModel, get_motion_model
 from .motion.track import MotionTrack, apply_overrides, load_overrides
 from .motion.visemes import extend_stop_closures
 from .options import SPECS
-from .pipeline import Progress, generate_options, prepare_rig, render_video, write_track_files
+from .pipeline import Progress, fit_to_portrait, generate_options, prepare_rig, render_video, write_track_files
 from .validate import check_job, check_text
 from .core.atomic import atomic_path
 
@@ -291,10 +291,18 @@ def speak(image: str | os.PathLike | np.ndarray, text: str, out: str | os.PathLi
         # 4. motion, render and encode chunk by chunk
         still = opts.still_head()
         kept: list[MotionTrack] | None = [] if opts.save_track or opts.export_arkit else None
-        motion = text_motion(spoken, wav_path, opts.fps, seed=opts.seed, lipsync=opts.lipsync,
-                             timings=timings, keep=kept, model=model, speed=opts.speed, still=still, emotion=opts.emotion,
-                             emotion_strength=opts.emotion_strength, gaze=opts.gaze,
-                             singing="on" if opts.singing == "on" else "off")  # espeak speaks, it never sings
+        raw = text_motion(spoken, wav_path, opts.fps, seed=opts.seed, lipsync=opts.lipsync,
+                          timings=timings, model=model, speed=opts.speed, still=still, emotion=opts.emotion,
+                          emotion_strength=opts.emotion_strength, gaze=opts.gaze,
+                          singing="on" if opts.singing == "on" else "off")  # espeak speaks, it never sings
+
+        def fitted():  # each chunk bent towards frontal for this portrait, as generate does
+            for chunk in raw:
+                chunk = fit_to_portrait(chunk, rig)
+                if kept is not None:
+                    kept.append(chunk)
+                yield chunk
+        motion = fitted()
         if overrides is not None:  # --track-in addresses the whole timeline: motion first (it is small)
             motion = apply_overrides(concat_tracks(list(motion)), overrides)
             kept = [motion] if kept is not None else None
