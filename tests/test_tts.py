@@ -313,10 +313,10 @@ def _phone_frames(text, voice, chunk_chars, fps=25.0):
     return closed, opened
 
 
-def _render_text(tmp_path, image, text, **kw):
+def _render_text(tmp_path, image, text, size=384, **kw):
     out = tmp_path / "talk.mp4"
     wav = tmp_path / "talk.wav"
-    res = phototalk.speak(image, text, out, save_audio=wav, size=384, **kw)
+    res = phototalk.speak(image, text, out, save_audio=wav, size=size, **kw)
     frames, fps = pixels.decode(out)
     return res, out, wav, frames, fps
 
@@ -349,7 +349,10 @@ def test_text_video_streams_in_chunks_with_lip_sync(tmp_path, astronaut_path):
 
 def test_mandarin_mouth_follows_the_syllables(tmp_path, astronaut_path):
     text = "妈妈买了苹果。爸爸跑步。"
-    res, out, wav, frames, fps = _render_text(tmp_path, astronaut_path, text, voice="cmn")
+    # At 512 px: at 384 the astronaut's eye corners are ~45 px apart, so an open syllable's
+    # 0.08 lip gap is ~3.6 px and a 2 deg change of head roll moved readings by 0.02 iod
+    # (0.091 -> 0.069); at 512 the same renders read 0.10-0.19 open, 0.00-0.05 shut.
+    res, out, wav, frames, fps = _render_text(tmp_path, astronaut_path, text, size=512, voice="cmn")
     ap = np.array([pixels.aperture(lm) for lm in pixels.landmarks(frames)])
     closed, opened = _phone_frames(text, "cmn", 600)
     assert len(closed) >= 8 and len(opened) >= 6
