@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -89,7 +90,7 @@ def test_a_short_clip_is_encoded_only_as_long_as_its_audio(monkeypatch):
 
 def test_a_short_window_that_loops_is_rejected_with_one_encoding(monkeypatch):
     # 2 s of Chinese speech: the short window's text is a decoding loop ('Pura, pura, ...'),
-    # so the window is rejected without the second, 30 s encoding (~0.2x real time on 2 s).
+    # so the window is rejected on its one short encoding.
     sp = Speech(load_speech(asset("audio", "zh_lyl.wav")).samples[:2 * SAMPLE_RATE].copy())
     m = asr.load_model()
     asr._decoding(m)  # its one-time silent-window encoding is not this clip's
@@ -100,20 +101,62 @@ def test_a_short_window_that_loops_is_rejected_with_one_encoding(monkeypatch):
     assert widths == [int(sp.duration_s * 100) + int(asr.TAIL_PAD_S * 100)]  # one short encoding
     assert [s.compression_ratio > asr.MAX_COMPRESSION_RATIO for s in rec.segments] == [True]
     assert not any(s.english for s in rec.segments)
-    # The phones are what the full window's decision gave: it rejects the window too.
+    # The full window rejects it too, so the phones are what they were before short windows.
     full = asr.transcribe(sp, short_window=False)
     assert full and not any(s.english for s in full)
     assert rec.guessed == [(0.0, sp.duration_s)]
     assert rec.phones == recognize(sp)
 
 
+def test_short_windows_are_judged_by_their_own_thresholds():
+    # A short window's confidences run lower than the full window's on the same words
+    # (bench/asr_windows.py), so it has its own, lower bar; a full window keeps Whisper's.
+    seg = asr.Segment(0.0, 1.0, "the country", -0.80, 0.7, 1.0)
+    assert not seg.english
+    assert replace(seg, short_window=True).english
+    assert not replace(seg, short_window=True, avg_logprob=-0.85).english
+    assert not replace(seg, short_window=True, no_speech_prob=0.85).english
+    assert not replace(seg, short_window=True, compression_ratio=3.0).english  # a decoding loop
+    assert asr.SHORT_MIN_AVG_LOGPROB < asr.MIN_AVG_LOGPROB and asr.SHORT_MAX_NO_SPEECH_PROB > asr.MAX_NO_SPEECH_PROB
+
+
+def test_a_repeated_phrase_is_a_decoding_loop():
+    assert asr._loops("My head, my head, my head, my head")
+    assert asr._loops("So how how how how how how how")
+    assert asr._loops("I'm going to show you the channel. " * 3)
+    assert not asr._loops("I'm going to show you the channel. " * 2)  # twice can be speech
+    assert not asr._loops("No, no, no.")  # too short to tell from speech
+    assert not asr._loops("I will take the mantle, I will be the one to shut it down.")
+    # A long window of words with a short loop at its end keeps its words.
+    assert not asr._loops("I'm going to explain how we got here, how the shutdown affects you, and how we "
+                          "reopen government. It's pretty simple. No president should ever be a f***ing "
+                          "f***ing f***ing f***ing")
+
+
+def test_five_seconds_of_a_looping_foreign_clip_get_no_english_phones():
+    # ../shared's man_glasses_speech (probably Chinese): tiny.en writes 'My head, my head, my
+    # head, my head' for its first 5 s with a confident -0.66; the repeated phrase rejects it.
+    y = load_speech(asset("video", "man_glasses_speech.mp4")).samples
+    sp = Speech(y[:5 * SAMPLE_RATE].copy())
+    rec = recognize_words(sp)
+    assert rec.segments and not any(s.english for s in rec.segments), rec.segments
+    assert rec.guessed == [(0.0, sp.duration_s)]
+    assert rec.phones == recognize(sp)
+
+
 @pytest.mark.parametrize("kind", ["noise", "tone"])
-def test_non_speech_gets_no_english_phones(kind):
+def test_non_speech_gets_no_english_phones(kind, monkeypatch):
     rng = np.random.default_rng(0)
     t = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
     y = 0.1 * rng.standard_normal(len(t)) if kind == "noise" else 0.3 * np.sin(2 * np.pi * 440 * t)
     sp = Speech(y.astype(np.float32))
+    m = asr.load_model()
+    asr._decoding(m)
+    widths = []
+    encode = m.encode
+    monkeypatch.setattr(m, "encode", lambda x: widths.append(x.shape[-1]) or encode(x))
     rec = recognize_words(sp)
+    assert widths == [int(sp.duration_s * 100) + int(asr.TAIL_PAD_S * 100)]  # one short encoding, no 30 s one
     # Whisper writes something ('.', 'Beep beep beep ...') but none of it is trusted English...
     assert not any(s.english for s in rec.segments)
     assert rec.words == ""

@@ -18,11 +18,10 @@ What it gives:
 Speed (2-core machine, bench/asr_bench.py): loading ~0.3 s, plus ~0.4 s once per process
 preparing decoding (a silent window's encoding); recognition ~0.03-0.06x real time for
 English clips of 1-60 s (greedy decoding, one temperature, no fallback, windows shorter
-than 30 s encoded only as long as their audio). A short window the English gate rejects
-is decoded again at 30 s (~0.2x real time more for a 2 s clip) unless it is clearly not
-English (a low log-probability or a decoding loop): Chinese clips of 2-8 s ~0.03-0.12x;
-2 s of sung English, at the edge of the thresholds, still takes the second pass (~0.21x).
-Encoder features ~0.15 s per 30 s window.
+than 30 s encoded only as long as their audio and judged on that one encoding, a doubtful
+one decoded again with the full window only as often as the clip's length pays for, see
+SECOND_PASS_AUDIO_S); Chinese speech, singing and English cut to 2-8 s ~0.04-0.14x
+(bench/asr_short_clips.py). Encoder features ~0.15 s per 30 s window.
 """
 from __future__ import annotations
 
@@ -52,21 +51,41 @@ WINDOW_S = 30  # Whisper's fixed input window, s
 # -0.90, written as one invented sentence three times.
 MIN_AVG_LOGPROB = -0.78
 MIN_REPEAT_WORDS = 3  # the same text of this many words in consecutive segments is a decoding loop
+# A phrase of up to LOOP_MAX_PHRASE words said LOOP_MIN_REPEATS or more times in a row, making up
+# at least LOOP_MIN_WORDS words and LOOP_MIN_SHARE of the window's text, is a decoding loop too,
+# one too short for the compression ratio to see ('My head, my head, my head, my head' for 5 s
+# of Chinese; 'That's all, that's all, ...' for a song). Over the texts bench/asr_windows.py
+# collects (1-8 s cuts of ../shared, both encodings) it flags 22 texts of Chinese speech,
+# singing and silence, and of English only one hallucination ('If the amount of the amount of
+# the amount of ...'); real English there repeats no phrase three times.
+LOOP_MAX_PHRASE = 8
+LOOP_MIN_REPEATS = 3
+LOOP_MIN_WORDS = 6
+LOOP_MIN_SHARE = 0.5
 MAX_COMPRESSION_RATIO = 2.4  # Whisper's own threshold for a degenerate repeating transcript
 MAX_NO_SPEECH_PROB = 0.6  # Whisper's own threshold for "this window holds no speech"
-# A short window (see _encode) scoring below this is taken as not English without decoding it
-# again with the full window. bench/asr_windows.py (../shared's clips cut into 1-8 s clips: 364 English,
-# 135 Chinese, singing or silence, 98 of those below it): the English cuts of 2 s or more that the
-# short window rejects and the full one accepts read -0.94 or more short; on 1 s cuts the shift is
-# wider (-1.40 -> -0.63), and 4 of 179 English 1 s cuts lose their words to this threshold (not
-# applying it below 2 s would give the other 1 s clips a second pass, ~0.3x real time).
+# A window shorter than 30 s (see _encode) is judged on its short encoding, whose confidences
+# shift from the full window's (a 2 s radio clip: -0.63 full -> -0.81 short; a child's 9 s:
+# no-speech 0.44 -> 0.61), mostly down, but also up (a short window of Chinese can read -0.85
+# where the full one reads -1.44), so no threshold on it agrees with the full window's verdict.
+# One the full thresholds accept is taken; one below CLEAR_REJECT_LOGPROB or looping is not; one
+# in between is decoded again with the full 30 s window (~0.4 s on 2 cores), as long as the
+# clip's budget allows one such pass per SECOND_PASS_AUDIO_S of its audio (recognition then
+# stays under ~0.15x real time); beyond it, the SHORT_ thresholds decide. So clips of 6 s and
+# more mostly keep the full window's verdicts, and shorter clips are judged on one encoding.
+# bench/asr_windows.py cuts ../shared's clips into 1-8 s clips and scores the rules against
+# what each cut is. Of the English cuts whose two encodings write the same words (128, 73, 47,
+# 27, 15 cuts of 1, 2, 3, 5, 8 s) this takes 73, 65, 44, 27, 15; a second pass for every
+# doubtful window would take 90, 68, 44, 27, 15 (0.2x real time more on a 2 s clip); the full
+# window alone 89, 67, 44, 26, 15. Of 111 Chinese or silent cuts it takes 1 (2 s, 'From my
+# apple', which the other two take too); the full window 2, every doubtful window's second
+# pass 2 (also 5 s written 'My head, my head, ...', which _loops now rejects).
+SECOND_PASS_AUDIO_S = 6.0
+# A short window scoring below this is taken as not English without decoding it again: of the
+# English 1-8 s cuts, 4 of 351 (all 1 s) lose their words to it (bench/asr_windows.py).
 CLEAR_REJECT_LOGPROB = -1.1
-# A short window whose text is a decoding loop (compression ratio > MAX_COMPRESSION_RATIO) is
-# not decoded again either: with the silent rows after the audio (see _encode) the decoder
-# rarely loops on English speech, while on speech it cannot follow it does ('Pura, pura, pura,
-# ...' for 2 s of Chinese), and the full window rejected every such window measured
-# (bench/asr_windows.py: 6 of 135 other cuts and 1 of 364 English cuts loop, all 7 rejected on
-# the full window; also man_glasses_speech's whole 7.3 s, 'My head, my head, ...', full 'My', -1.24).
+SHORT_MIN_AVG_LOGPROB = -0.82
+SHORT_MAX_NO_SPEECH_PROB = 0.80
 # Tokens decoded per 30 s window at most: OpenAI Whisper's own default (sample_len), ~3x
 # what fast speech needs; caps the time a decoding loop costs (a pure tone is written as
 # "beep beep ..." until the limit: 448 tokens took longer than the encoder).
@@ -103,14 +122,23 @@ class Segment:
     avg_logprob: float
     no_speech_prob: float
     compression_ratio: float
-    repeated: bool = False  # the same text as a neighbouring segment: a decoding loop
+    repeated: bool = False  # a decoding loop: the same text as a neighbouring segment, or a phrase repeated (_loops)
+    short_window: bool = False  # decoded from a window shorter than 30 s (the SHORT_ thresholds apply)
 
     @property
     def english(self) -> bool:
         """Trusted as English speech, so its words may be forced onto the audio."""
-        return (bool(self.text.strip()) and not self.repeated and self.avg_logprob >= MIN_AVG_LOGPROB
-                and self.no_speech_prob <= MAX_NO_SPEECH_PROB
-                and self.compression_ratio <= MAX_COMPRESSION_RATIO)
+        return bool(self.text.strip()) and not self.repeated and _trusted(
+            self.avg_logprob, self.no_speech_prob, self.compression_ratio, self.short_window)
+
+
+def _trusted(avg_logprob: float, no_speech_prob: float, compression_ratio: float, short_window: bool) -> bool:
+    """Whisper's confidences within the English thresholds of a full or a short window."""
+    if short_window:
+        return (avg_logprob >= SHORT_MIN_AVG_LOGPROB and no_speech_prob <= SHORT_MAX_NO_SPEECH_PROB
+                and compression_ratio <= MAX_COMPRESSION_RATIO)
+    return (avg_logprob >= MIN_AVG_LOGPROB and no_speech_prob <= MAX_NO_SPEECH_PROB
+            and compression_ratio <= MAX_COMPRESSION_RATIO)
 
 
 def model_path(path: str | os.PathLike | None = None) -> str:
@@ -222,17 +250,36 @@ class _Window:
     avg_logprob: float
     no_speech_prob: float
     compression_ratio: float
+    short_window: bool  # encoded only as long as its audio (see _encode)
+    looped: bool  # its text repeats a phrase (see _loops)
 
     @property
     def accepted(self) -> bool:
-        """Within the English thresholds (measured on full windows)."""
-        return (self.avg_logprob >= MIN_AVG_LOGPROB and self.no_speech_prob <= MAX_NO_SPEECH_PROB
-                and self.compression_ratio <= MAX_COMPRESSION_RATIO)
+        """Within the English thresholds of its kind of window, and not a loop."""
+        return not self.looped and _trusted(self.avg_logprob, self.no_speech_prob, self.compression_ratio,
+                                            self.short_window)
 
     @property
-    def clearly_rejected(self) -> bool:
-        """Rejected on a short window so clearly that the full window rejects it too."""
-        return self.avg_logprob < CLEAR_REJECT_LOGPROB or self.compression_ratio > MAX_COMPRESSION_RATIO
+    def doubtful(self) -> bool:
+        """A short window between the full window's thresholds and a clear rejection: the
+        full window decides it when the budget allows (see SECOND_PASS_AUDIO_S)."""
+        return (self.short_window and not self.looped and self.avg_logprob >= CLEAR_REJECT_LOGPROB
+                and self.compression_ratio <= MAX_COMPRESSION_RATIO
+                and not _trusted(self.avg_logprob, self.no_speech_prob, self.compression_ratio, False))
+
+
+def _loops(text: str) -> bool:
+    """Whether ``text`` repeats a phrase as a decoding loop does (see LOOP_MAX_PHRASE)."""
+    w = [t for t in (t.strip(".,!?;:\"()-").lower() for t in text.split()) if t]
+    least = max(LOOP_MIN_WORDS, LOOP_MIN_SHARE * len(w))
+    for n in range(1, LOOP_MAX_PHRASE + 1):
+        for i in range(len(w) - n * LOOP_MIN_REPEATS + 1):
+            k = 1
+            while w[i + k * n:i + (k + 1) * n] == w[i:i + n]:
+                k += 1
+            if k >= LOOP_MIN_REPEATS and k * n >= least:
+                return True
+    return False
 
 
 def _decode_window(m, d: _Decoding, chunk: np.ndarray, short_window: bool) -> _Window:
@@ -241,6 +288,7 @@ def _decode_window(m, d: _Decoding, chunk: np.ndarray, short_window: bool) -> _W
     fps = 2 * FEATURE_HZ  # mel frames per second
     max_tokens = min(MAX_TOKENS_PER_WINDOW,
                      MIN_TOKENS_PER_WINDOW + int(np.ceil(MAX_TOKENS_PER_S * chunk.shape[1] / fps)))
+    short_window = short_window and chunk.shape[1] < m.feature_extractor.nb_max_frames
     r = m.model.generate(_encode(m, d, chunk, short_window), [d.prompt], beam_size=1,
                          max_length=len(d.prompt) + max_tokens, return_scores=True, return_no_speech_prob=True,
                          suppress_blank=True, suppress_tokens=d.suppress,
@@ -248,8 +296,10 @@ def _decode_window(m, d: _Decoding, chunk: np.ndarray, short_window: bool) -> _W
     tokens = r.sequences_ids[0]
     # faster-whisper's window confidence: the score is the length-normalised log-probability.
     lp = float(r.scores[0]) * len(tokens) / (len(tokens) + 1)
-    text = d.tokenizer.decode(tokens).strip().encode()
-    return _Window(tokens, lp, float(r.no_speech_prob), len(text) / len(zlib.compress(text)) if text else 0.0)
+    text = d.tokenizer.decode(tokens).strip()
+    raw = text.encode()
+    return _Window(tokens, lp, float(r.no_speech_prob), len(raw) / len(zlib.compress(raw)) if raw else 0.0,
+                   short_window, _loops(text))
 
 
 def _split(tokens: list[int], begin: int, size: int, stride: int) -> tuple[list[tuple[list[int], float, float]], int]:
@@ -281,8 +331,10 @@ def transcribe(speech: Speech, model: str | os.PathLike | None = None, *, short_
     faster-whisper's own loop over 30 s windows (same options, same segments and
     confidences with ``short_window=False``), except that a window holding less than 30 s
     of audio (a short clip, the tail of a long one) is encoded only as long as its audio
-    (``short_window``, see _encode): a 2 s clip then costs ~0.1 s instead of ~0.5 s, and
-    the decoding of a window stops after MAX_TOKENS_PER_S tokens per second of its audio."""
+    (``short_window``, see _encode) and judged on that encoding, or decoded again with the
+    full window while the clip's budget allows (SECOND_PASS_AUDIO_S): a 2 s clip then costs
+    ~0.1 s instead of ~0.5 s, and the decoding of a window stops after MAX_TOKENS_PER_S
+    tokens per second of its audio."""
     y = samples_at_analysis_rate(speech)
     if len(y) == 0:
         return []
@@ -295,16 +347,13 @@ def transcribe(speech: Speech, model: str | os.PathLike | None = None, *, short_
     stride = round(TIMESTAMP_S * fps)  # mel frames per timestamp step
     duration = len(y) / SAMPLE_RATE
     out: list[Segment] = []
+    second_passes = int(duration // SECOND_PASS_AUDIO_S)  # full-window re-decodings the clip can afford
     seek = 0
     while seek < mel.shape[1]:
         size = min(fe.nb_max_frames, mel.shape[1] - seek)
         w = _decode_window(m, d, mel[:, seek:seek + size], short_window)
-        if short_window and size < fe.nb_max_frames and not w.accepted and not w.clearly_rejected:
-            # The confidences were measured on full windows and shift on short ones (a 2 s
-            # radio clip: -0.63 -> -0.81; a child's 9 s: no-speech 0.44 -> 0.61), so a window
-            # they would reject is decided by the full window, as before, unless it is clearly
-            # not English (CLEAR_REJECT_LOGPROB, a decoding loop): that second pass, a 30 s
-            # encoding, costs a 2 s clip ~0.2x real time.
+        if w.doubtful and second_passes > 0:
+            second_passes -= 1
             w = _decode_window(m, d, mel[:, seek:seek + size], False)
         t0 = seek / fps
         pieces, advance = _split(w.tokens, begin, size, stride)
@@ -312,7 +361,8 @@ def transcribe(speech: Speech, model: str | os.PathLike | None = None, *, short_
             words = tok.decode(p).strip()
             a, b = round(min(t0 + a, duration), 3), round(min(t0 + b, duration), 3)
             if b > a and words:
-                out.append(Segment(a, b, words, w.avg_logprob, w.no_speech_prob, w.compression_ratio))
+                out.append(Segment(a, b, words, w.avg_logprob, w.no_speech_prob, w.compression_ratio,
+                                   repeated=w.looped, short_window=w.short_window))
         seek += advance if advance > 0 else size  # a window always moves on
     key = [" ".join(re.findall(r"[a-z0-9']+", s.text.lower())) for s in out]
     loop = [len(k.split()) >= MIN_REPEAT_WORDS and ((i and key[i - 1] == k) or (i + 1 < len(key) and key[i + 1] == k))
