@@ -70,9 +70,11 @@ MAX_NO_SPEECH_PROB = 0.6  # Whisper's own threshold for "this window holds no sp
 # where the full one reads -1.44), so no threshold on it agrees with the full window's verdict.
 # One the full thresholds accept is taken; one below CLEAR_REJECT_LOGPROB or looping is not; one
 # in between is decoded again with the full 30 s window (~0.4 s on 2 cores), as long as the
-# clip's budget allows one such pass per SECOND_PASS_AUDIO_S of its audio (recognition then
-# stays under ~0.15x real time); beyond it, the SHORT_ thresholds decide. So clips of 6 s and
-# more mostly keep the full window's verdicts, and shorter clips are judged on one encoding.
+# clip's budget allows one such pass per SECOND_PASS_AUDIO_S of its audio: recognition and
+# alignment take up to ~0.10x real time, so 0.4 s more per 8 s keeps them under 0.15x (6 s
+# clips with a second pass measured 0.148x). Beyond the budget the SHORT_ thresholds decide.
+# So clips of 8 s and more mostly keep the full window's verdicts, shorter ones are judged on
+# one encoding.
 # bench/asr_windows.py cuts ../shared's clips into 1-8 s clips and scores the rules against
 # what each cut is. Of the English cuts whose two encodings write the same words (128, 73, 47,
 # 27, 15 cuts of 1, 2, 3, 5, 8 s) this takes 73, 65, 44, 27, 15; a second pass for every
@@ -80,7 +82,7 @@ MAX_NO_SPEECH_PROB = 0.6  # Whisper's own threshold for "this window holds no sp
 # window alone 89, 67, 44, 26, 15. Of 111 Chinese or silent cuts it takes 1 (2 s, 'From my
 # apple', which the other two take too); the full window 2, every doubtful window's second
 # pass 2 (also 5 s written 'My head, my head, ...', which _loops now rejects).
-SECOND_PASS_AUDIO_S = 6.0
+SECOND_PASS_AUDIO_S = 8.0
 # A short window scoring below this is taken as not English without decoding it again: of the
 # English 1-8 s cuts, 4 of 351 (all 1 s) lose their words to it (bench/asr_windows.py).
 CLEAR_REJECT_LOGPROB = -1.1
