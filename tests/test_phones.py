@@ -60,6 +60,20 @@ def test_alignment_is_deterministic_and_history_free(tts):
     assert align(sp, TEXT) == first
 
 
+def test_a_failed_alignment_keeps_its_decoder_and_changes_nothing_after_it(tts):
+    # Words that find no path through the audio leave the decoder between utterances: it goes
+    # back to the pool (a new one costs ~0.1 s, which every short clip whose words do not
+    # align paid again on its next alignment), and the next alignment is what a fresh one gives.
+    _, sp = tts
+    P._aligners.idle.clear()
+    fresh = align(sp, TEXT)
+    kept = P._aligners.idle[:]
+    with pytest.raises(AlignmentError, match="does not match"):
+        align(Speech(sp.samples[: sp.sr * 2], sp.sr), TEXT)
+    assert P._aligners.idle == kept  # the same decoder, not dropped
+    assert align(sp, TEXT) == fresh
+
+
 def test_words_missing_from_the_dictionary_are_spelled(tts, caplog):
     text = "Zorblax sells 42 maps."
     s = synthesize(text)

@@ -77,6 +77,10 @@ def _model(*parts: str) -> str:
     return os.path.join(get_model_path(), *parts)
 
 
+class _NoFit(RuntimeError):
+    """A complete utterance's words could not be aligned to it (set_alignment failed)."""
+
+
 class _Pool:
     """Idle decoders of one configuration, lent to one caller at a time."""
 
@@ -99,8 +103,15 @@ class _Pool:
                 cfg["allphone"] = _model("en-us", "en-us-phone.lm.bin")
             with self._construct:
                 d = Decoder(loglevel="FATAL", **cfg)
-        yield d
-        # Only reached without an exception: a decoder that failed mid-utterance is dropped.
+        try:
+            yield d
+        except _NoFit:
+            # Words that did not fit leave the decoder between utterances: it is kept (a new
+            # one costs ~0.1 s, which short clips whose words do not align paid twice).
+            with self.lock:
+                self.idle.append(d)
+            raise
+        # Otherwise only reached without an exception: a decoder that failed mid-utterance is dropped.
         with self.lock:
             self.idle.append(d)
 
@@ -230,7 +241,10 @@ def _align_piece(d, pcm: np.ndarray, words: list[str], offset_s: float) -> list[
     pcm = np.concatenate([pad, pcm, pad])
     d.set_align_text(" ".join(words))
     _decode(d, pcm)
-    d.set_alignment()
+    try:
+        d.set_alignment()
+    except RuntimeError as e:  # the words found no path through the audio
+        raise _NoFit(str(e)) from None
     _decode(d, pcm)
     off = offset_s - PAD_S
     # Clipped to the piece: a phone stretched into the padding would overlap the next piece.
